@@ -1,0 +1,37 @@
+"""export stage: a variant's source model -> a self-contained OpenVINO directory.
+
+    python -m stages.export <variant>      ->  models/<variant>/fp
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from stages import paths
+from stages.errors import main_with_clear_errors
+from stages.families import get_family
+from stages.outputs import atomic_dir, dir_size_bytes, write_json
+from stages.params import load
+
+
+@main_with_clear_errors
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("variant")
+    args = parser.parse_args(argv)
+
+    variant = load().variant(args.variant)
+    family = get_family(variant.model.family)
+    started = time.perf_counter()
+    with atomic_dir(paths.fp_model(variant.name)) as out_dir:
+        family.export(variant.model, variant.generation, out_dir)
+        family.check_exported(out_dir)
+    write_json(paths.report(variant.name, "export.json"), {
+        "export_seconds": round(time.perf_counter() - started, 2),
+        "size_mb": round(dir_size_bytes(paths.fp_model(variant.name)) / 2**20, 3),
+    })
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""The small interface every model family implements, and what its loaded pipeline offers.
+
+A family knows how to build its tiny model, export a source model to an OpenVINO
+directory, load that directory on a device, and which IgnoredScope its denoiser
+needs for full INT8. Stages only talk to this interface, so a third family is one
+new file plus a params entry.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+from stages.errors import UserError
+from stages.params import GenerationSpec, ModelSpec
+
+COMPILE_CONFIG_FILE = "compile_config.json"
+
+
+class LoadedPipeline(ABC):
+    """An OpenVINO-backed diffusion pipeline for one model directory on one device."""
+
+    #: component name -> (object, attribute) where that component's ov.CompiledModel is called
+    family: ClassVar[str]
+
+    @abstractmethod
+    def text_to_image(self, prompt: str, generation: GenerationSpec, seed: int, output_type: str = "pil",
+                      steps: int | None = None, height: int | None = None, width: int | None = None):
+        """Generate one image (or latents with ``output_type='latent'``) from a prompt."""
+
+    def image_to_image(self, prompt: str, image, generation: GenerationSpec, seed: int,
+                       steps: int | None = None, strength: float | None = None):
+        raise UserError(f"image-to-image is not supported by the {self.family} family (only sdxl)")
+
+    @abstractmethod
+    def compiled_model_slots(self) -> dict[str, tuple[Any, str]]:
+        """Where each component's compiled model lives: name -> (holder, attribute name).
+
+        Hooks (calibration recording, per-component timing) replace that attribute
+        with a wrapper and restore it afterwards.
+        """
+
+
+class ModelFamily(ABC):
+    name: ClassVar[str]
+    components: ClassVar[tuple[str, ...]]  # OpenVINO IR sub-directories of an exported model
+    denoiser: ClassVar[str]  # the component called once per step: calibrated and quantized
+    size_multiple: ClassVar[int]  # height and width must be multiples of this
+
+    @classmethod
+    def check_size(cls, height: int, width: int) -> None:
+        for label, value in (("height", height), ("width", width)):
+            if value % cls.size_multiple:
+                raise UserError(
+                    f"{label} {value} is not allowed for {cls.name}: use a positive multiple of {cls.size_multiple}"
+                )
+
+    @abstractmethod
+    def build_tiny(self, spec: ModelSpec, out_dir: Path) -> None:
+        """Write a tiny diffusers-format model (safetensors weights, offline tokenizers)."""
+
+    @abstractmethod
+    def export(self, spec: ModelSpec, generation: GenerationSpec, out_dir: Path) -> None:
+        """Export the model named by ``spec`` to a self-contained OpenVINO directory."""
+
+    @abstractmethod
+    def load(self, model_dir: Path, device: str, f32: bool = False) -> LoadedPipeline:
+        """Load an exported (or optimized) directory on ``device``."""
+
+    def ignored_scope(self, component: str, ov_model) -> Any:
+        """The nncf.IgnoredScope that full INT8 of ``component`` needs (None: nothing to keep)."""
+        return None
+
+    # -- helpers shared by families -------------------------------------------------------
+    @staticmethod
+    def read_compile_config(model_dir: Path) -> dict[str, dict[str, str]]:
+        path = Path(model_dir) / COMPILE_CONFIG_FILE
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def check_exported(self, model_dir: Path) -> None:
+        """A clear error for a missing or incomplete model directory."""
+        model_dir = Path(model_dir)
+        if not model_dir.is_dir():
+            raise UserError(f"model directory {model_dir} does not exist: run `dvc repro` for its export/quantize stage")
+        for component in self.components:
+            xml = model_dir / component / "openvino_model.xml"
+            if not xml.exists() or not xml.with_suffix(".bin").exists():
+                raise UserError(f"{xml} (or its .bin) is missing: {model_dir} is not a complete {self.name} export")

@@ -1,0 +1,301 @@
+"""PixArt-α LCM: ov.convert_model of T5 encoder, transformer and VAE decoder, run inside diffusers.
+
+optimum-intel does not export PixArt, so (as the notebook does) each part is converted
+on its own and the compiled models are wrapped to look like the torch modules the
+diffusers PixArtAlphaPipeline calls.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections import namedtuple
+from pathlib import Path
+
+from stages.errors import UserError
+from stages.families.base import LoadedPipeline, ModelFamily
+from stages.families.tiny_weights import TINY_CALIBRATION_PROMPTS
+from stages.params import GenerationSpec, ModelSpec
+
+PIPELINE_FILE = "pixart_pipeline.json"
+EncoderOutput = namedtuple("EncoderOutput", "last_hidden_state")
+DecoderOutput = namedtuple("DecoderOutput", "sample")
+
+
+def _torch_module_with_config(config: dict, dtype):
+    """A parameterless torch module that carries a diffusers config, as the pipeline expects."""
+    import torch
+    from diffusers.configuration_utils import FrozenDict
+
+    module = torch.nn.Module()
+    module.config = FrozenDict(config)
+    module.dtype = dtype
+    return module
+
+
+class OVTextEncoder:
+    def __init__(self, compiled, dtype):
+        import torch
+
+        self.compiled, self.dtype = compiled, dtype
+        self.device = torch.device("cpu")
+
+    def __call__(self, input_ids=None, attention_mask=None, **kwargs):
+        import torch
+
+        out = self.compiled({"input_ids": input_ids, "attention_mask": attention_mask})[0]
+        return EncoderOutput(torch.from_numpy(out))
+
+
+class OVTransformer:
+    """The transformer with resolution/aspect-ratio conditions as explicit inputs.
+
+    The diffusers pipeline passes these conditions only for 1024-px models (sample_size 128);
+    for others the wrapper derives them from the latent size, as the pipeline would.
+    """
+
+    def __init__(self, compiled, config, vae_scale_factor: int, dtype):
+        self.compiled, self.config, self.dtype = compiled, config, dtype
+        self.vae_scale_factor = vae_scale_factor
+
+    def __call__(self, hidden_states, encoder_hidden_states=None, timestep=None, added_cond_kwargs=None,
+                 encoder_attention_mask=None, return_dict=False, **kwargs):
+        import torch
+
+        conditions = added_cond_kwargs or {}
+        resolution, aspect_ratio = conditions.get("resolution"), conditions.get("aspect_ratio")
+        batch = hidden_states.shape[0]
+        if resolution is None:
+            height = hidden_states.shape[2] * self.vae_scale_factor
+            width = hidden_states.shape[3] * self.vae_scale_factor
+            resolution = torch.tensor([[float(height), float(width)]]).repeat(batch, 1)
+            aspect_ratio = torch.tensor([[float(height / width)]]).repeat(batch, 1)
+        timestep = timestep.expand(batch) if timestep.ndim else timestep.repeat(batch)
+        out = self.compiled({
+            "hidden_states": hidden_states,
+            "timestep": timestep,
+            "encoder_hidden_states": encoder_hidden_states,
+            "encoder_attention_mask": encoder_attention_mask,
+            "resolution": resolution,
+            "aspect_ratio": aspect_ratio,
+        })[0]
+        return (torch.from_numpy(out),)
+
+
+class OVVaeDecoder:
+    def __init__(self, compiled, config, dtype):
+        self.compiled, self.config, self.dtype = compiled, config, dtype
+
+    def decode(self, latents, return_dict=False, **kwargs):
+        import torch
+
+        return DecoderOutput(torch.from_numpy(self.compiled({"latents": latents})[0]))
+
+
+class PixArtPipeline(LoadedPipeline):
+    family = "pixart"
+
+    def __init__(self, model_dir: Path, device: str, ov_config: dict, per_component: dict[str, dict]):
+        import openvino as ov
+        import torch
+        from diffusers import LCMScheduler, PixArtAlphaPipeline
+        from transformers import AutoTokenizer
+
+        model_dir = Path(model_dir)
+        core = ov.Core()
+        meta = json.loads((model_dir / PIPELINE_FILE).read_text())
+        self.max_length = meta["max_length"]
+
+        def compile_part(name):
+            return core.compile_model(model_dir / name / "openvino_model.xml", device,
+                                      {**ov_config, **per_component.get(name, {})})
+
+        def config_of(name):
+            return json.loads((model_dir / name / "config.json").read_text())
+
+        vae_config = config_of("vae_decoder")
+        vae_scale_factor = 2 ** (len(vae_config["block_out_channels"]) - 1)
+        self.text_encoder = OVTextEncoder(compile_part("text_encoder"), torch.float32)
+        transformer_config = _torch_module_with_config(config_of("transformer"), torch.float32).config
+        self.transformer = OVTransformer(compile_part("transformer"), transformer_config, vae_scale_factor,
+                                         torch.float32)
+        self.vae = OVVaeDecoder(compile_part("vae_decoder"), _torch_module_with_config(vae_config, torch.float32).config,
+                                torch.float32)
+        self.pipe = PixArtAlphaPipeline(
+            tokenizer=AutoTokenizer.from_pretrained(model_dir / "tokenizer"),
+            text_encoder=None, transformer=None, vae=None,
+            scheduler=LCMScheduler.from_pretrained(model_dir / "scheduler"),
+        )
+        # Plain attributes, not registered torch modules: the pipeline only calls them.
+        self.pipe.text_encoder, self.pipe.transformer, self.pipe.vae = self.text_encoder, self.transformer, self.vae
+        self.pipe.vae_scale_factor = vae_scale_factor
+        from diffusers.image_processor import PixArtImageProcessor
+
+        self.pipe.image_processor = PixArtImageProcessor(vae_scale_factor=vae_scale_factor)
+        self.pipe.set_progress_bar_config(disable=True)
+        # Resolution binning (snap to the aspect-ratio bins of the model's native size) only at that size;
+        # the tiny model shares the 1024-px config but runs at a few dozen pixels.
+        self.native_size = transformer_config["sample_size"] * vae_scale_factor
+
+    def text_to_image(self, prompt, generation: GenerationSpec, seed, output_type="pil", steps=None, height=None,
+                      width=None):
+        import torch
+
+        result = self.pipe(
+            prompt=prompt,
+            num_inference_steps=steps or generation.steps,
+            height=height or generation.height,
+            width=width or generation.width,
+            guidance_scale=generation.guidance,
+            generator=torch.Generator().manual_seed(seed),
+            output_type=output_type,
+            clean_caption=False,
+            use_resolution_binning=max(height or generation.height, width or generation.width) == self.native_size,
+            max_sequence_length=self.max_length,
+        )
+        return result.images[0]
+
+    def compiled_model_slots(self):
+        return {"text_encoder": (self.text_encoder, "compiled"), "transformer": (self.transformer, "compiled"),
+                "vae_decoder": (self.vae, "compiled")}
+
+
+class PixArtFamily(ModelFamily):
+    name = "pixart"
+    components = ("text_encoder", "transformer", "vae_decoder")
+    denoiser = "transformer"
+    size_multiple = 16  # VAE factor 8 x patch size 2
+
+    def build_tiny(self, spec: ModelSpec, out_dir: Path) -> None:
+        import torch
+        from diffusers import AutoencoderKL, LCMScheduler, PixArtAlphaPipeline, PixArtTransformer2DModel
+        from transformers import T5Config, T5EncoderModel
+
+        from stages.families.tiny_tokenizers import build_t5_tokenizer
+        from stages.families.tiny_weights import normalize_last_conv
+
+        tokenizer = build_t5_tokenizer(spec.max_length)
+        torch.manual_seed(spec.seed)
+        text_encoder = T5EncoderModel(T5Config(
+            vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+            feed_forward_proj="gated-gelu", relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1,
+        ))
+        transformer = PixArtTransformer2DModel(
+            num_attention_heads=2, attention_head_dim=12, in_channels=4, out_channels=8, num_layers=2,
+            cross_attention_dim=24, caption_channels=32, sample_size=128, patch_size=2, norm_num_groups=8,
+            use_additional_conditions=True,
+        )
+        vae = AutoencoderKL(
+            in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1,
+            block_out_channels=(16, 16, 32, 32), norm_num_groups=8,
+            down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+            sample_size=128, scaling_factor=0.18215,
+        )
+        scheduler = LCMScheduler(num_train_timesteps=1000, beta_start=0.0001, beta_end=0.02, beta_schedule="linear",
+                                 prediction_type="epsilon", original_inference_steps=50)
+        pipe = PixArtAlphaPipeline(tokenizer=tokenizer, text_encoder=text_encoder, transformer=transformer, vae=vae,
+                                   scheduler=scheduler)
+        latents = pipe(TINY_CALIBRATION_PROMPTS, num_inference_steps=4, guidance_scale=0.0, height=128, width=128,
+                       generator=torch.Generator().manual_seed(spec.seed), output_type="latent", clean_caption=False,
+                       use_resolution_binning=False, max_sequence_length=spec.max_length).images
+        normalize_last_conv(vae.decode, vae.decoder.conv_out, latents / vae.config.scaling_factor)
+        pipe.save_pretrained(out_dir, safe_serialization=True)
+
+    def export(self, spec: ModelSpec, generation: GenerationSpec, out_dir: Path) -> None:
+        from stages.hub import local_model_dir
+
+        with tempfile.TemporaryDirectory(prefix="tiny-pixart-") as scratch:
+            if spec.is_tiny:
+                source = Path(scratch)
+                self.build_tiny(spec, source)
+            else:
+                source = local_model_dir(spec.source)
+            self._convert(source, spec, generation, Path(out_dir))
+
+    def _convert(self, source: Path, spec: ModelSpec, generation: GenerationSpec, out_dir: Path) -> None:
+        import openvino as ov
+        import torch
+        from diffusers import AutoencoderKL, PixArtTransformer2DModel
+        from transformers import AutoTokenizer, T5EncoderModel
+
+        def save(model: torch.nn.Module, example, name: str, config: dict | None = None) -> None:
+            model.eval()
+            with torch.no_grad():
+                ov_model = ov.convert_model(model, example_input=example)
+            (out_dir / name).mkdir(parents=True, exist_ok=True)
+            ov.save_model(ov_model, out_dir / name / "openvino_model.xml", compress_to_fp16=True)
+            if config is not None:
+                (out_dir / name / "config.json").write_text(json.dumps(config, indent=2, default=str))
+            del ov_model
+
+        length = spec.max_length
+        text_encoder = T5EncoderModel.from_pretrained(source / "text_encoder", use_safetensors=True)
+
+        class EncoderWithAdditiveMask(torch.nn.Module):
+            # transformers' mask helpers do not trace; a ready 4-D additive mask is passed through as-is
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, input_ids, attention_mask):
+                additive = (1.0 - attention_mask[:, None, None, :].to(torch.float32)) * torch.finfo(torch.float32).min
+                return self.inner(input_ids=input_ids, attention_mask=additive)[0]
+
+        save(EncoderWithAdditiveMask(text_encoder), {"input_ids": torch.zeros(1, length, dtype=torch.int64),
+                            "attention_mask": torch.ones(1, length, dtype=torch.int64)},
+             "text_encoder", text_encoder.config.to_dict())
+        d_model = text_encoder.config.d_model
+        del text_encoder
+
+        transformer = PixArtTransformer2DModel.from_pretrained(source / "transformer", use_safetensors=True)
+        if not transformer.use_additional_conditions:
+            raise UserError(f"{spec.source}: the transformer has no resolution/aspect-ratio conditions "
+                            "(use_additional_conditions is off); this family exports PixArt-α 1024/LCM models")
+        latent_h, latent_w = generation.height // 8, generation.width // 8
+
+        class TransformerWithConditions(torch.nn.Module):
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, hidden_states, timestep, encoder_hidden_states, encoder_attention_mask, resolution,
+                        aspect_ratio):
+                return self.inner(hidden_states, timestep=timestep, encoder_hidden_states=encoder_hidden_states,
+                                  encoder_attention_mask=encoder_attention_mask,
+                                  added_cond_kwargs={"resolution": resolution, "aspect_ratio": aspect_ratio},
+                                  return_dict=False)
+
+        save(TransformerWithConditions(transformer), {
+            "hidden_states": torch.rand(1, transformer.config.in_channels, latent_h, latent_w),
+            "timestep": torch.tensor([999]),
+            "encoder_hidden_states": torch.rand(1, length, d_model),
+            "encoder_attention_mask": torch.ones(1, length),
+            "resolution": torch.tensor([[float(generation.height), float(generation.width)]]),
+            "aspect_ratio": torch.tensor([[generation.height / generation.width]]),
+        }, "transformer", dict(transformer.config))
+        del transformer
+
+        vae = AutoencoderKL.from_pretrained(source / "vae", use_safetensors=True)
+
+        class VaeDecoder(torch.nn.Module):
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, latents):
+                return self.inner.decode(latents, return_dict=False)[0]
+
+        save(VaeDecoder(vae), {"latents": torch.zeros(1, 4, latent_h, latent_w)}, "vae_decoder", dict(vae.config))
+        del vae
+
+        AutoTokenizer.from_pretrained(source / "tokenizer").save_pretrained(out_dir / "tokenizer")
+        shutil.copytree(source / "scheduler", out_dir / "scheduler")
+        (out_dir / PIPELINE_FILE).write_text(json.dumps({"family": "pixart", "max_length": length}, indent=2))
+
+    def load(self, model_dir: Path, device: str, f32: bool = False) -> PixArtPipeline:
+        from stages.devices import check_device, compile_config
+
+        self.check_exported(model_dir)
+        check_device(device)
+        return PixArtPipeline(model_dir, device, compile_config(f32), self.read_compile_config(model_dir))

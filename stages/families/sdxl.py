@@ -1,0 +1,256 @@
+"""SDXL-Turbo: export with optimum-intel, swap in the tiny autoencoder, run in optimum's pipelines."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from stages.errors import UserError
+from stages.families.base import LoadedPipeline, ModelFamily
+from stages.families.tiny_weights import TINY_CALIBRATION_PROMPTS
+from stages.params import GenerationSpec, ModelSpec
+
+TAESD_FILES = ["*.json", "*.safetensors"]
+
+
+class SDXLPipeline(LoadedPipeline):
+    family = "sdxl"
+
+    def __init__(self, model_dir: Path, device: str, ov_config: dict, per_component: dict[str, dict]):
+        from optimum.intel import OVStableDiffusionXLPipeline
+
+        self.model_dir, self.device = Path(model_dir), device
+        self._ov_config, self._per_component = ov_config, per_component
+        self.text2image = self._load(OVStableDiffusionXLPipeline)
+        self._image2image = None
+
+    def _load(self, pipeline_class):
+        pipe = pipeline_class.from_pretrained(self.model_dir, device=self.device, ov_config=dict(self._ov_config),
+                                              compile=False)
+        for name, extra in self._per_component.items():
+            part = getattr(pipe, name, None)
+            if part is not None:
+                part.ov_config = {**self._ov_config, **extra}
+        pipe.set_progress_bar_config(disable=True)
+        pipe.compile()
+        return pipe
+
+    @property
+    def image2image(self):
+        if self._image2image is None:
+            from optimum.intel import OVStableDiffusionXLImg2ImgPipeline
+
+            self._image2image = self._load(OVStableDiffusionXLImg2ImgPipeline)
+        return self._image2image
+
+    def text_to_image(self, prompt, generation: GenerationSpec, seed, output_type="pil", steps=None, height=None,
+                      width=None):
+        import torch
+
+        result = self.text2image(
+            prompt,
+            num_inference_steps=steps or generation.steps,
+            height=height or generation.height,
+            width=width or generation.width,
+            guidance_scale=generation.guidance,
+            generator=torch.Generator().manual_seed(seed),
+            output_type=output_type,
+        )
+        return result.images[0]
+
+    def image_to_image(self, prompt, image, generation: GenerationSpec, seed, steps=None, strength=None):
+        import torch
+
+        steps = steps or generation.img2img_steps
+        strength = generation.img2img_strength if strength is None else strength
+        check_img2img(steps, strength)
+        result = self.image2image(
+            prompt,
+            image=image,
+            num_inference_steps=steps,
+            strength=strength,
+            guidance_scale=generation.guidance,
+            generator=torch.Generator().manual_seed(seed),
+        )
+        return result.images[0]
+
+    def compiled_model_slots(self):
+        pipe = self.text2image
+        return {name: (getattr(pipe, name), "request") for name in SDXLFamily.components
+                if getattr(pipe, name, None) is not None and name != "vae_encoder"}
+
+
+def check_img2img(steps: int, strength: float) -> None:
+    """SDXL-Turbo's img2img runs int(steps * strength) denoising steps; zero steps is an error."""
+    if not 0.0 < strength <= 1.0:
+        raise UserError(f"strength {strength} is not allowed: use a value in (0, 1]")
+    if steps <= 0 or int(steps * strength) < 1:
+        raise UserError(
+            f"steps x strength = {steps} x {strength} = {steps * strength:g} < 1: image-to-image needs "
+            "steps x strength >= 1 (for example 2 steps at strength 0.5)"
+        )
+
+
+class SDXLFamily(ModelFamily):
+    name = "sdxl"
+    components = ("text_encoder", "text_encoder_2", "unet", "vae_decoder", "vae_encoder")
+    denoiser = "unet"
+    size_multiple = 32
+
+    # -- tiny model ----------------------------------------------------------------------------
+    def build_tiny(self, spec: ModelSpec, out_dir: Path) -> None:
+        import torch
+        from diffusers import AutoencoderKL, EulerAncestralDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+        from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+        from stages.families.tiny_tokenizers import build_clip_tokenizer
+        from stages.families.tiny_weights import normalize_last_conv
+
+        tokenizer = build_clip_tokenizer()
+        text_config = dict(
+            vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+            num_attention_heads=4, max_position_embeddings=77, projection_dim=32, hidden_act="gelu",
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        torch.manual_seed(spec.seed)
+        text_encoder = CLIPTextModel(CLIPTextConfig(**text_config))
+        text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(**text_config))
+        unet = UNet2DConditionModel(
+            sample_size=16, in_channels=4, out_channels=4, layers_per_block=2,
+            block_out_channels=(32, 64), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
+            transformer_layers_per_block=(1, 2), use_linear_projection=True, cross_attention_dim=64,
+            addition_embed_type="text_time", addition_time_embed_dim=8,
+            projection_class_embeddings_input_dim=6 * 8 + 32, norm_num_groups=16,
+        )
+        vae = AutoencoderKL(
+            in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1,
+            block_out_channels=(16, 16, 32, 32), norm_num_groups=8,
+            down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+            sample_size=128, scaling_factor=0.13025,
+        )
+        scheduler = EulerAncestralDiscreteScheduler(
+            num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+            timestep_spacing="trailing", steps_offset=1, prediction_type="epsilon",
+        )
+        pipe = StableDiffusionXLPipeline(vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2,
+                                         tokenizer=tokenizer, tokenizer_2=tokenizer, unet=unet, scheduler=scheduler)
+        latents = pipe(TINY_CALIBRATION_PROMPTS, num_inference_steps=1, guidance_scale=0.0, height=128, width=128,
+                       generator=torch.Generator().manual_seed(spec.seed), output_type="latent").images
+        normalize_last_conv(vae.decode, vae.decoder.conv_out, latents / vae.config.scaling_factor)
+        pipe.save_pretrained(out_dir, safe_serialization=True)
+        if spec.taesd == "tiny":
+            self.build_tiny_taesd(spec.seed, Path(out_dir) / "taesd", latents)
+
+    @staticmethod
+    def build_tiny_taesd(seed: int, out_dir: Path, latents) -> None:
+        import torch
+        from diffusers import AutoencoderTiny
+
+        from stages.families.tiny_weights import normalize_last_conv
+
+        torch.manual_seed(seed + 1)
+        taesd = AutoencoderTiny(
+            encoder_block_out_channels=(16, 16, 16, 16), decoder_block_out_channels=(16, 16, 16, 16),
+            num_encoder_blocks=(1, 1, 1, 1), num_decoder_blocks=(1, 1, 1, 1), latent_channels=4,
+        )
+        # taesd's decoder maps its last conv's output x to 2x - 1, so centre x on 0.5
+        normalize_last_conv(taesd.decode, taesd.decoder.layers[-1], latents, target_mean=0.5, target_std=0.2)
+        taesd.save_pretrained(out_dir, safe_serialization=True)
+
+    # -- export --------------------------------------------------------------------------------
+    def export(self, spec: ModelSpec, generation: GenerationSpec, out_dir: Path) -> None:
+        from optimum.exporters.openvino import main_export
+        from optimum.intel import OVConfig
+
+        from stages.hub import local_model_dir
+
+        with tempfile.TemporaryDirectory(prefix="tiny-sdxl-") as scratch:
+            if spec.is_tiny:
+                source = Path(scratch)
+                self.build_tiny(spec, source)
+                taesd_dir = source / "taesd" if spec.taesd else None
+            else:
+                source = local_model_dir(spec.source)
+                taesd_dir = local_model_dir(spec.taesd, "taesd", TAESD_FILES) if spec.taesd else None
+            main_export(model_name_or_path=str(source), output=out_dir, task="text-to-image",
+                        ov_config=OVConfig(dtype="fp16"), convert_tokenizer=True)
+            if taesd_dir is not None:
+                self.export_taesd(taesd_dir, out_dir, generation)
+
+    @staticmethod
+    def export_taesd(taesd_dir: Path, out_dir: Path, generation: GenerationSpec) -> None:
+        """Replace the VAE with the tiny autoencoder (taesdxl), as the notebook does."""
+        import shutil
+
+        import openvino as ov
+        import torch
+        from diffusers import AutoencoderTiny
+
+        taesd = AutoencoderTiny.from_pretrained(taesd_dir, use_safetensors=True).eval()
+
+        class Encoder(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.vae = taesd
+
+            def forward(self, sample):
+                return self.vae.encode(sample).latents
+
+        class Decoder(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.vae = taesd
+
+            def forward(self, latent_sample):
+                return self.vae.decode(latent_sample).sample
+
+        latent = (1, 4, generation.height // 8, generation.width // 8)
+        for part, module, example, out_name in (
+            ("vae_encoder", Encoder(), torch.zeros(1, 3, generation.height, generation.width), "latent_sample"),
+            ("vae_decoder", Decoder(), torch.zeros(latent), "sample"),
+        ):
+            with torch.no_grad():
+                ov_model = ov.convert_model(module, example_input=example)
+            ov_model.outputs[0].get_tensor().set_names({out_name})
+            target = out_dir / part
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir(parents=True)
+            ov.save_model(ov_model, target / "openvino_model.xml", compress_to_fp16=True)
+            taesd.save_config(target)
+
+    # -- runtime -------------------------------------------------------------------------------
+    def load(self, model_dir: Path, device: str, f32: bool = False) -> SDXLPipeline:
+        from stages.devices import check_device, compile_config
+
+        self.check_exported(model_dir)
+        check_device(device)
+        return SDXLPipeline(model_dir, device, compile_config(f32), self.read_compile_config(model_dir))
+
+    # -- quantization --------------------------------------------------------------------------
+    def ignored_scope(self, component: str, ov_model) -> Any:
+        """The notebook's scope, by structure: conv_in, conv_out and the last up block's last shortcut.
+
+        The real UNet names it up_blocks.2.resnets.2.conv_shortcut; the tiny one has fewer blocks,
+        so the indices are read off the graph instead of hard-coded.
+        """
+        import nncf
+
+        if component != "unet":
+            return None
+        names = [op.get_friendly_name() for op in ov_model.get_ops() if op.get_type_name() == "Convolution"]
+        shortcuts = [(int(m[1]), int(m[2]), n) for n in names
+                     if (m := re.search(r"up_blocks\.(\d+)\.resnets\.(\d+)\.conv_shortcut/", n))]
+        wanted = {
+            "conv_in": [n for n in names if re.search(r"(^|[./])conv_in/", n)],
+            "conv_out": [n for n in names if re.search(r"(^|[./])conv_out/", n)],
+            "last up-block shortcut": [max(shortcuts)[2]] if shortcuts else [],
+        }
+        missing = [label for label, found in wanted.items() if len(found) != 1]
+        if missing:
+            raise UserError(f"SDXL ignored scope matched nothing (or more than one op) for {', '.join(missing)} "
+                            "in the UNet graph: is this an SDXL UNet export?")
+        return nncf.IgnoredScope(names=[found[0] for found in wanted.values()])

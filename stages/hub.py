@@ -1,0 +1,45 @@
+"""Resolve a model id to a local directory: a local path, or the Hugging Face cache / hub.
+
+Offline, an id that is not cached fails with one line that says how to fix it,
+instead of a stack trace from deep inside huggingface_hub.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stages.errors import UserError
+
+# Never fetch pickled weights or remote code: safetensors, configs and tokenizer files only.
+MODEL_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "spiece.model", "*.tiktoken"]
+
+
+def offline_hint(repo_id: str, kind: str = "model") -> str:
+    return (
+        f"{kind} {repo_id!r} is not in the Hugging Face cache and the hub is unreachable: "
+        f"fill the cache with `hf download {repo_id}` where the hub is reachable (and copy HF_HOME here), "
+        "or keep the tiny default variants in params.yaml 'enabled'"
+    )
+
+
+def local_model_dir(source: str, kind: str = "model", allow_patterns: list[str] | None = None) -> Path:
+    """A local directory holding ``source`` (a path, or a hub repo id resolved through the cache)."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return path
+    if source.startswith((".", "/", "~")):
+        raise UserError(f"{kind} path {source!r} does not exist")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+
+    patterns = allow_patterns or MODEL_FILES
+    try:
+        return Path(snapshot_download(source, allow_patterns=patterns, local_files_only=True))
+    except HFValidationError as error:
+        raise UserError(f"{kind} source {source!r} is neither a directory nor a valid hub id") from error
+    except (LocalEntryNotFoundError, FileNotFoundError, OSError):
+        pass
+    try:
+        return Path(snapshot_download(source, allow_patterns=patterns))
+    except Exception as error:  # offline, DNS failure, 401/404 on a gated or missing repo
+        raise UserError(offline_hint(source, kind)) from error

@@ -1,0 +1,291 @@
+"""params.yaml, loaded and validated in one place into typed objects.
+
+Every stage calls :func:`load` and reads only what it declares as a DVC param;
+errors are one line that names the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stages.errors import UserError
+
+PARAMS_FILE = Path("params.yaml")
+VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+FAMILIES = ("sdxl", "pixart")
+RECIPES = ("int8", "hybrid", "int8_weights", "int4_sym", "int4_asym", "none")
+PROMPT_SOURCES = ("local", "hub")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    family: str
+    source: str  # "tiny" (generated from the family's tiny config) or a hub id / local path
+    seed: int = 0  # seed of the generated tiny weights
+    taesd: str | None = None  # SDXL: "tiny", a hub id / path, or None to keep the full VAE
+    max_length: int = 120  # PixArt: T5 max sequence length
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.source == "tiny"
+
+
+@dataclass(frozen=True)
+class GenerationSpec:
+    height: int
+    width: int
+    steps: int
+    guidance: float
+    seed: int
+    img2img_steps: int = 2
+    img2img_strength: float = 0.5
+
+
+@dataclass(frozen=True)
+class CalibrateSpec:
+    subset_size: int
+
+
+@dataclass(frozen=True)
+class QuantizeSpec:
+    components: dict[str, str]  # component name -> recipe
+    smooth_quant_alpha: float | None = None  # None: NNCF's default for the model type
+    ignored_scope: bool = True  # apply the family's default ignored scope
+    int4_group_size: int = 64
+    int4_ratio: float = 1.0
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    ssim_min: float
+    psnr_min: float
+    clip_sim_min: float | None = None
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    model: ModelSpec
+    generation: GenerationSpec
+    calibrate: CalibrateSpec
+    quantize: QuantizeSpec
+    gate: GateSpec | None = None
+
+
+@dataclass(frozen=True)
+class PromptSource:
+    source: str
+    path: str
+    dataset_id: str
+    split: str
+    shuffle_seed: int
+    column: str
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    num_prompts: int
+    seeds: list[int]
+    clip_model: str | None
+
+
+@dataclass(frozen=True)
+class BenchmarkParams:
+    warmup: int
+    runs: int
+    f32_baseline: bool
+    bf16_baseline: bool
+    runtimes: list[str]
+
+
+@dataclass(frozen=True)
+class Params:
+    enabled: list[str]
+    devices: list[str]
+    variants: dict[str, Variant]
+    calibration_prompts: PromptSource
+    validation_prompts_path: str
+    evaluate: EvaluateParams
+    benchmark: BenchmarkParams
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    def variant(self, name: str) -> Variant:
+        check_variant_name(name)
+        if name not in self.variants:
+            raise UserError(f"unknown variant {name!r}: params.yaml defines {', '.join(sorted(self.variants))}")
+        return self.variants[name]
+
+
+def check_variant_name(name: str) -> None:
+    if not VARIANT_NAME.match(name):
+        raise UserError(
+            f"invalid variant name {name!r}: use letters, digits, '.', '_' and '-' only (no path characters)"
+        )
+
+
+def _require(section: dict, key: str, where: str) -> Any:
+    if not isinstance(section, dict) or key not in section:
+        raise UserError(f"params.yaml: missing '{where}.{key}'")
+    return section[key]
+
+
+def _positive_int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise UserError(f"params.yaml: {where} = {value!r}: must be a positive integer")
+    return value
+
+
+def _model_spec(raw: dict, where: str) -> ModelSpec:
+    family = _require(raw, "family", where)
+    if family not in FAMILIES:
+        raise UserError(f"unknown family {family!r} at {where}.family: allowed are {', '.join(FAMILIES)}")
+    source = _require(raw, "source", where)
+    if not isinstance(source, str) or not source:
+        raise UserError(f"params.yaml: {where}.source = {source!r}: use 'tiny', a hub id or a local path")
+    spec = ModelSpec(
+        family=family,
+        source=source,
+        seed=int(raw.get("seed", 0)),
+        taesd=raw.get("taesd"),
+        max_length=_positive_int(raw.get("max_length", 120), f"{where}.max_length"),
+    )
+    return spec
+
+
+def _generation_spec(raw: dict, family: str, where: str) -> GenerationSpec:
+    from stages.families import family_class
+
+    spec = GenerationSpec(
+        height=_positive_int(_require(raw, "height", where), f"{where}.height"),
+        width=_positive_int(_require(raw, "width", where), f"{where}.width"),
+        steps=_positive_int(_require(raw, "steps", where), f"{where}.steps"),
+        guidance=float(raw.get("guidance", 0.0)),
+        seed=int(raw.get("seed", 0)),
+        img2img_steps=_positive_int(raw.get("img2img_steps", 2), f"{where}.img2img_steps"),
+        img2img_strength=float(raw.get("img2img_strength", 0.5)),
+    )
+    family_class(family).check_size(spec.height, spec.width)
+    return spec
+
+
+def _quantize_spec(raw: dict, family: str, where: str) -> QuantizeSpec:
+    from stages.families import family_class
+
+    components = raw.get("components")
+    allowed = family_class(family).components
+    if not isinstance(components, dict) or not components:
+        raise UserError(f"params.yaml: {where}.components must map components ({', '.join(allowed)}) to recipes")
+    for component, recipe in components.items():
+        if component not in allowed:
+            raise UserError(f"unknown component {component!r} at {where}.components: {family} has {', '.join(allowed)}")
+        if recipe not in RECIPES:
+            raise UserError(f"unknown recipe {recipe!r} at {where}.components.{component}: allowed are {', '.join(RECIPES)}")
+    alpha = raw.get("smooth_quant_alpha")
+    if alpha is not None and not (alpha == -1 or 0.0 <= float(alpha) <= 1.0):
+        raise UserError(f"params.yaml: {where}.smooth_quant_alpha = {alpha!r}: use null, -1 (off) or a value in [0, 1]")
+    ratio = float(raw.get("int4_ratio", 1.0))
+    if not 0.0 < ratio <= 1.0:
+        raise UserError(f"params.yaml: {where}.int4_ratio = {ratio!r}: must be in (0, 1]")
+    return QuantizeSpec(
+        components=dict(components),
+        smooth_quant_alpha=None if alpha is None else float(alpha),
+        ignored_scope=bool(raw.get("ignored_scope", True)),
+        int4_group_size=int(raw.get("int4_group_size", 64)),
+        int4_ratio=ratio,
+    )
+
+
+def _gate_spec(raw: dict | None, where: str) -> GateSpec | None:
+    if raw is None:
+        return None
+    clip = raw.get("clip_sim_min")
+    return GateSpec(
+        ssim_min=float(_require(raw, "ssim_min", where)),
+        psnr_min=float(_require(raw, "psnr_min", where)),
+        clip_sim_min=None if clip is None else float(clip),
+    )
+
+
+def _variant(name: str, raw: dict) -> Variant:
+    check_variant_name(name)
+    where = f"variants.{name}"
+    model = _model_spec(_require(raw, "model", where), f"{where}.model")
+    calibrate_raw = raw.get("calibrate", {})
+    return Variant(
+        name=name,
+        model=model,
+        generation=_generation_spec(_require(raw, "generation", where), model.family, f"{where}.generation"),
+        calibrate=CalibrateSpec(
+            subset_size=_positive_int(_require(calibrate_raw, "subset_size", f"{where}.calibrate"),
+                                      f"{where}.calibrate.subset_size"),
+        ),
+        quantize=_quantize_spec(_require(raw, "quantize", where), model.family, f"{where}.quantize"),
+        gate=_gate_spec(raw.get("gate"), f"{where}.gate"),
+    )
+
+
+def parse(raw: dict[str, Any]) -> Params:
+    """Validate a params mapping (as read from params.yaml)."""
+    variants = {name: _variant(name, body) for name, body in (_require(raw, "variants", "") or {}).items()}
+    enabled = list(raw.get("enabled") or [])
+    for name in enabled:
+        check_variant_name(name)
+        if name not in variants:
+            raise UserError(f"unknown variant {name!r} in 'enabled': params.yaml defines {', '.join(sorted(variants))}")
+    devices = list(raw.get("devices") or ["CPU"])
+
+    calibrate = raw.get("calibrate", {})
+    prompts = calibrate.get("prompts", {})
+    source = prompts.get("source", "local")
+    if source not in PROMPT_SOURCES:
+        raise UserError(f"unknown prompt source {source!r} at calibrate.prompts.source: allowed are {', '.join(PROMPT_SOURCES)}")
+
+    evaluate = raw.get("evaluate", {})
+    benchmark = raw.get("benchmark", {})
+    runtimes = list(benchmark.get("runtimes", ["optimum"]))
+    for runtime in runtimes:
+        if runtime not in ("optimum", "genai"):
+            raise UserError(f"unknown runtime {runtime!r} at benchmark.runtimes: allowed are optimum, genai")
+    num_prompts = evaluate.get("num_prompts", 8)
+    if isinstance(num_prompts, bool) or not isinstance(num_prompts, int) or num_prompts <= 0:
+        raise UserError(f"params.yaml: evaluate.num_prompts = {num_prompts!r}: the validation count must be a positive integer")
+    return Params(
+        enabled=enabled,
+        devices=devices,
+        variants=variants,
+        calibration_prompts=PromptSource(
+            source=source,
+            path=str(prompts.get("path", "data/prompts/calibration.jsonl")),
+            dataset_id=str(prompts.get("dataset_id", "google-research-datasets/conceptual_captions")),
+            split=str(prompts.get("split", "train")),
+            shuffle_seed=int(prompts.get("shuffle_seed", 42)),
+            column=str(prompts.get("column", "caption")),
+        ),
+        validation_prompts_path=str(evaluate.get("prompts", "data/prompts/validation.jsonl")),
+        evaluate=EvaluateParams(
+            num_prompts=num_prompts,
+            seeds=[int(s) for s in evaluate.get("seeds", [0])],
+            clip_model=evaluate.get("clip_model"),
+        ),
+        benchmark=BenchmarkParams(
+            warmup=int(benchmark.get("warmup", 1)),
+            runs=_positive_int(benchmark.get("runs", 3), "benchmark.runs"),
+            f32_baseline=bool(benchmark.get("f32_baseline", True)),
+            bf16_baseline=bool(benchmark.get("bf16_baseline", True)),
+            runtimes=runtimes,
+        ),
+        raw=raw,
+    )
+
+
+def load(path: Path | str = PARAMS_FILE) -> Params:
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"no {path} here: run the stages from the repository root")
+    with path.open() as handle:
+        return parse(yaml.safe_load(handle) or {})
