@@ -21,6 +21,7 @@ def atomic_dir(target: Path | str) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private
     try:
         yield tmp
         if target.exists():
@@ -39,6 +40,7 @@ def atomic_file(target: Path | str) -> Iterator[Path]:
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent, suffix=target.suffix)
     os.close(fd)
     tmp = Path(name)
+    tmp.chmod(0o644)
     try:
         yield tmp
         os.replace(tmp, target)

@@ -22,7 +22,6 @@ COMPILE_CONFIG_FILE = "compile_config.json"
 class LoadedPipeline(ABC):
     """An OpenVINO-backed diffusion pipeline for one model directory on one device."""
 
-    #: component name -> (object, attribute) where that component's ov.CompiledModel is called
     family: ClassVar[str]
 
     @abstractmethod
@@ -33,6 +32,15 @@ class LoadedPipeline(ABC):
     def image_to_image(self, prompt: str, image, generation: GenerationSpec, seed: int,
                        steps: int | None = None, strength: float | None = None):
         raise UserError(f"image-to-image is not supported by the {self.family} family (only sdxl)")
+
+    @abstractmethod
+    def prompt_token_count(self, prompt: str) -> int:
+        """Tokens the text encoder would see (special tokens included), without truncation."""
+
+    @property
+    @abstractmethod
+    def max_prompt_tokens(self) -> int:
+        """Longer prompts are truncated by the pipeline; calibration skips them instead."""
 
     @abstractmethod
     def compiled_model_slots(self) -> dict[str, tuple[Any, str]]:

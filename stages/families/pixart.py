@@ -76,7 +76,7 @@ class OVTransformer:
             "hidden_states": hidden_states,
             "timestep": timestep,
             "encoder_hidden_states": encoder_hidden_states,
-            "encoder_attention_mask": encoder_attention_mask,
+            "encoder_attention_mask": encoder_attention_mask.to(torch.float32),
             "resolution": resolution,
             "aspect_ratio": aspect_ratio,
         })[0]
@@ -156,6 +156,13 @@ class PixArtPipeline(LoadedPipeline):
         )
         return result.images[0]
 
+    def prompt_token_count(self, prompt: str) -> int:
+        return len(self.pipe.tokenizer(prompt, truncation=False).input_ids)
+
+    @property
+    def max_prompt_tokens(self) -> int:
+        return self.max_length
+
     def compiled_model_slots(self):
         return {"text_encoder": (self.text_encoder, "compiled"), "transformer": (self.transformer, "compiled"),
                 "vae_decoder": (self.vae, "compiled")}
@@ -223,6 +230,10 @@ class PixArtFamily(ModelFamily):
             model.eval()
             with torch.no_grad():
                 ov_model = ov.convert_model(model, example_input=example)
+            if isinstance(example, dict):  # drop tracer aliases such as '149' beside 'timestep'
+                for port in ov_model.inputs:
+                    if named := port.get_names() & example.keys():
+                        port.get_tensor().set_names(named)
             (out_dir / name).mkdir(parents=True, exist_ok=True)
             ov.save_model(ov_model, out_dir / name / "openvino_model.xml", compress_to_fp16=True)
             if config is not None:

@@ -76,6 +76,13 @@ class SDXLPipeline(LoadedPipeline):
         )
         return result.images[0]
 
+    def prompt_token_count(self, prompt: str) -> int:
+        return len(self.text2image.tokenizer(prompt, truncation=False).input_ids)
+
+    @property
+    def max_prompt_tokens(self) -> int:
+        return self.text2image.tokenizer.model_max_length
+
     def compiled_model_slots(self):
         pipe = self.text2image
         return {name: (getattr(pipe, name), "request") for name in SDXLFamily.components

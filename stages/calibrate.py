@@ -1,0 +1,83 @@
+"""calibrate stage: run the FP pipeline over prompts and record the denoiser's inputs.
+
+    python -m stages.calibrate <variant>    ->  data/calibration/<variant>/
+
+Collection runs at the variant's size and steps on CPU (the artifact does not depend
+on the target device) and stops before the VAE: latents are never decoded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from tqdm import tqdm
+
+from stages import calibration_data, paths
+from stages.errors import UserError, main_with_clear_errors
+from stages.families import get_family
+from stages.outputs import atomic_dir, write_json
+from stages.params import load
+from stages.prompts import calibration_prompts
+from stages.recording import RecordingCompiledModel, hooked
+
+
+def collect(pipeline, denoiser: str, prompts, generation, subset_size: int, progress: bool = True):
+    """Return (samples, manifest rows, skipped-too-long count, prompts used)."""
+    samples, rows, skipped, used = [], [], 0, 0
+    bar = tqdm(total=subset_size, desc="calibration samples", unit="sample", disable=not progress)
+    with hooked(pipeline, denoiser, lambda compiled: RecordingCompiledModel(compiled, samples)):
+        for prompt in prompts:
+            if pipeline.prompt_token_count(prompt["caption"]) > pipeline.max_prompt_tokens:
+                skipped += 1
+                continue
+            before = len(samples)
+            pipeline.text_to_image(prompt["caption"], generation, seed=generation.seed + used, output_type="latent")
+            used += 1
+            rows += [{"prompt_id": prompt["id"], "step": step} for step in range(len(samples) - before)]
+            bar.update(min(len(samples), subset_size) - bar.n)
+            if len(samples) >= subset_size:
+                break
+    bar.close()
+    return samples[:subset_size], rows[:subset_size], skipped, used
+
+
+@main_with_clear_errors
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("variant")
+    args = parser.parse_args(argv)
+
+    params = load()
+    variant = params.variant(args.variant)
+    family = get_family(variant.model.family)
+    pipeline = family.load(paths.fp_model(variant.name), "CPU")
+    subset_size = variant.calibrate.subset_size
+
+    started = time.perf_counter()
+    samples, rows, skipped, used = collect(pipeline, family.denoiser, calibration_prompts(params.calibration_prompts),
+                                           variant.generation, subset_size)
+    seconds = time.perf_counter() - started
+    if len(samples) < subset_size:
+        raise UserError(f"subset_size {subset_size} is larger than what the prompt source yields: "
+                        f"{len(samples)} samples from {used} usable prompts ({skipped} skipped as too long)")
+
+    with atomic_dir(paths.calibration_data(variant.name)) as out_dir:
+        calibration_data.save(out_dir, samples, {
+            "variant": variant.name,
+            "denoiser": family.denoiser,
+            "inputs": {name: {"shape": list(value.shape), "dtype": str(value.dtype)}
+                       for name, value in samples[0].items()},
+            "samples": rows,
+        })
+    write_json(paths.report(variant.name, "calibrate.json"), {
+        "samples": len(samples),
+        "prompts_used": used,
+        "prompts_skipped_too_long": skipped,
+        "seconds": round(seconds, 2),
+        "seconds_per_sample": round(seconds / len(samples), 4),
+    })
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,111 @@
+"""quantize stage: apply the variant's NNCF recipes to the exported model for one device.
+
+    python -m stages.quantize <variant> <device>   ->  models/<variant>/optimized-<device>/
+
+The output has the export's layout with only the quantized components replaced, plus
+compile_config.json (per-component compile settings applied on load) and
+quantization.json (what was done), so it loads wherever the export loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+
+import openvino as ov
+
+from stages import calibration_data, paths
+from stages.devices import check_device, nncf_target_device
+from stages.errors import UserError, main_with_clear_errors
+from stages.families import get_family
+from stages.families.base import COMPILE_CONFIG_FILE
+from stages.outputs import atomic_dir, dir_size_bytes, write_json
+from stages.params import load
+from stages.recipes import NEEDS_CALIBRATION, apply_recipe, count_quantized_ops
+from stages.resources import peak_rss_mb
+
+
+def read_ir(path) -> ov.Model:
+    if not path.exists() or not path.with_suffix(".bin").exists():
+        raise UserError(f"IR {path} (or its .bin) is missing: run `dvc repro` for the export stage")
+    try:
+        return ov.Core().read_model(path)
+    except RuntimeError as error:
+        raise UserError(f"IR {path} is corrupt and cannot be read: re-run its export stage "
+                        f"({str(error).splitlines()[0][:160]})") from error
+
+
+def component_size(model_dir, component: str) -> int:
+    return dir_size_bytes(model_dir / component)
+
+
+@main_with_clear_errors
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("variant")
+    parser.add_argument("device")
+    args = parser.parse_args(argv)
+
+    variant = load().variant(args.variant)
+    device = check_device(args.device)
+    family = get_family(variant.model.family)
+    spec = variant.quantize
+    fp_dir = paths.fp_model(variant.name)
+    family.check_exported(fp_dir)
+
+    calibration = None
+    if any(recipe in NEEDS_CALIBRATION for recipe in spec.components.values()):
+        calibration, _ = calibration_data.load(paths.calibration_data(variant.name))
+
+    started = time.perf_counter()
+    components, compile_config = {}, family.read_compile_config(fp_dir)
+    with atomic_dir(paths.optimized_model(variant.name, device)) as out_dir:
+        shutil.copytree(fp_dir, out_dir, dirs_exist_ok=True)
+        for component, recipe in spec.components.items():
+            xml = fp_dir / component / "openvino_model.xml"
+            model = read_ir(xml)
+            is_denoiser = component == family.denoiser
+            if is_denoiser and calibration is not None:
+                calibration_data.check_matches_model(calibration, model, paths.calibration_data(variant.name))
+            component_started = time.perf_counter()
+            result = apply_recipe(
+                recipe, model, spec, component=component,
+                calibration=calibration if is_denoiser else None,
+                ignored_scope=family.ignored_scope(component, model) if spec.ignored_scope and recipe == "int8"
+                else None,
+                target_device=nncf_target_device(device),
+            )
+            target = out_dir / component / "openvino_model.xml"
+            target.unlink()
+            target.with_suffix(".bin").unlink()
+            ov.save_model(result.model, target, compress_to_fp16=True)
+            if result.compile_config:
+                compile_config[component] = {**compile_config.get(component, {}), **result.compile_config}
+            fp_bytes, opt_bytes = component_size(fp_dir, component), component_size(out_dir, component)
+            components[component] = {
+                "recipe": recipe,
+                "seconds": round(time.perf_counter() - component_started, 2),
+                "fp_mb": round(fp_bytes / 2**20, 3),
+                "optimized_mb": round(opt_bytes / 2**20, 3),
+                "compression_ratio": round(fp_bytes / opt_bytes, 3),
+                **count_quantized_ops(ov.Core().read_model(target)),
+            }
+        (out_dir / COMPILE_CONFIG_FILE).write_text(__import__("json").dumps(compile_config, indent=2))
+        write_json(out_dir / "quantization.json", {"variant": variant.name, "device": device,
+                                                   "recipes": spec.components, "smooth_quant_alpha":
+                                                   spec.smooth_quant_alpha, "ignored_scope": spec.ignored_scope})
+        total_fp, total_opt = dir_size_bytes(fp_dir), dir_size_bytes(out_dir)
+
+    write_json(paths.report(variant.name, "quantize.json", device), {
+        "seconds": round(time.perf_counter() - started, 2),
+        "peak_rss_mb": peak_rss_mb(),
+        "fp_mb": round(total_fp / 2**20, 3),
+        "optimized_mb": round(total_opt / 2**20, 3),
+        "compression_ratio": round(total_fp / total_opt, 3),
+        "components": components,
+    })
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""Hooks around a loaded pipeline's compiled models: record inputs (calibration), time calls (benchmark).
+
+This is the notebooks' CompiledModelDecorator idea, generalised: each family says where
+its components' compiled models are called (`compiled_model_slots`), and a hook swaps in
+a wrapper there for the duration of a `with` block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Callable, Iterator
+
+import numpy as np
+import openvino as ov
+
+
+class RecordingCompiledModel(ov.CompiledModel):
+    """Calls through to the compiled model and keeps a copy of every call's named inputs."""
+
+    def __init__(self, compiled: ov.CompiledModel, sink: list[dict[str, np.ndarray]]):
+        super().__init__(compiled)
+        self.sink = sink
+
+    def __call__(self, inputs, *args, **kwargs):
+        self.sink.append({name: np.array(value, copy=True) for name, value in inputs.items()})
+        return super().__call__(inputs, *args, **kwargs)
+
+
+class TimedCompiledModel(ov.CompiledModel):
+    """Calls through to the compiled model and appends each call's wall time (seconds) to ``sink``."""
+
+    def __init__(self, compiled: ov.CompiledModel, sink: list[float]):
+        super().__init__(compiled)
+        self.sink = sink
+
+    def __call__(self, *args, **kwargs):
+        started = time.perf_counter()
+        result = super().__call__(*args, **kwargs)
+        self.sink.append(time.perf_counter() - started)
+        return result
+
+
+@contextlib.contextmanager
+def hooked(pipeline, component: str, wrap: Callable[[ov.CompiledModel], ov.CompiledModel]) -> Iterator[None]:
+    holder, attribute = pipeline.compiled_model_slots()[component]
+    original = getattr(holder, attribute)
+    setattr(holder, attribute, wrap(original))
+    try:
+        yield
+    finally:
+        setattr(holder, attribute, original)
