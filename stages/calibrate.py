@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
                        for name, value in samples[0].items()},
             "samples": rows,
         })
-    write_json(paths.report(variant.name, "calibrate.json"), {
+    write_json(paths.metrics(variant.name, "calibrate.json"), {
         "samples": len(samples),
         "prompts_used": used,
         "prompts_skipped_too_long": skipped,

@@ -1,6 +1,6 @@
 """export stage: a variant's source model -> a self-contained OpenVINO directory.
 
-    python -m stages.export <variant>      ->  models/<variant>/fp
+    python -m stages.export <variant>      ->  models/<variant>/fp, metrics/<variant>/export.json
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     with atomic_dir(paths.fp_model(variant.name)) as out_dir:
         family.export(variant.model, variant.generation, out_dir)
         family.check_exported(out_dir)
-    write_json(paths.report(variant.name, "export.json"), {
+    write_json(paths.metrics(variant.name, "export.json"), {
         "export_seconds": round(time.perf_counter() - started, 2),
         "size_mb": round(dir_size_bytes(paths.fp_model(variant.name)) / 2**20, 3),
     })

@@ -14,15 +14,20 @@ from stages.errors import UserError
 MODEL_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "spiece.model", "*.tiktoken"]
 
 
-def offline_hint(repo_id: str, kind: str = "model") -> str:
+TINY_ALTERNATIVE = "or keep the tiny default variants in params.yaml 'enabled'"
+
+
+def offline_hint(repo_id: str, kind: str = "model", alternative: str = TINY_ALTERNATIVE) -> str:
+    download = "hf download --repo-type dataset" if kind == "dataset" else "hf download"
     return (
         f"{kind} {repo_id!r} is not in the Hugging Face cache and the hub is unreachable: "
-        f"fill the cache with `hf download {repo_id}` where the hub is reachable (and copy HF_HOME here), "
-        "or keep the tiny default variants in params.yaml 'enabled'"
+        f"fill the cache with `{download} {repo_id}` where the hub is reachable (and copy HF_HOME here), "
+        f"{alternative}"
     )
 
 
-def local_model_dir(source: str, kind: str = "model", allow_patterns: list[str] | None = None) -> Path:
+def local_model_dir(source: str, kind: str = "model", allow_patterns: list[str] | None = None,
+                    alternative: str = TINY_ALTERNATIVE) -> Path:
     """A local directory holding ``source`` (a path, or a hub repo id resolved through the cache)."""
     path = Path(source).expanduser()
     if path.is_dir():
@@ -42,4 +47,4 @@ def local_model_dir(source: str, kind: str = "model", allow_patterns: list[str] 
     try:
         return Path(snapshot_download(source, allow_patterns=patterns))
     except Exception as error:  # offline, DNS failure, 401/404 on a gated or missing repo
-        raise UserError(offline_hint(source, kind)) from error
+        raise UserError(offline_hint(source, kind, alternative)) from error

@@ -6,7 +6,8 @@ from pathlib import Path
 
 MODELS = Path("models")
 DATA = Path("data")
-REPORTS = Path("reports")
+METRICS = Path("metrics")  # per-stage JSON metrics and per-prompt CSVs (git-tracked, DVC metrics/plots)
+REPORTS = Path("reports")  # pictures and the cross-variant summary for people
 
 
 def fp_model(variant: str) -> Path:
@@ -21,5 +22,9 @@ def calibration_data(variant: str) -> Path:
     return DATA / "calibration" / variant
 
 
-def report(variant: str, name: str, device: str | None = None) -> Path:
-    return REPORTS / variant / device / name if device else REPORTS / variant / name
+def metrics(variant: str, name: str, device: str | None = None) -> Path:
+    return METRICS / variant / device / name if device else METRICS / variant / name
+
+
+def report(variant: str, name: str, device: str) -> Path:
+    return REPORTS / variant / device / name

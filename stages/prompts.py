@@ -39,7 +39,8 @@ def calibration_prompts(source: PromptSource) -> Iterator[dict]:
         for index, row in enumerate(stream):
             yield {"id": f"{source.dataset_id}:{source.split}:{index}", "caption": str(row[source.column])}
     except (ConnectionError, OSError, FileNotFoundError, ValueError) as error:
-        raise UserError(offline_hint(source.dataset_id, "dataset")) from error
+        raise UserError(offline_hint(source.dataset_id, "dataset",
+                                     "or set calibrate.prompts.source to local")) from error
 
 
 def validation_prompts(path: str | Path, count: int) -> list[dict]:

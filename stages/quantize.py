@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
                                                    spec.smooth_quant_alpha, "ignored_scope": spec.ignored_scope})
         total_fp, total_opt = dir_size_bytes(fp_dir), dir_size_bytes(out_dir)
 
-    write_json(paths.report(variant.name, "quantize.json", device), {
+    write_json(paths.metrics(variant.name, "quantize.json", device), {
         "seconds": round(time.perf_counter() - started, 2),
         "peak_rss_mb": peak_rss_mb(),
         "fp_mb": round(total_fp / 2**20, 3),

@@ -1,0 +1,84 @@
+"""evaluate stage: FP vs optimized images from identical seeds, on one device.
+
+    python -m stages.evaluate <variant> <device>
+        -> metrics/<variant>/<device>/evaluate.json            aggregates (DVC metrics)
+        -> metrics/<variant>/<device>/evaluate_per_prompt.csv  one row per prompt x seed x mode (DVC plots)
+        -> reports/<variant>/<device>/grid.png                 prompt | FP | optimized | difference
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+from tqdm import tqdm
+
+from stages import paths
+from stages.errors import main_with_clear_errors
+from stages.grid import make_grid
+from stages.inference import load_variant
+from stages.outputs import atomic_file, write_json
+from stages.params import load
+from stages.prompts import validation_prompts
+from stages.similarity import load_clip, psnr_ssim, summary
+
+
+def compare(rows, mode, prompt, seed, reference, candidate, clip) -> None:
+    psnr, ssim = psnr_ssim(reference, candidate)
+    rows.append({"prompt_id": prompt["id"], "mode": mode, "seed": seed, "psnr": round(psnr, 4),
+                 "ssim": round(ssim, 5), "clip_sim": round(clip(reference, candidate), 5) if clip else None})
+
+
+def aggregate(table: pd.DataFrame, clip_skipped: str | None) -> dict:
+    metrics: dict = {"num_images": int(len(table))}
+    for mode, group in table.groupby("mode", sort=False):
+        metrics[mode] = {name: summary(group[name].tolist()) for name in ("psnr", "ssim")}
+        if clip_skipped is None:
+            metrics[mode]["clip_sim"] = summary(group["clip_sim"].tolist())
+    metrics["clip_sim_skipped"] = clip_skipped or ""
+    return metrics
+
+
+@main_with_clear_errors
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("variant")
+    parser.add_argument("device")
+    args = parser.parse_args(argv)
+
+    params = load()
+    variant = params.variant(args.variant)
+    generation = variant.generation
+    prompts = validation_prompts(params.validation_prompts_path, params.evaluate.num_prompts)
+    fp = load_variant(variant.name, args.device, optimized=False, params=params)
+    optimized = load_variant(variant.name, args.device, optimized=True, params=params)
+    clip, clip_skipped = load_clip(params.evaluate.clip_model)
+    if clip_skipped:
+        print(f"CLIP similarity skipped: {clip_skipped}")
+    with_img2img = variant.model.family == "sdxl"
+
+    rows, grid_rows = [], []
+    for index, prompt in enumerate(tqdm(prompts, desc="validation prompts", unit="prompt")):
+        # Seed + prompt index: tiny random models draw mostly from the noise, so vary it per prompt.
+        for seed in (base + index for base in params.evaluate.seeds):
+            reference = fp.text_to_image(prompt["caption"], generation, seed)
+            candidate = optimized.text_to_image(prompt["caption"], generation, seed)
+            compare(rows, "text2image", prompt, seed, reference, candidate, clip)
+            if seed == params.evaluate.seeds[0] + index:
+                grid_rows.append((prompt["caption"], reference, candidate))
+            if with_img2img:  # the notebook's setting, on the FP text-to-image output
+                compare(rows, "image2image", prompt, seed,
+                        fp.image_to_image(prompt["caption"], reference, generation, seed),
+                        optimized.image_to_image(prompt["caption"], reference, generation, seed), clip)
+
+    table = pd.DataFrame(rows)
+    with atomic_file(paths.metrics(variant.name, "evaluate_per_prompt.csv", args.device)) as tmp:
+        table.to_csv(tmp, index=False)
+    with atomic_file(paths.report(variant.name, "grid.png", args.device)) as tmp:
+        make_grid(grid_rows, f"{variant.name} on {args.device}: FP vs optimized "
+                             f"({', '.join(f'{c}={r}' for c, r in variant.quantize.components.items())})").save(tmp)
+    write_json(paths.metrics(variant.name, "evaluate.json", args.device), aggregate(table, clip_skipped))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
