@@ -21,9 +21,18 @@ class RecordingCompiledModel(ov.CompiledModel):
     def __init__(self, compiled: ov.CompiledModel, sink: list[dict[str, np.ndarray]]):
         super().__init__(compiled)
         self.sink = sink
+        self.ranks = {name: port.get_partial_shape().rank.get_length()
+                      for port in compiled.inputs if port.get_partial_shape().rank.is_static
+                      for name in port.get_names()}
 
     def __call__(self, inputs, *args, **kwargs):
-        self.sink.append({name: np.array(value, copy=True) for name, value in inputs.items()})
+        sample = {}
+        for name, value in inputs.items():
+            array = np.array(value, copy=True)
+            if array.ndim == 0 and self.ranks.get(name) == 1:  # a scalar timestep for a [batch] input
+                array = array.reshape(1)
+            sample[name] = array
+        self.sink.append(sample)
         return super().__call__(inputs, *args, **kwargs)
 
 

@@ -32,30 +32,28 @@ SPECIAL_CLIP = ("<|startoftext|>", "<|endoftext|>")
 
 
 def build_clip_tokenizer(max_length: int = 77):
-    """A byte-level BPE CLIPTokenizer whose merges spell out the corpus words."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    """A byte-level BPE CLIPTokenizer whose merges spell out the corpus words.
+
+    The merges are written out directly (left to right through each word) rather than
+    trained: the tokenizers trainer breaks frequency ties differently from run to run.
+    """
+    from tokenizers import pre_tokenizers
     from transformers import CLIPTokenizer
 
-    base = Tokenizer(models.BPE(end_of_word_suffix="</w>"))
-    base.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    trainer = trainers.BpeTrainer(
-        vocab_size=1000,
-        special_tokens=list(SPECIAL_CLIP),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        end_of_word_suffix="</w>",
-        show_progress=False,
-    )
-    base.train_from_iterator([" ".join(CAPTION_WORDS)] * 4, trainer=trainer)
-    state = base.model.__getstate__()
-    import json
-
-    model_state = json.loads(state)
-    vocab = dict(model_state["vocab"])
-    # CLIP's vocabulary holds every byte symbol both bare and as a word end.
-    for symbol in pre_tokenizers.ByteLevel.alphabet():
-        for token in (symbol, symbol + "</w>"):
-            vocab.setdefault(token, len(vocab))
-    merges = [tuple(m) if isinstance(m, (list, tuple)) else tuple(m.split(" ")) for m in model_state["merges"]]
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab: dict[str, int] = {}
+    for token in [*SPECIAL_CLIP, *alphabet, *(symbol + "</w>" for symbol in alphabet)]:
+        vocab.setdefault(token, len(vocab))
+    merges: list[tuple[str, str]] = []
+    for word in dict.fromkeys(w.lower() for w in CAPTION_WORDS):
+        symbols = list(word[:-1]) + [word[-1] + "</w>"]
+        current = symbols[0]
+        for symbol in symbols[1:]:
+            pair = (current, symbol)
+            current += symbol
+            if pair not in merges:
+                merges.append(pair)
+            vocab.setdefault(current, len(vocab))
     return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=max_length)
 
 

@@ -1,0 +1,165 @@
+"""Calibration collection and the NNCF recipes on the tiny models."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+
+import nncf
+import numpy as np
+import openvino as ov
+import pytest
+
+from stages import calibration_data
+from stages.calibrate import collect
+from stages.errors import UserError
+from stages.families import get_family
+from stages.recipes import apply_recipe, count_quantized_ops
+
+CORE = ov.Core()
+
+
+def read(model_dir, component):
+    return CORE.read_model(model_dir / component / "openvino_model.xml")
+
+
+@pytest.mark.parametrize("family_name", ["sdxl", "pixart"])
+def test_collected_inputs_match_the_denoiser(request, family_name):
+    export = request.getfixturevalue(f"{family_name}_export")
+    samples = request.getfixturevalue(f"{family_name}_calibration")
+    variant = request.getfixturevalue(f"{family_name}_variant")
+    family = get_family(family_name)
+    model = read(export, family.denoiser)
+    assert len(samples) == 8
+    expected = {port.get_any_name(): port.get_partial_shape() for port in model.inputs}
+    for sample in samples:
+        assert set(sample) == set(expected)
+        for name, shape in expected.items():
+            assert shape.compatible(ov.PartialShape(list(sample[name].shape))), name
+    latent = variant.generation.height // 8
+    assert samples[0]["sample" if family_name == "sdxl" else "hidden_states"].shape[-2:] == (latent, latent)
+    calibration_data.check_matches_model(samples, model, export)  # the stage's own check agrees
+
+
+def test_pixart_records_one_sample_per_step(pixart_pipeline, pixart_variant):
+    prompts = [{"id": "a", "caption": "a photo of a cat"}, {"id": "b", "caption": "a red car"}]
+    samples, rows, skipped, used = collect(pixart_pipeline, "transformer", prompts, pixart_variant.generation, 100,
+                                           progress=False)
+    steps = pixart_variant.generation.steps
+    assert len(samples) == 2 * steps and used == 2 and skipped == 0
+    assert [row["step"] for row in rows] == list(range(steps)) * 2
+    timesteps = [int(sample["timestep"][0]) for sample in samples[:steps]]
+    assert timesteps == sorted(timesteps, reverse=True) and len(set(timesteps)) == steps
+
+
+def test_prompts_longer_than_the_tokenizer_are_skipped_and_counted(sdxl_pipeline, sdxl_variant):
+    long_prompt = " ".join(["an extremely detailed photograph of a cat"] * 20)
+    assert sdxl_pipeline.prompt_token_count(long_prompt) > sdxl_pipeline.max_prompt_tokens
+    prompts = [{"id": "long", "caption": long_prompt}, {"id": "short", "caption": "a cat"}]
+    samples, rows, skipped, used = collect(sdxl_pipeline, "unet", prompts, sdxl_variant.generation, 1, progress=False)
+    assert skipped == 1 and used == 1 and rows == [{"prompt_id": "short", "step": 0}]
+
+
+def test_calibration_artifact_round_trips_through_safetensors(tmp_path, sdxl_calibration):
+    calibration_data.save(tmp_path, sdxl_calibration, {"denoiser": "unet"})
+    assert not list(tmp_path.glob("*.pkl")) and list(tmp_path.glob("*.safetensors"))
+    loaded, manifest = calibration_data.load(tmp_path)
+    assert manifest["num_samples"] == len(sdxl_calibration)
+    for a, b in zip(loaded, sdxl_calibration):
+        assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_calibration_that_does_not_match_the_model_is_refused(sdxl_calibration, pixart_export):
+    transformer = read(pixart_export, "transformer")
+    with pytest.raises(UserError, match="does not match the model"):
+        calibration_data.check_matches_model(sdxl_calibration, transformer, pixart_export)
+
+
+def quantize(recipe, export, family_name, component, spec, calibration=None, ignored=True):
+    family = get_family(family_name)
+    model = read(export, component)
+    return apply_recipe(recipe, model, spec, component=component, calibration=calibration,
+                        ignored_scope=family.ignored_scope(component, model) if ignored and recipe == "int8" else None,
+                        target_device=nncf.TargetDevice.CPU)
+
+
+def saved_counts(result, tmp_path):
+    path = tmp_path / "model.xml"
+    ov.save_model(result.model, path)
+    return count_quantized_ops(CORE.read_model(path))
+
+
+def test_int8_quantizes_the_unet_except_the_notebooks_ignored_scope(sdxl_export, sdxl_calibration, sdxl_variant,
+                                                                  tmp_path):
+    fp_counts = count_quantized_ops(read(sdxl_export, "unet"))
+    result = quantize("int8", sdxl_export, "sdxl", "unet", sdxl_variant.quantize, sdxl_calibration)
+    counts = saved_counts(result, tmp_path)
+    assert fp_counts["fake_quantize"] == 0 and set(fp_counts["weights_by_precision"]) == {"f16"}
+    assert counts["fake_quantize"] > 50
+    # conv_in, conv_out and the last up block's last shortcut keep FP weights; everything else is INT8
+    assert counts["weights_by_precision"]["f16"] == 3
+    assert counts["weights_by_precision"]["i8"] == sum(fp_counts["weights_by_precision"].values()) - 3
+    assert result.compile_config == {}
+
+
+def test_the_sdxl_ignored_scope_names_the_notebooks_layers(sdxl_export):
+    scope = get_family("sdxl").ignored_scope("unet", read(sdxl_export, "unet"))
+    assert len(scope.names) == 3
+    assert any("conv_in" in n for n in scope.names) and any("conv_out" in n for n in scope.names)
+    assert any("up_blocks.1.resnets.2.conv_shortcut" in n for n in scope.names)  # the tiny UNet's last up block
+
+
+def test_the_ignored_scope_fails_clearly_when_it_matches_nothing(pixart_export):
+    with pytest.raises(UserError, match="ignored scope matched nothing"):
+        get_family("sdxl").ignored_scope("unet", read(pixart_export, "transformer"))
+
+
+def test_hybrid_compresses_matmul_weights_and_quantizes_the_rest(pixart_export, pixart_calibration, pixart_variant,
+                                                                 tmp_path):
+    result = quantize("hybrid", pixart_export, "pixart", "transformer", pixart_variant.quantize, pixart_calibration)
+    counts = saved_counts(result, tmp_path)
+    assert counts["weights_by_precision"]["u8"] >= 20  # INT8 asym weight compression of MatMuls/embeddings
+    assert counts["fake_quantize"] > 0  # activations of the remaining (convolution) ops
+    assert result.compile_config == {"DYNAMIC_QUANTIZATION_GROUP_SIZE": "0"}
+
+
+@pytest.mark.parametrize("recipe, precision", [("int8_weights", "u8"), ("int4_sym", "i4"), ("int4_asym", "u4")])
+def test_weight_only_recipes(pixart_export, pixart_variant, recipe, precision, tmp_path):
+    result = quantize(recipe, pixart_export, "pixart", "text_encoder", pixart_variant.quantize)
+    counts = saved_counts(result, tmp_path)
+    assert counts["fake_quantize"] == 0
+    assert counts["weights_by_precision"].get(precision, 0) >= 10
+
+
+def test_none_leaves_the_component_as_exported(pixart_export, pixart_variant, tmp_path):
+    result = quantize("none", pixart_export, "pixart", "vae_decoder", pixart_variant.quantize)
+    assert saved_counts(result, tmp_path) == count_quantized_ops(read(pixart_export, "vae_decoder"))
+
+
+def test_calibrated_recipes_refuse_components_without_calibration(pixart_export, pixart_variant):
+    with pytest.raises(UserError, match="needs calibration data.*text_encoder"):
+        quantize("int8", pixart_export, "pixart", "text_encoder", pixart_variant.quantize)
+
+
+def test_smooth_quant_alpha_reaches_nncf(sdxl_export, sdxl_calibration, sdxl_variant, tmp_path):
+    default = saved_counts(quantize("int8", sdxl_export, "sdxl", "unet", sdxl_variant.quantize, sdxl_calibration),
+                           tmp_path)
+    off = quantize("int8", sdxl_export, "sdxl", "unet", replace(sdxl_variant.quantize, smooth_quant_alpha=-1),
+                   sdxl_calibration)
+    # SmoothQuant adds scaling Multiply ops in front of MatMuls; with alpha -1 there are none
+    def multiplies(model):
+        return sum(op.get_type_name() == "Multiply" for op in model.get_ops())
+    on = quantize("int8", sdxl_export, "sdxl", "unet", sdxl_variant.quantize, sdxl_calibration)
+    assert multiplies(on.model) > multiplies(off.model)
+    assert default["fake_quantize"] > 0
+
+
+def test_quantized_directory_loads_and_generates(sdxl_export, sdxl_calibration, sdxl_variant, tmp_path):
+    optimized = tmp_path / "optimized"
+    shutil.copytree(sdxl_export, optimized)
+    result = quantize("int8", sdxl_export, "sdxl", "unet", sdxl_variant.quantize, sdxl_calibration)
+    (optimized / "unet" / "openvino_model.bin").unlink()
+    ov.save_model(result.model, optimized / "unet" / "openvino_model.xml")
+    pipeline = get_family("sdxl").load(optimized, "CPU")
+    image = pipeline.text_to_image("cute cat", sdxl_variant.generation, seed=3)
+    assert image.size == (sdxl_variant.generation.width, sdxl_variant.generation.height)

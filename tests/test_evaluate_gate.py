@@ -1,0 +1,134 @@
+"""Similarity metrics, CLIP availability, prompts, grids and the quality gate's logic."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stages.errors import UserError
+from stages.similarity import PSNR_CAP_DB, ClipSimilarity, load_clip, psnr_ssim
+
+
+def noise_image(seed, size=64):
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8))
+
+
+def test_psnr_and_ssim_of_identical_and_different_images():
+    a, b = noise_image(0), noise_image(1)
+    assert psnr_ssim(a, a) == (PSNR_CAP_DB, pytest.approx(1.0))
+    psnr, ssim = psnr_ssim(a, b)
+    assert psnr < 15 and ssim < 0.2
+    slightly = Image.fromarray(np.clip(np.asarray(a).astype(int) + 2, 0, 255).astype(np.uint8))
+    assert psnr_ssim(a, slightly)[0] > 40
+
+
+@pytest.fixture(scope="module")
+def tiny_clip_dir(tmp_path_factory):
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    directory = tmp_path_factory.mktemp("tiny-clip")
+    config = CLIPConfig(
+        text_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                     "vocab_size": 100},
+        vision_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                       "image_size": 32, "patch_size": 8},
+        projection_dim=8,
+    )
+    import torch
+
+    torch.manual_seed(0)
+    CLIPModel(config).save_pretrained(directory, safe_serialization=True)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(directory)
+    return directory
+
+
+def test_clip_similarity_with_a_tiny_local_clip(tiny_clip_dir):
+    scorer = ClipSimilarity(str(tiny_clip_dir))
+    a, b = noise_image(0), noise_image(1)
+    assert scorer(a, a) == pytest.approx(1.0, abs=1e-5)
+    assert scorer(a, b) < 0.9999
+
+
+def test_clip_that_is_not_available_offline_is_skipped_with_the_reason(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    scorer, reason = load_clip("openai/clip-vit-large-patch14")
+    assert scorer is None
+    assert "'openai/clip-vit-large-patch14'" in reason and "hub is unreachable" in reason
+    assert "evaluate.clip_model" in reason
+    assert load_clip(None) == (None, "no CLIP model configured (evaluate.clip_model is null)")
+
+
+def test_empty_missing_and_short_prompt_files(tmp_path):
+    from stages.prompts import validation_prompts
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(UserError, match="is empty"):
+        validation_prompts(empty, 3)
+    with pytest.raises(UserError, match="does not exist"):
+        validation_prompts(tmp_path / "nope.jsonl", 3)
+    two = tmp_path / "two.jsonl"
+    two.write_text('{"id": "a", "caption": "a cat"}\n{"id": "b", "caption": "a dog"}\n')
+    with pytest.raises(UserError, match="validation count 5 is larger than the 2 prompts"):
+        validation_prompts(two, 5)
+    with pytest.raises(UserError, match="validation count 0"):
+        validation_prompts(two, 0)
+    assert [row["id"] for row in validation_prompts(two, 2)] == ["a", "b"]
+
+
+def test_the_shipped_prompt_sets():
+    from conftest import REPO
+    from stages.prompts import _local_rows
+
+    calibration = _local_rows(REPO / "data/prompts/calibration.jsonl")
+    validation = _local_rows(REPO / "data/prompts/validation.jsonl")
+    assert len(calibration) >= 300 and len(validation) >= 30
+    assert len({r["caption"].lower() for r in calibration}) == len(calibration)
+    assert not {r["caption"] for r in calibration} & {r["caption"] for r in validation}
+
+
+def test_grid_has_a_row_per_prompt():
+    from stages.grid import CELL, HEADER, make_grid
+
+    grid = make_grid([("cute cat", noise_image(0), noise_image(1)), ("a dog", noise_image(2), noise_image(2))], "t")
+    assert grid.size[1] == HEADER * 2 + 2 * CELL
+    heat = np.asarray(grid)[HEADER * 2 + CELL:, -CELL:]  # identical pair: a black heatmap
+    assert heat.max() == 0
+
+
+def write_evaluate(repo, variant, device, ssim, psnr, clip=None, skipped=""):
+    path = repo / "metrics" / variant / device / "evaluate.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    block = {"ssim": {"mean": ssim, "min": ssim, "p10": ssim}, "psnr": {"mean": psnr, "min": psnr, "p10": psnr}}
+    if clip is not None:
+        block["clip_sim"] = {"mean": clip, "min": clip, "p10": clip}
+    path.write_text(json.dumps({"text2image": block, "clip_sim_skipped": skipped}))
+
+
+def test_gate_logic(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from conftest import REPO
+    from stages import gate
+
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    write_evaluate(tmp_path, "tiny-sdxl-turbo", "CPU", 0.99, 40.0)
+    write_evaluate(tmp_path, "tiny-pixart-lcm", "CPU", 0.99, 40.0)
+    assert gate.main(["--markdown", "gate.md"]) == 0
+    assert "| tiny-sdxl-turbo | CPU | text2image | ssim (min) | ≥ 0.97 | 0.99 | pass |" in (tmp_path / "gate.md").read_text()
+
+    write_evaluate(tmp_path, "tiny-pixart-lcm", "CPU", 0.5, 40.0)
+    with pytest.raises(SystemExit) as failed:
+        gate.main([])
+    assert failed.value.code == 1
+    assert "FAIL" in capsys.readouterr().out
+
+    (tmp_path / "metrics" / "tiny-pixart-lcm" / "CPU" / "evaluate.json").unlink()
+    with pytest.raises(SystemExit):
+        gate.main([])
+    assert "evaluate@tiny-pixart-lcm-CPU" in capsys.readouterr().out

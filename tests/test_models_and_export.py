@@ -1,0 +1,175 @@
+"""Tiny models, export of both families, inference through the project's API and optimum-intel's."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stages.errors import UserError
+from stages.families import get_family
+
+
+def tree_digest(directory: Path) -> dict[str, str]:
+    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(directory.rglob("*")) if p.is_file() and p.suffix == ".safetensors"}
+
+
+@pytest.mark.parametrize("variant_name", ["tiny-sdxl-turbo", "tiny-pixart-lcm"])
+def test_tiny_models_are_deterministic_and_small(params, tmp_path, variant_name):
+    variant = params.variant(variant_name)
+    family = get_family(variant.model.family)
+    family.build_tiny(variant.model, tmp_path / "a")
+    family.build_tiny(variant.model, tmp_path / "b")
+    first, second = tree_digest(tmp_path / "a"), tree_digest(tmp_path / "b")
+    assert first and first == second
+    size = sum(p.stat().st_size for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert size < 20 * 2**20
+
+
+def test_tiny_sdxl_uses_the_real_classes(params, tmp_path):
+    from diffusers import StableDiffusionXLPipeline
+
+    variant = params.variant("tiny-sdxl-turbo")
+    get_family("sdxl").build_tiny(variant.model, tmp_path)
+    pipe = StableDiffusionXLPipeline.from_pretrained(tmp_path, use_safetensors=True)
+    assert type(pipe.text_encoder).__name__ == "CLIPTextModel"
+    assert type(pipe.text_encoder_2).__name__ == "CLIPTextModelWithProjection"
+    assert pipe.unet.config.addition_embed_type == "text_time"
+    assert type(pipe.scheduler).__name__ == "EulerAncestralDiscreteScheduler"
+    assert pipe.scheduler.config.timestep_spacing == "trailing"
+    assert type(pipe.vae).__name__ == "AutoencoderKL"
+    assert json.loads((tmp_path / "taesd" / "config.json").read_text())["_class_name"] == "AutoencoderTiny"
+
+
+def test_tiny_pixart_uses_the_real_classes(params, tmp_path):
+    from diffusers import PixArtAlphaPipeline
+
+    variant = params.variant("tiny-pixart-lcm")
+    get_family("pixart").build_tiny(variant.model, tmp_path)
+    pipe = PixArtAlphaPipeline.from_pretrained(tmp_path, use_safetensors=True)
+    assert type(pipe.text_encoder).__name__ == "T5EncoderModel"
+    assert type(pipe.transformer).__name__ == "PixArtTransformer2DModel"
+    assert pipe.transformer.use_additional_conditions
+    assert type(pipe.scheduler).__name__ == "LCMScheduler"
+    assert type(pipe.vae).__name__ == "AutoencoderKL"
+
+
+def test_sdxl_export_is_self_contained_and_uses_the_tiny_autoencoder(sdxl_export):
+    for part in ("text_encoder", "text_encoder_2", "unet", "vae_decoder", "vae_encoder", "tokenizer", "tokenizer_2",
+                 "scheduler"):
+        assert (sdxl_export / part).is_dir(), part
+    assert not list(sdxl_export.rglob("*.safetensors")), "no torch weights in an export"
+    assert json.loads((sdxl_export / "vae_decoder" / "config.json").read_text())["_class_name"] == "AutoencoderTiny"
+
+
+def test_sdxl_export_generates_in_optimum_intels_own_pipelines(sdxl_export, sdxl_variant):
+    import torch
+    from optimum.intel import OVStableDiffusionXLImg2ImgPipeline, OVStableDiffusionXLPipeline
+
+    generation = sdxl_variant.generation
+    text2image = OVStableDiffusionXLPipeline.from_pretrained(sdxl_export, device="CPU")
+    image = text2image("cute cat", num_inference_steps=1, guidance_scale=0.0, height=generation.height,
+                       width=generation.width, generator=torch.Generator().manual_seed(1)).images[0]
+    assert image.size == (generation.width, generation.height)
+    image2image = OVStableDiffusionXLImg2ImgPipeline.from_pretrained(sdxl_export, device="CPU")
+    edited = image2image("a cute cat with bow tie", image=image, num_inference_steps=2, strength=0.5,
+                         guidance_scale=0.0, generator=torch.Generator().manual_seed(2)).images[0]
+    assert edited.size == image.size
+
+
+def test_pixart_export_has_the_notebook_components(pixart_export):
+    import openvino as ov
+
+    transformer = ov.Core().read_model(pixart_export / "transformer" / "openvino_model.xml")
+    names = {port.get_any_name() for port in transformer.inputs}
+    assert names == {"hidden_states", "timestep", "encoder_hidden_states", "encoder_attention_mask", "resolution",
+                     "aspect_ratio"}
+    for part in ("text_encoder", "vae_decoder", "tokenizer", "scheduler"):
+        assert (pixart_export / part).is_dir(), part
+    assert not list(pixart_export.rglob("*.safetensors"))
+
+
+@pytest.mark.parametrize("family_name", ["sdxl", "pixart"])
+def test_text_to_image_shape_and_determinism(request, family_name):
+    pipeline = request.getfixturevalue(f"{family_name}_pipeline")
+    variant = request.getfixturevalue(f"{family_name}_variant")
+    first = np.asarray(pipeline.text_to_image("a small cactus", variant.generation, seed=7))
+    again = np.asarray(pipeline.text_to_image("a small cactus", variant.generation, seed=7))
+    other_seed = np.asarray(pipeline.text_to_image("a small cactus", variant.generation, seed=8))
+    assert first.shape == (variant.generation.height, variant.generation.width, 3)
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other_seed)
+    assert first.std() > 10, "the tiny decoders are normalised to give pictures, not flat colour"
+
+
+def test_sdxl_image_to_image(sdxl_pipeline, sdxl_variant):
+    source = sdxl_pipeline.text_to_image("cute cat", sdxl_variant.generation, seed=1)
+    edited = sdxl_pipeline.image_to_image("a cute cat with bow tie", source, sdxl_variant.generation, seed=2)
+    assert edited.size == source.size
+    assert not np.array_equal(np.asarray(edited), np.asarray(source))
+
+
+def test_image_to_image_refuses_zero_denoising_steps_before_running(sdxl_pipeline, sdxl_variant):
+    with pytest.raises(UserError, match=r"steps x strength = 1 x 0.5 = 0.5 < 1"):
+        sdxl_pipeline.image_to_image("x", None, sdxl_variant.generation, seed=0, steps=1, strength=0.5)
+
+
+def test_pixart_has_no_image_to_image(pixart_pipeline, pixart_variant):
+    with pytest.raises(UserError, match="only sdxl"):
+        pixart_pipeline.image_to_image("x", None, pixart_variant.generation, seed=0)
+
+
+def test_loading_a_missing_or_incomplete_directory(tmp_path, pixart_export):
+    import shutil
+
+    with pytest.raises(UserError, match="does not exist"):
+        get_family("pixart").load(tmp_path / "nothing", "CPU")
+    broken = tmp_path / "broken"
+    shutil.copytree(pixart_export, broken)
+    (broken / "transformer" / "openvino_model.bin").unlink()
+    with pytest.raises(UserError, match="is missing"):
+        get_family("pixart").load(broken, "CPU")
+
+
+def test_auto_device_works(pixart_export, pixart_variant):
+    pipeline = get_family("pixart").load(pixart_export, "AUTO")
+    assert pipeline.text_to_image("cute cat", pixart_variant.generation, seed=1).size == (128, 128)
+
+
+def test_a_failed_export_leaves_no_partial_output(tmp_path, monkeypatch):
+    import shutil
+
+    from conftest import REPO
+    from stages import export
+    from stages.families.pixart import PixArtFamily
+
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+
+    def half_export(self, spec, generation, out_dir):
+        (out_dir / "text_encoder").mkdir()
+        (out_dir / "text_encoder" / "openvino_model.xml").write_text("<half written/>")
+        raise RuntimeError("conversion crashed")
+
+    monkeypatch.setattr(PixArtFamily, "export", half_export)
+    with pytest.raises(RuntimeError, match="conversion crashed"):
+        export.main(["tiny-pixart-lcm"])
+    assert not (tmp_path / "models" / "tiny-pixart-lcm" / "fp").exists()
+    assert not [p for p in (tmp_path / "models" / "tiny-pixart-lcm").iterdir()], "no temp directories left behind"
+
+
+def test_export_refuses_bad_variant_names_before_doing_anything(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from conftest import REPO
+    from stages import export
+
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    assert export.main(["../../etc"]) == 2
+    assert "no path characters" in capsys.readouterr().err
+    assert not (tmp_path / "models").exists()

@@ -1,0 +1,107 @@
+"""params.yaml validation: each bad value gets one line naming it and what is allowed."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from conftest import REPO
+from stages.errors import UserError
+from stages.params import parse
+
+RAW = yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def with_change(path: str, value):
+    raw = copy.deepcopy(RAW)
+    *parents, last = path.split(".")
+    node = raw
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return raw
+
+
+def error_of(raw) -> str:
+    with pytest.raises(UserError) as caught:
+        parse(raw)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_the_committed_params_are_valid():
+    params = parse(RAW)
+    assert params.enabled == ["tiny-sdxl-turbo", "tiny-pixart-lcm"]
+    assert {"sdxl-turbo", "pixart-lcm"} <= set(params.variants)
+    assert params.variant("sdxl-turbo").model.taesd == "madebyollin/taesdxl"
+    assert params.variant("pixart-lcm").model.max_length == 120
+
+
+def test_unknown_family_names_the_allowed_ones():
+    message = error_of(with_change("variants.tiny-sdxl-turbo.model.family", "flux"))
+    assert "'flux'" in message and "sdxl, pixart" in message
+
+
+def test_unknown_enabled_variant():
+    message = error_of(with_change("enabled", ["tiny-sdxl-turbo", "nope"]))
+    assert "'nope'" in message and "tiny-pixart-lcm" in message
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", "x\\y", ".hidden"])
+def test_variant_names_with_path_characters_are_refused(name):
+    raw = copy.deepcopy(RAW)
+    raw["variants"][name] = raw["variants"]["tiny-sdxl-turbo"]
+    assert "no path characters" in error_of(raw)
+
+
+@pytest.mark.parametrize("size", [100, 130])
+def test_height_must_be_a_multiple_the_family_allows(size):
+    message = error_of(with_change("variants.tiny-sdxl-turbo.generation.height", size))
+    assert f"height {size}" in message and "multiple of 32" in message
+
+
+def test_pixart_allows_multiples_of_16():
+    parse(with_change("variants.tiny-pixart-lcm.generation.width", 144))
+    assert "multiple of 16" in error_of(with_change("variants.tiny-pixart-lcm.generation.width", 136))
+
+
+@pytest.mark.parametrize("steps", [0, -1])
+def test_non_positive_steps(steps):
+    assert "must be a positive integer" in error_of(with_change("variants.tiny-pixart-lcm.generation.steps", steps))
+
+
+def test_unknown_recipe_and_component():
+    message = error_of(with_change("variants.tiny-sdxl-turbo.quantize.components", {"unet": "int3"}))
+    assert "'int3'" in message and "int8, hybrid, int8_weights, int4_sym, int4_asym" in message
+    message = error_of(with_change("variants.tiny-sdxl-turbo.quantize.components", {"transformer": "int8"}))
+    assert "'transformer'" in message and "unet" in message
+
+
+@pytest.mark.parametrize("size", [0, -5])
+def test_subset_size_must_be_positive(size):
+    assert "subset_size" in error_of(with_change("variants.tiny-sdxl-turbo.calibrate.subset_size", size))
+
+
+def test_validation_count_of_zero():
+    assert "validation count" in error_of(with_change("evaluate.num_prompts", 0))
+
+
+def test_unknown_prompt_source_and_runtime():
+    assert "local, hub" in error_of(with_change("calibrate.prompts.source", "s3"))
+    assert "optimum, genai" in error_of(with_change("benchmark.runtimes", ["onnx"]))
+
+
+def test_unknown_variant_lookup(params):
+    with pytest.raises(UserError, match="unknown variant 'sd15'"):
+        params.variant("sd15")
+
+
+def test_unknown_device_lists_what_this_machine_has():
+    from stages.devices import check_device
+
+    with pytest.raises(UserError, match=r"unknown device 'GPU\.3': this machine has CPU.*AUTO"):
+        check_device("GPU.3")
+    assert check_device("AUTO") == "AUTO"

@@ -1,0 +1,121 @@
+"""End to end: `dvc repro` of the tiny default in a fresh copy of the repository, then what follows."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import make_repo_copy, run_in
+
+pytestmark = pytest.mark.e2e
+VARIANTS = ("tiny-sdxl-turbo", "tiny-pixart-lcm")
+
+
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory):
+    repo = make_repo_copy(tmp_path_factory.mktemp("e2e"))
+    result = run_in(repo, "dvc", "repro")
+    return repo, result.stdout + result.stderr
+
+
+def stages_run(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def test_default_dag_runs_every_stage_and_the_gate_passes(reproduced):
+    repo, output = reproduced
+    for variant in VARIANTS:
+        for stage in ("export", "calibrate"):
+            assert f"{stage}@{variant}" in stages_run(output)
+        for stage in ("quantize", "evaluate"):
+            assert f"{stage}@{variant}-CPU" in stages_run(output)
+        assert (repo / "models" / variant / "fp").is_dir()
+        assert (repo / "models" / variant / "optimized-CPU" / "compile_config.json").is_file()
+        assert (repo / "data" / "calibration" / variant / "manifest.json").is_file()
+        assert (repo / "reports" / variant / "CPU" / "grid.png").is_file()
+        evaluate = json.loads((repo / "metrics" / variant / "CPU" / "evaluate.json").read_text())
+        assert evaluate["text2image"]["ssim"]["min"] > 0.9
+    assert "gate" in stages_run(output)
+    assert "FAIL" not in (repo / "reports" / "gate.md").read_text()
+    pixart_config = json.loads((repo / "models/tiny-pixart-lcm/optimized-CPU/compile_config.json").read_text())
+    assert pixart_config == {"transformer": {"DYNAMIC_QUANTIZATION_GROUP_SIZE": "0"}}
+
+
+def test_a_second_repro_does_nothing(reproduced):
+    repo, _ = reproduced
+    output = run_in(repo, "dvc", "repro").stdout
+    assert stages_run(output) == set()
+    assert "Data and pipelines are up to date" in output
+
+
+def test_metrics_show_and_diff_work(reproduced):
+    repo, _ = reproduced
+    shown = run_in(repo, "dvc", "metrics", "show", "--md").stdout
+    assert "metrics/tiny-sdxl-turbo/CPU/evaluate.json" in shown
+    diff = run_in(repo, "dvc", "metrics", "diff", "HEAD", "--md").stdout
+    assert "evaluate.json" in diff  # HEAD of the copy has no metrics yet: everything is new
+
+
+def test_changing_only_a_recipe_reruns_only_quantize_and_its_dependants(reproduced):
+    repo, _ = reproduced
+    result = run_in(repo, "dvc", "exp", "run", "-n", "sdxl-int8-weights",
+                    "-S", "variants.tiny-sdxl-turbo.quantize.components.unet=int8_weights")
+    ran = stages_run(result.stdout + result.stderr)
+    assert "quantize@tiny-sdxl-turbo-CPU" in ran and "evaluate@tiny-sdxl-turbo-CPU" in ran
+    assert not {s for s in ran if s.startswith(("export@", "calibrate@"))}
+    assert not {s for s in ran if "tiny-pixart-lcm" in s}
+    quantize = json.loads((repo / "metrics/tiny-sdxl-turbo/CPU/quantize.json").read_text())
+    assert quantize["components"]["unet"]["recipe"] == "int8_weights"
+    assert quantize["components"]["unet"]["fake_quantize"] == 0
+
+
+def test_subset_size_larger_than_the_prompt_source(reproduced):
+    repo, _ = reproduced
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["variants"]["tiny-pixart-lcm"]["calibrate"]["subset_size"] = 100000
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    manifest_before = (repo / "data/calibration/tiny-pixart-lcm/manifest.json").read_text()
+    result = run_in(repo, "python", "-m", "stages.calibrate", "tiny-pixart-lcm", check=False)
+    assert result.returncode == 2
+    message = result.stderr.strip().splitlines()[-1]
+    assert re.search(r"subset_size 100000 is larger than what the prompt source yields: \d+ samples", message)
+    assert (repo / "data/calibration/tiny-pixart-lcm/manifest.json").read_text() == manifest_before
+    run_in(repo, "git", "checkout", "params.yaml")
+
+
+def add_weight_noise(model_dir, component, relative_std=0.5, seed=0):
+    """Damage a model on purpose: Gaussian noise on every large floating-point constant."""
+    import openvino as ov
+    from openvino import opset13
+
+    rng = np.random.default_rng(seed)
+    path = model_dir / component / "openvino_model.xml"
+    model = ov.Core().read_model(path)
+    for op in model.get_ops():
+        if op.get_type_name() == "Constant" and op.get_element_type().is_real() and op.get_output_size() == 1:
+            data = op.get_data()
+            if data.size < 256:
+                continue
+            noisy = data.astype(np.float32) + rng.normal(0, relative_std * float(data.std()), data.shape)
+            op.output(0).replace(opset13.constant(noisy.astype(data.dtype)).output(0))
+    path.with_suffix(".bin").unlink()
+    ov.save_model(model, path)
+
+
+def test_the_gate_fails_when_a_damaged_model_is_evaluated(reproduced):
+    import shutil
+
+    repo, _ = reproduced
+    optimized = repo / "models/tiny-pixart-lcm/optimized-CPU"
+    shutil.rmtree(optimized)
+    shutil.copytree(repo / "models/tiny-pixart-lcm/fp", optimized, symlinks=False)
+    add_weight_noise(optimized, "transformer")
+    run_in(repo, "python", "-m", "stages.evaluate", "tiny-pixart-lcm", "CPU")
+    gate = run_in(repo, "python", "-m", "stages.gate", check=False)
+    assert gate.returncode == 1
+    assert re.search(r"tiny-pixart-lcm.*FAIL", gate.stdout)
+    assert "quality gate FAILED" in gate.stderr
