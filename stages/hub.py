@@ -11,7 +11,12 @@ from pathlib import Path
 from stages.errors import UserError
 
 # Never fetch pickled weights or remote code: safetensors, configs and tokenizer files only.
-MODEL_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "spiece.model", "*.tiktoken"]
+CONFIG_FILES = ["*.json", "*.txt", "*.model"]
+
+
+def model_files(weights_variant: str | None = None) -> list[str]:
+    """Download patterns: configs/tokenizers plus one set of safetensors weights."""
+    return CONFIG_FILES + ([f"*.{weights_variant}.safetensors"] if weights_variant else ["*.safetensors"])
 
 
 TINY_ALTERNATIVE = "or keep the tiny default variants in params.yaml 'enabled'"
@@ -37,7 +42,7 @@ def local_model_dir(source: str, kind: str = "model", allow_patterns: list[str] 
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
 
-    patterns = allow_patterns or MODEL_FILES
+    patterns = allow_patterns or model_files()
     try:
         return Path(snapshot_download(source, allow_patterns=patterns, local_files_only=True))
     except HFValidationError as error:

@@ -29,18 +29,36 @@ def calibration_prompts(source: PromptSource) -> Iterator[dict]:
     if source.source == "local":
         yield from _local_rows(source.path, source.column)
         return
+    stream = _hub_stream(source).shuffle(seed=source.shuffle_seed, buffer_size=10_000)
+    for index, row in enumerate(stream):
+        yield {"id": f"{source.dataset_id}:{source.split}:{index}", "caption": str(row[source.column])}
+
+
+def _hub_stream(source: PromptSource):
+    """Stream the dataset from the hub; offline, read the split's data files from the HF cache instead.
+
+    `datasets` does not look in the hub cache in offline mode, so a cache filled with
+    `hf download --repo-type dataset <id>` is read here as plain parquet/JSON files.
+    """
     import datasets
+    from huggingface_hub import snapshot_download
 
     from stages.hub import offline_hint
 
     try:
-        stream = datasets.load_dataset(source.dataset_id, split=source.split, streaming=True)
-        stream = stream.shuffle(seed=source.shuffle_seed, buffer_size=10_000)
-        for index, row in enumerate(stream):
-            yield {"id": f"{source.dataset_id}:{source.split}:{index}", "caption": str(row[source.column])}
-    except (ConnectionError, OSError, FileNotFoundError, ValueError) as error:
-        raise UserError(offline_hint(source.dataset_id, "dataset",
-                                     "or set calibrate.prompts.source to local")) from error
+        return datasets.load_dataset(source.dataset_id, split=source.split, streaming=True)
+    except Exception:  # offline, DNS failure, missing repo: try the cache next
+        pass
+    hint = offline_hint(source.dataset_id, "dataset", "or set calibrate.prompts.source to local")
+    try:
+        snapshot = Path(snapshot_download(source.dataset_id, repo_type="dataset", local_files_only=True))
+    except Exception as error:
+        raise UserError(hint) from error
+    for suffix, builder in ((".parquet", "parquet"), (".jsonl", "json"), (".json", "json"), (".csv", "csv")):
+        files = sorted(str(p) for p in snapshot.rglob(f"{source.split}*{suffix}"))
+        if files:
+            return datasets.load_dataset(builder, data_files=files, split="train", streaming=True)
+    raise UserError(f"{hint} (the cached snapshot {snapshot} has no '{source.split}' data files)")
 
 
 def validation_prompts(path: str | Path, count: int) -> list[dict]:

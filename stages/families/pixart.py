@@ -210,14 +210,14 @@ class PixArtFamily(ModelFamily):
         pipe.save_pretrained(out_dir, safe_serialization=True)
 
     def export(self, spec: ModelSpec, generation: GenerationSpec, out_dir: Path) -> None:
-        from stages.hub import local_model_dir
+        from stages.hub import local_model_dir, model_files
 
         with tempfile.TemporaryDirectory(prefix="tiny-pixart-") as scratch:
             if spec.is_tiny:
                 source = Path(scratch)
                 self.build_tiny(spec, source)
             else:
-                source = local_model_dir(spec.source)
+                source = local_model_dir(spec.source, allow_patterns=model_files(spec.weights_variant))
             self._convert(source, spec, generation, Path(out_dir))
 
     def _convert(self, source: Path, spec: ModelSpec, generation: GenerationSpec, out_dir: Path) -> None:
@@ -241,7 +241,8 @@ class PixArtFamily(ModelFamily):
             del ov_model
 
         length = spec.max_length
-        text_encoder = T5EncoderModel.from_pretrained(source / "text_encoder", use_safetensors=True)
+        text_encoder = T5EncoderModel.from_pretrained(source / "text_encoder", use_safetensors=True,
+                                                      variant=spec.weights_variant)
 
         class EncoderWithAdditiveMask(torch.nn.Module):
             # transformers' mask helpers do not trace; a ready 4-D additive mask is passed through as-is
@@ -259,7 +260,8 @@ class PixArtFamily(ModelFamily):
         d_model = text_encoder.config.d_model
         del text_encoder
 
-        transformer = PixArtTransformer2DModel.from_pretrained(source / "transformer", use_safetensors=True)
+        transformer = PixArtTransformer2DModel.from_pretrained(source / "transformer", use_safetensors=True,
+                                                               variant=spec.weights_variant)
         if not transformer.use_additional_conditions:
             raise UserError(f"{spec.source}: the transformer has no resolution/aspect-ratio conditions "
                             "(use_additional_conditions is off); this family exports PixArt-α 1024/LCM models")
@@ -287,7 +289,7 @@ class PixArtFamily(ModelFamily):
         }, "transformer", dict(transformer.config))
         del transformer
 
-        vae = AutoencoderKL.from_pretrained(source / "vae", use_safetensors=True)
+        vae = AutoencoderKL.from_pretrained(source / "vae", use_safetensors=True, variant=spec.weights_variant)
 
         class VaeDecoder(torch.nn.Module):
             def __init__(self, inner):

@@ -12,7 +12,6 @@ from stages.families.base import LoadedPipeline, ModelFamily
 from stages.families.tiny_weights import TINY_CALIBRATION_PROMPTS
 from stages.params import GenerationSpec, ModelSpec
 
-TAESD_FILES = ["*.json", "*.safetensors"]
 
 
 class SDXLPipeline(LoadedPipeline):
@@ -173,7 +172,7 @@ class SDXLFamily(ModelFamily):
         from optimum.exporters.openvino import main_export
         from optimum.intel import OVConfig
 
-        from stages.hub import local_model_dir
+        from stages.hub import local_model_dir, model_files
 
         with tempfile.TemporaryDirectory(prefix="tiny-sdxl-") as scratch:
             if spec.is_tiny:
@@ -181,10 +180,10 @@ class SDXLFamily(ModelFamily):
                 self.build_tiny(spec, source)
                 taesd_dir = source / "taesd" if spec.taesd else None
             else:
-                source = local_model_dir(spec.source)
-                taesd_dir = local_model_dir(spec.taesd, "taesd", TAESD_FILES) if spec.taesd else None
+                source = local_model_dir(spec.source, allow_patterns=model_files(spec.weights_variant))
+                taesd_dir = local_model_dir(spec.taesd, "taesd", model_files()) if spec.taesd else None
             main_export(model_name_or_path=str(source), output=out_dir, task="text-to-image",
-                        ov_config=OVConfig(dtype="fp16"), convert_tokenizer=True)
+                        ov_config=OVConfig(dtype="fp16"), convert_tokenizer=True, variant=spec.weights_variant)
             if taesd_dir is not None:
                 self.export_taesd(taesd_dir, out_dir, generation)
 

@@ -1,0 +1,158 @@
+"""The real-model code path, offline: a temporary HF cache holds tiny models under the real repo ids.
+
+Nothing is downloaded: HF_HUB_OFFLINE=1 and HF_HOME points at the temporary cache. The
+stages resolve `stabilityai/sdxl-turbo`, `madebyollin/taesdxl`,
+`PixArt-alpha/PixArt-LCM-XL-2-1024-MS`, `openai/clip-vit-large-patch14` and
+`google-research-datasets/conceptual_captions` exactly as they would with a filled cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import make_repo_copy, run_in
+
+pytestmark = pytest.mark.e2e
+
+
+def put_in_hf_cache(hf_home: Path, repo_id: str, source: Path, repo_type: str = "model") -> None:
+    """Lay ``source`` out as the cached snapshot of ``repo_id`` (the layout huggingface_hub reads)."""
+    root = hf_home / "hub" / f"{repo_type}s--{repo_id.replace('/', '--')}"
+    commit = hashlib.sha1(repo_id.encode()).hexdigest()
+    (root / "refs").mkdir(parents=True)
+    (root / "refs" / "main").write_text(commit)
+    shutil.copytree(source, root / "snapshots" / commit)
+
+
+def build_tiny_clip(directory: Path) -> None:
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    torch.manual_seed(0)
+    config = CLIPConfig(
+        text_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                     "vocab_size": 100},
+        vision_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                       "image_size": 32, "patch_size": 8},
+        projection_dim=8,
+    )
+    CLIPModel(config).save_pretrained(directory, safe_serialization=True)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(directory)
+
+
+@pytest.fixture(scope="module")
+def hf_home(tmp_path_factory, params):
+    """A HF cache with tiny stand-ins under every real id the pipeline uses."""
+    import pandas as pd
+    from diffusers import StableDiffusionXLPipeline
+
+    from stages.families import get_family
+
+    home = tmp_path_factory.mktemp("hf_home")
+    work = tmp_path_factory.mktemp("tiny_sources")
+
+    sdxl = params.variant("tiny-sdxl-turbo").model
+    get_family("sdxl").build_tiny(sdxl, work / "sdxl")
+    # the real repo ships fp16 weight files, and the sdxl-turbo variant asks for them
+    StableDiffusionXLPipeline.from_pretrained(work / "sdxl", use_safetensors=True).save_pretrained(
+        work / "sdxl-fp16", safe_serialization=True, variant="fp16")
+    put_in_hf_cache(home, "stabilityai/sdxl-turbo", work / "sdxl-fp16")
+    put_in_hf_cache(home, "madebyollin/taesdxl", work / "sdxl" / "taesd")
+
+    get_family("pixart").build_tiny(params.variant("tiny-pixart-lcm").model, work / "pixart")
+    put_in_hf_cache(home, "PixArt-alpha/PixArt-LCM-XL-2-1024-MS", work / "pixart")
+
+    build_tiny_clip(work / "clip")
+    put_in_hf_cache(home, "openai/clip-vit-large-patch14", work / "clip")
+
+    captions = [row["caption"] for row in map(json.loads, (Path(__file__).parents[1] / "data/prompts/calibration.jsonl")
+                                              .read_text().splitlines())]
+    (work / "captions" / "unlabeled").mkdir(parents=True)
+    pd.DataFrame({"caption": captions[:40], "image_url": ["https://example.invalid/x.jpg"] * 40}).to_parquet(
+        work / "captions" / "unlabeled" / "train-00000-of-00001.parquet")
+    put_in_hf_cache(home, "google-research-datasets/conceptual_captions", work / "captions", repo_type="dataset")
+    return home
+
+
+@pytest.fixture
+def offline(monkeypatch, hf_home):
+    monkeypatch.setenv("HF_HOME", str(hf_home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    return hf_home
+
+
+def test_the_real_variants_run_end_to_end_from_the_cache(offline, tmp_path):
+    repo = make_repo_copy(tmp_path)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["enabled"] = ["sdxl-turbo", "pixart-lcm"]
+    params["calibrate"]["prompts"]["source"] = "hub"  # conceptual_captions through `datasets`
+    # The real settings (512 px / 1 step, 1024 px / 4 steps) stay; only the counts shrink for a test.
+    params["variants"]["sdxl-turbo"]["calibrate"]["subset_size"] = 4
+    params["variants"]["pixart-lcm"]["calibrate"]["subset_size"] = 4
+    params["evaluate"]["num_prompts"] = 1
+    params["benchmark"].update(warmup=0, runs=1, prompts=1)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    output = run_in(repo, "dvc", "repro")
+    text = output.stdout + output.stderr
+    for stage in ("export@sdxl-turbo", "calibrate@sdxl-turbo", "quantize@sdxl-turbo-CPU", "evaluate@sdxl-turbo-CPU",
+                  "benchmark@sdxl-turbo-CPU", "export@pixart-lcm", "quantize@pixart-lcm-CPU", "gate"):
+        assert f"Running stage '{stage}'" in text
+    manifest = json.loads((repo / "data/calibration/sdxl-turbo/manifest.json").read_text())
+    assert manifest["samples"][0]["prompt_id"].startswith("google-research-datasets/conceptual_captions:train:")
+    assert manifest["inputs"]["sample"]["shape"] == [1, 4, 64, 64]  # 512 px
+    pixart = json.loads((repo / "data/calibration/pixart-lcm/manifest.json").read_text())
+    assert pixart["inputs"]["hidden_states"]["shape"] == [1, 4, 128, 128]  # 1024 px
+    evaluate = json.loads((repo / "metrics/sdxl-turbo/CPU/evaluate.json").read_text())
+    assert evaluate["clip_sim_skipped"] == "" and evaluate["text2image"]["clip_sim"]["min"] > 0.5
+    assert (repo / "models/sdxl-turbo/fp/vae_decoder/config.json").read_text().count("AutoencoderTiny")
+
+
+@pytest.mark.parametrize("variant, repo_id", [("sdxl-turbo", "stabilityai/sdxl-turbo"),
+                                              ("pixart-lcm", "PixArt-alpha/PixArt-LCM-XL-2-1024-MS")])
+def test_an_uncached_model_fails_with_one_clear_line(tmp_path, monkeypatch, variant, repo_id):
+    repo = make_repo_copy(tmp_path)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty_hf_home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = run_in(repo, "python", "-m", "stages.export", variant, check=False)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and "Traceback" not in result.stderr
+    assert repo_id in lines[-1] and "hub is unreachable" in lines[-1] and "hf download" in lines[-1]
+    assert not (repo / "models" / variant / "fp").exists()
+    assert not list((repo / "models").glob(f"{variant}/.*tmp*"))
+
+
+def test_an_uncached_dataset_fails_with_one_clear_line(tmp_path, monkeypatch):
+    from stages.errors import UserError
+    from stages.params import PromptSource
+    from stages.prompts import calibration_prompts
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    source = PromptSource("hub", "", "google-research-datasets/conceptual_captions", "train", 42, "caption")
+    with pytest.raises(UserError, match="dataset 'google-research-datasets/conceptual_captions' is not in the"):
+        next(calibration_prompts(source))
+
+
+def test_a_local_directory_works_as_a_source(tmp_path, params):
+    from dataclasses import replace
+
+    from stages.families import get_family
+    from stages.hub import local_model_dir
+
+    family = get_family("pixart")
+    family.build_tiny(params.variant("tiny-pixart-lcm").model, tmp_path / "src")
+    assert local_model_dir(str(tmp_path / "src")) == tmp_path / "src"
+    spec = replace(params.variant("pixart-lcm").model, source=str(tmp_path / "src"))
+    family.export(spec, params.variant("tiny-pixart-lcm").generation, tmp_path / "out")
+    family.check_exported(tmp_path / "out")
+    assert os.path.exists(tmp_path / "out" / "pixart_pipeline.json")
