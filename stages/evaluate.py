@@ -23,9 +23,9 @@ from stages.prompts import validation_prompts
 from stages.similarity import load_clip, psnr_ssim, summary
 
 
-def compare(rows, mode, prompt, seed, reference, candidate, clip) -> None:
+def compare(rows, mode, index, prompt, seed, reference, candidate, clip) -> None:
     psnr, ssim = psnr_ssim(reference, candidate)
-    rows.append({"prompt_id": prompt["id"], "mode": mode, "seed": seed, "psnr": round(psnr, 4),
+    rows.append({"prompt_index": index, "prompt_id": prompt["id"], "mode": mode, "seed": seed, "psnr": round(psnr, 4),
                  "ssim": round(ssim, 5), "clip_sim": round(clip(reference, candidate), 5) if clip else None})
 
 
@@ -63,11 +63,11 @@ def main(argv: list[str] | None = None) -> None:
         for seed in (base + index for base in params.evaluate.seeds):
             reference = fp.text_to_image(prompt["caption"], generation, seed)
             candidate = optimized.text_to_image(prompt["caption"], generation, seed)
-            compare(rows, "text2image", prompt, seed, reference, candidate, clip)
+            compare(rows, "text2image", index, prompt, seed, reference, candidate, clip)
             if seed == params.evaluate.seeds[0] + index:
                 grid_rows.append((prompt["caption"], reference, candidate))
             if with_img2img:  # the notebook's setting, on the FP text-to-image output
-                compare(rows, "image2image", prompt, seed,
+                compare(rows, "image2image", index, prompt, seed,
                         fp.image_to_image(prompt["caption"], reference, generation, seed),
                         optimized.image_to_image(prompt["caption"], reference, generation, seed), clip)
 

@@ -29,6 +29,7 @@ class ModelSpec:
     seed: int = 0  # seed of the generated tiny weights
     taesd: str | None = None  # SDXL: "tiny", a hub id / path, or None to keep the full VAE
     max_length: int = 120  # PixArt: T5 max sequence length
+    weights_variant: str | None = None  # hub weight files to use, e.g. "fp16" for *.fp16.safetensors
 
     @property
     def is_tiny(self) -> bool:
@@ -96,8 +97,9 @@ class EvaluateParams:
 
 @dataclass(frozen=True)
 class BenchmarkParams:
-    warmup: int
-    runs: int
+    warmup: int  # untimed runs per configuration before the timed ones
+    runs: int  # timed end-to-end text-to-image runs per configuration
+    prompts: int  # the runs cycle through the first `prompts` validation prompts
     f32_baseline: bool
     bf16_baseline: bool
     runtimes: list[str]
@@ -153,6 +155,7 @@ def _model_spec(raw: dict, where: str) -> ModelSpec:
         seed=int(raw.get("seed", 0)),
         taesd=raw.get("taesd"),
         max_length=_positive_int(raw.get("max_length", 120), f"{where}.max_length"),
+        weights_variant=raw.get("weights_variant"),
     )
     return spec
 
@@ -251,6 +254,12 @@ def parse(raw: dict[str, Any]) -> Params:
     for runtime in runtimes:
         if runtime not in ("optimum", "genai"):
             raise UserError(f"unknown runtime {runtime!r} at benchmark.runtimes: allowed are optimum, genai")
+    if "optimum" not in runtimes:
+        raise UserError(f"benchmark.runtimes = {runtimes!r}: must include optimum (the project's own pipelines, "
+                        "always measured); genai is the optional second runtime")
+    warmup = benchmark.get("warmup", 1)
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise UserError(f"params.yaml: benchmark.warmup = {warmup!r}: must be a non-negative integer")
     num_prompts = evaluate.get("num_prompts", 8)
     if isinstance(num_prompts, bool) or not isinstance(num_prompts, int) or num_prompts <= 0:
         raise UserError(f"params.yaml: evaluate.num_prompts = {num_prompts!r}: the validation count must be a positive integer")
@@ -273,8 +282,9 @@ def parse(raw: dict[str, Any]) -> Params:
             clip_model=evaluate.get("clip_model"),
         ),
         benchmark=BenchmarkParams(
-            warmup=int(benchmark.get("warmup", 1)),
+            warmup=warmup,
             runs=_positive_int(benchmark.get("runs", 3), "benchmark.runs"),
+            prompts=_positive_int(benchmark.get("prompts", 3), "benchmark.prompts"),
             f32_baseline=bool(benchmark.get("f32_baseline", True)),
             bf16_baseline=bool(benchmark.get("bf16_baseline", True)),
             runtimes=runtimes,
