@@ -119,3 +119,11 @@ def run_in(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedPr
         raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n"
                              f"{result.stderr[-4000:]}")
     return result
+
+
+@pytest.fixture(scope="session")
+def reproduced(tmp_path_factory):
+    """A fresh copy of the repository after `dvc repro` of the tiny default: (repo, dvc's output)."""
+    repo = make_repo_copy(tmp_path_factory.mktemp("e2e"))
+    result = run_in(repo, "dvc", "repro")
+    return repo, result.stdout + result.stderr

@@ -9,17 +9,10 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import make_repo_copy, run_in
+from conftest import run_in
 
 pytestmark = pytest.mark.e2e
 VARIANTS = ("tiny-sdxl-turbo", "tiny-pixart-lcm")
-
-
-@pytest.fixture(scope="module")
-def reproduced(tmp_path_factory):
-    repo = make_repo_copy(tmp_path_factory.mktemp("e2e"))
-    result = run_in(repo, "dvc", "repro")
-    return repo, result.stdout + result.stderr
 
 
 def stages_run(output: str) -> set[str]:
@@ -56,8 +49,51 @@ def test_metrics_show_and_diff_work(reproduced):
     repo, _ = reproduced
     shown = run_in(repo, "dvc", "metrics", "show", "--md").stdout
     assert "metrics/tiny-sdxl-turbo/CPU/evaluate.json" in shown
-    diff = run_in(repo, "dvc", "metrics", "diff", "HEAD", "--md").stdout
-    assert "evaluate.json" in diff  # HEAD of the copy has no metrics yet: everything is new
+    diff = run_in(repo, "dvc", "metrics", "diff", "HEAD", "--md", "--all").stdout
+    assert "text2image.ssim.min" in diff and "metrics/tiny-pixart-lcm/CPU/evaluate.json" in diff
+
+
+def test_a_second_clone_restores_stages_from_a_shared_remote_instead_of_recomputing(reproduced, tmp_path):
+    repo, _ = reproduced
+    remote = tmp_path / "remote"
+    run_in(repo, "dvc", "remote", "add", "-d", "shared", str(remote))
+    run_in(repo, "git", "add", "-A")
+    run_in(repo, "git", "commit", "-qm", "baseline: tiny default reproduced")
+    run_in(repo, "dvc", "push", "--run-cache")
+    assert any(remote.rglob("*")), "the remote received the cache"
+
+    clone = tmp_path / "clone"
+    run_in(tmp_path, "git", "clone", "-q", str(repo), str(clone))
+    assert not (clone / "models").joinpath("tiny-sdxl-turbo", "fp").exists()
+    run_in(clone, "dvc", "pull", "--run-cache")
+    output = run_in(clone, "dvc", "repro")
+    assert stages_run(output.stdout + output.stderr) == set(), "nothing is recomputed on the second machine"
+    for variant in VARIANTS:
+        assert (clone / "models" / variant / "fp").is_dir()
+        assert (clone / "models" / variant / "optimized-CPU" / "quantization.json").is_file()
+
+
+def test_the_ci_report_against_the_baseline(reproduced):
+    repo, _ = reproduced
+    result = run_in(repo, "python", "-m", "stages.ci_report", "--base", "HEAD", "--out", "ci_report.md")
+    report = (repo / "ci_report.md").read_text()
+    assert result.stdout == report
+    assert "**Quality gate: passed**" in report and "### Metrics" in report and "### Params" in report
+
+
+def test_a_queued_sweep_and_its_pareto_table(reproduced):
+    repo, _ = reproduced
+    prefix = "variants.tiny-sdxl-turbo"
+    run_in(repo, "dvc", "exp", "run", "--queue", "-n", "sdxl-int8w", "-S", f"{prefix}.quantize.components.unet=int8_weights")
+    run_in(repo, "dvc", "exp", "run", "--queue", "-n", "sdxl-sq-off-16",
+           "-S", f"{prefix}.quantize.smooth_quant_alpha=-1", "-S", f"{prefix}.calibrate.subset_size=16")
+    run_in(repo, "dvc", "exp", "run", "--run-all", "-j", "1")
+    table = run_in(repo, "python", "-m", "stages.sweeps", "--variant", "tiny-sdxl-turbo", "--device", "CPU").stdout
+    for name in ("sdxl-int8w", "sdxl-sq-off-16"):
+        assert name in table
+    assert "unet=int8_weights" in table and "front" in table
+    run_in(repo, "dvc", "plots", "diff", "sdxl-int8w", "sdxl-sq-off-16", "-o", str(repo / "sweep_plots"))
+    assert (repo / "sweep_plots" / "index.html").is_file()
 
 
 def test_changing_only_a_recipe_reruns_only_quantize_and_its_dependants(reproduced):
@@ -119,3 +155,5 @@ def test_the_gate_fails_when_a_damaged_model_is_evaluated(reproduced):
     assert gate.returncode == 1
     assert re.search(r"tiny-pixart-lcm.*FAIL", gate.stdout)
     assert "quality gate FAILED" in gate.stderr
+    report = run_in(repo, "python", "-m", "stages.ci_report", "--base", "HEAD", check=False)
+    assert report.returncode == 1 and "**Quality gate: FAILED**" in report.stdout

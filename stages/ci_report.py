@@ -1,0 +1,57 @@
+"""A markdown regression report for a pull request: metrics and params against a base revision, and the gate.
+
+    python -m stages.ci_report --base origin/main --out reports/ci_report.md
+
+Runs `dvc metrics diff --md` and `dvc params diff --md` against ``--base`` and appends the
+quality gate's table. Exits 1 when the gate fails, so CI can post the report and still go red.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+from stages.errors import UserError, main_with_clear_errors
+from stages.gate import markdown_table, run_checks
+from stages.outputs import atomic_file
+from stages.params import load
+
+
+def dvc_diff(kind: str, base: str) -> str:
+    result = subprocess.run(["dvc", kind, "diff", base, "--md"], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise UserError(f"`dvc {kind} diff {base}` failed: {result.stderr.strip() or result.stdout.strip()}")
+    return result.stdout.strip() or f"No {kind} changes against `{base}`."
+
+
+def build_report(base: str) -> tuple[str, bool]:
+    checks = run_checks(load())
+    passed = all(check.passed for check in checks)
+    sections = [
+        f"## Quantization quality report (against `{base}`)",
+        f"**Quality gate: {'passed' if passed else 'FAILED'}** ({sum(c.passed for c in checks)}/{len(checks)} checks)",
+        "### Gate", markdown_table(checks),
+        "### Metrics", dvc_diff("metrics", base),
+        "### Params", dvc_diff("params", base),
+    ]
+    return "\n\n".join(sections) + "\n", passed
+
+
+@main_with_clear_errors
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base", default="HEAD", help="git revision to compare against (default: HEAD)")
+    parser.add_argument("--out", help="write the markdown here as well as to stdout")
+    args = parser.parse_args(argv)
+    report, passed = build_report(args.base)
+    sys.stdout.write(report)
+    if args.out:
+        with atomic_file(args.out) as tmp:
+            tmp.write_text(report)
+    if not passed:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
