@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
                 "compression_ratio": round(fp_bytes / opt_bytes, 3),
                 **count_quantized_ops(ov.Core().read_model(target)),
             }
-        (out_dir / COMPILE_CONFIG_FILE).write_text(__import__("json").dumps(compile_config, indent=2))
+        write_json(out_dir / COMPILE_CONFIG_FILE, compile_config)
         write_json(out_dir / "quantization.json", {"variant": variant.name, "device": device,
                                                    "recipes": spec.components, "smooth_quant_alpha":
                                                    spec.smooth_quant_alpha, "ignored_scope": spec.ignored_scope})

@@ -89,6 +89,20 @@ def pixart_calibration(pixart_pipeline, pixart_variant):
     return _collect(pixart_pipeline, get_family("pixart"), pixart_variant, 8)
 
 
+def build_tiny_clip(directory: Path) -> Path:
+    """A tiny random CLIP (safetensors + image processor) standing in for openai/clip-vit-large-patch14."""
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    torch.manual_seed(0)
+    layers = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2}
+    config = CLIPConfig(text_config={**layers, "vocab_size": 100},
+                        vision_config={**layers, "image_size": 32, "patch_size": 8}, projection_dim=8)
+    CLIPModel(config).save_pretrained(directory, safe_serialization=True)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(directory)
+    return directory
+
+
 def repo_files() -> list[str]:
     """The files a fresh clone would have (tracked, plus new files git does not ignore)."""
     listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,

@@ -27,22 +27,9 @@ def test_psnr_and_ssim_of_identical_and_different_images():
 
 @pytest.fixture(scope="module")
 def tiny_clip_dir(tmp_path_factory):
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+    from conftest import build_tiny_clip
 
-    directory = tmp_path_factory.mktemp("tiny-clip")
-    config = CLIPConfig(
-        text_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-                     "vocab_size": 100},
-        vision_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-                       "image_size": 32, "patch_size": 8},
-        projection_dim=8,
-    )
-    import torch
-
-    torch.manual_seed(0)
-    CLIPModel(config).save_pretrained(directory, safe_serialization=True)
-    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(directory)
-    return directory
+    return build_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))
 
 
 def test_clip_similarity_with_a_tiny_local_clip(tiny_clip_dir):

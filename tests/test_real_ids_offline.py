@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import make_repo_copy, run_in
+from conftest import build_tiny_clip, make_repo_copy, run_in
 
 pytestmark = pytest.mark.e2e
 
@@ -29,22 +29,6 @@ def put_in_hf_cache(hf_home: Path, repo_id: str, source: Path, repo_type: str = 
     (root / "refs").mkdir(parents=True)
     (root / "refs" / "main").write_text(commit)
     shutil.copytree(source, root / "snapshots" / commit)
-
-
-def build_tiny_clip(directory: Path) -> None:
-    import torch
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
-
-    torch.manual_seed(0)
-    config = CLIPConfig(
-        text_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-                     "vocab_size": 100},
-        vision_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-                       "image_size": 32, "patch_size": 8},
-        projection_dim=8,
-    )
-    CLIPModel(config).save_pretrained(directory, safe_serialization=True)
-    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(directory)
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,12 @@ new file plus a params entry.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterator
 
 from stages.errors import UserError
 from stages.params import GenerationSpec, ModelSpec
@@ -82,6 +84,19 @@ class ModelFamily(ABC):
         return None
 
     # -- helpers shared by families -------------------------------------------------------
+    @contextlib.contextmanager
+    def source_dir(self, spec: ModelSpec) -> Iterator[Path]:
+        """The source model as a local diffusers directory: generated into a temp dir for "tiny",
+        otherwise a local path or the hub id resolved through the HF cache."""
+        from stages.hub import local_model_dir, model_files
+
+        if not spec.is_tiny:
+            yield local_model_dir(spec.source, allow_patterns=model_files(spec.weights_variant))
+            return
+        with tempfile.TemporaryDirectory(prefix=f"tiny-{self.name}-") as scratch:
+            self.build_tiny(spec, Path(scratch))
+            yield Path(scratch)
+
     @staticmethod
     def read_compile_config(model_dir: Path) -> dict[str, dict[str, str]]:
         path = Path(model_dir) / COMPILE_CONFIG_FILE

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from collections import namedtuple
 from pathlib import Path
 
@@ -210,14 +209,7 @@ class PixArtFamily(ModelFamily):
         pipe.save_pretrained(out_dir, safe_serialization=True)
 
     def export(self, spec: ModelSpec, generation: GenerationSpec, out_dir: Path) -> None:
-        from stages.hub import local_model_dir, model_files
-
-        with tempfile.TemporaryDirectory(prefix="tiny-pixart-") as scratch:
-            if spec.is_tiny:
-                source = Path(scratch)
-                self.build_tiny(spec, source)
-            else:
-                source = local_model_dir(spec.source, allow_patterns=model_files(spec.weights_variant))
+        with self.source_dir(spec) as source:
             self._convert(source, spec, generation, Path(out_dir))
 
     def _convert(self, source: Path, spec: ModelSpec, generation: GenerationSpec, out_dir: Path) -> None:

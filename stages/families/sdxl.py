@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -174,13 +173,10 @@ class SDXLFamily(ModelFamily):
 
         from stages.hub import local_model_dir, model_files
 
-        with tempfile.TemporaryDirectory(prefix="tiny-sdxl-") as scratch:
-            if spec.is_tiny:
-                source = Path(scratch)
-                self.build_tiny(spec, source)
-                taesd_dir = source / "taesd" if spec.taesd else None
+        with self.source_dir(spec) as source:
+            if spec.taesd == "tiny":
+                taesd_dir = source / "taesd"  # build_tiny wrote it beside the pipeline
             else:
-                source = local_model_dir(spec.source, allow_patterns=model_files(spec.weights_variant))
                 taesd_dir = local_model_dir(spec.taesd, "taesd", model_files()) if spec.taesd else None
             main_export(model_name_or_path=str(source), output=out_dir, task="text-to-image",
                         ov_config=OVConfig(dtype="fp16"), convert_tokenizer=True, variant=spec.weights_variant)
