@@ -9,6 +9,7 @@ on the target device) and stops before the VAE: latents are never decoded.
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 
 from tqdm import tqdm
@@ -42,6 +43,31 @@ def collect(pipeline, denoiser: str, prompts, generation, subset_size: int, prog
     return samples[:subset_size], rows[:subset_size], skipped, used
 
 
+def notebook_way_cost(pipeline, denoiser: str, prompts: list[dict], generation) -> dict:
+    """Seconds per denoiser sample collected our way (latents only) and the notebooks' way (full
+    pipeline with VAE decode and image post-processing), interleaved on the same prompts and model."""
+    latent_seconds = decode_seconds = 0.0
+    calls: list = []
+    with hooked(pipeline, denoiser, lambda compiled: RecordingCompiledModel(compiled, calls)):
+        for index, prompt in enumerate(prompts):
+            for output_type in ("latent", "pil"):
+                started = time.perf_counter()
+                pipeline.text_to_image(prompt["caption"], generation, seed=generation.seed + index,
+                                       output_type=output_type)
+                elapsed = time.perf_counter() - started
+                if output_type == "latent":
+                    latent_seconds += elapsed
+                else:
+                    decode_seconds += elapsed
+    samples = len(calls) // 2
+    return {
+        "compare_prompts": len(prompts),
+        "seconds_per_sample_latents_only": round(latent_seconds / samples, 4),
+        "seconds_per_sample_notebook_way": round(decode_seconds / samples, 4),
+        "notebook_way_over_latents_only": round(decode_seconds / latent_seconds, 3),
+    }
+
+
 @main_with_clear_errors
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -62,6 +88,13 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError(f"subset_size {subset_size} is larger than what the prompt source yields: "
                         f"{len(samples)} samples from {used} usable prompts ({skipped} skipped as too long)")
 
+    cost = {}
+    if params.calibrate_compare_prompts:
+        fitting = (prompt for prompt in calibration_prompts(params.calibration_prompts)
+                   if pipeline.prompt_token_count(prompt["caption"]) <= pipeline.max_prompt_tokens)
+        cost = notebook_way_cost(pipeline, family.denoiser,
+                                 list(itertools.islice(fitting, params.calibrate_compare_prompts)), variant.generation)
+
     with atomic_dir(paths.calibration_data(variant.name)) as out_dir:
         calibration_data.save(out_dir, samples, {
             "variant": variant.name,
@@ -76,6 +109,7 @@ def main(argv: list[str] | None = None) -> None:
         "prompts_skipped_too_long": skipped,
         "seconds": round(seconds, 2),
         "seconds_per_sample": round(seconds / len(samples), 4),
+        **cost,
     })
 
 

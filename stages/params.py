@@ -111,6 +111,7 @@ class Params:
     devices: list[str]
     variants: dict[str, Variant]
     calibration_prompts: PromptSource
+    calibrate_compare_prompts: int  # prompts timed both ways (latents only vs the notebooks' full pipeline)
     validation_prompts_path: str
     evaluate: EvaluateParams
     benchmark: BenchmarkParams
@@ -275,6 +276,7 @@ def parse(raw: dict[str, Any]) -> Params:
             shuffle_seed=int(prompts.get("shuffle_seed", 42)),
             column=str(prompts.get("column", "caption")),
         ),
+        calibrate_compare_prompts=int(calibrate.get("compare_notebook_prompts", 0)),
         validation_prompts_path=str(evaluate.get("prompts", "data/prompts/validation.jsonl")),
         evaluate=EvaluateParams(
             num_prompts=num_prompts,
