@@ -51,7 +51,8 @@ SECTIONS = {
         "denoiser_step_speedup_vs_fp", "denoiser_step_speedup_vs_fp_f32", "genai_fp_median_s",
         "genai_optimized_median_s", "genai_speedup", "other_processes_cpu_share"),
     "Cost (load = a fresh process's load_variant, library imports included)": (
-        "calibration_s_per_sample", "quantize_s", "quantize_peak_rss_mb", "load_fp_s", "load_optimized_s",
+        "calibration_s_per_sample", "calibration_notebook_way_over_latents_only", "quantize_s",
+        "quantize_peak_rss_mb", "load_fp_s", "load_optimized_s",
         "compile_fp_s", "compile_optimized_s", "peak_rss_fp_mb", "peak_rss_optimized_mb"),
 }
 CAVEATS = """\
@@ -159,6 +160,9 @@ def cost_columns(calibrate: dict | None, quantize: dict | None, benchmark: dict 
     quantize_missing = missing(paths.metrics(name, "quantize.json", device), f"quantize@{name}-{device}")
     return {
         "calibration_s_per_sample": calibrate["seconds_per_sample"] if calibrate
+        else missing(paths.metrics(name, "calibrate.json"), f"calibrate@{name}"),
+        "calibration_notebook_way_over_latents_only": calibrate.get(
+            "notebook_way_over_latents_only", "n/a (calibrate.compare_notebook_prompts is 0)") if calibrate
         else missing(paths.metrics(name, "calibrate.json"), f"calibrate@{name}"),
         "quantize_s": quantize["seconds"] if quantize else quantize_missing,
         "quantize_peak_rss_mb": quantize["peak_rss_mb"] if quantize else quantize_missing,
