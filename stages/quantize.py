@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> None:
                 "fp_mb": round(fp_bytes / 2**20, 3),
                 "optimized_mb": round(opt_bytes / 2**20, 3),
                 "compression_ratio": round(fp_bytes / opt_bytes, 3),
+                **result.details,
                 **count_quantized_ops(ov.Core().read_model(target)),
             }
         write_json(out_dir / COMPILE_CONFIG_FILE, compile_config)

@@ -19,6 +19,7 @@ from stages.errors import UserError
 from stages.params import GenerationSpec, ModelSpec
 
 COMPILE_CONFIG_FILE = "compile_config.json"
+ARCH_SOURCE = "arch"  # params `source: arch`: the real architecture with seeded random weights
 
 
 class LoadedPipeline(ABC):
@@ -71,6 +72,10 @@ class ModelFamily(ABC):
     def build_tiny(self, spec: ModelSpec, out_dir: Path) -> None:
         """Write a tiny diffusers-format model (safetensors weights, offline tokenizers)."""
 
+    def build_arch(self, spec: ModelSpec, out_dir: Path) -> None:
+        """Write the real architecture with seeded random weights (``source: arch``), see arch_configs.py."""
+        raise UserError(f"source 'arch' is not available for the {self.name} family")
+
     @abstractmethod
     def export(self, spec: ModelSpec, generation: GenerationSpec, out_dir: Path) -> None:
         """Export the model named by ``spec`` to a self-contained OpenVINO directory."""
@@ -86,15 +91,17 @@ class ModelFamily(ABC):
     # -- helpers shared by families -------------------------------------------------------
     @contextlib.contextmanager
     def source_dir(self, spec: ModelSpec) -> Iterator[Path]:
-        """The source model as a local diffusers directory: generated into a temp dir for "tiny",
-        otherwise a local path or the hub id resolved through the HF cache."""
+        """The source model as a local diffusers directory: generated into a temp dir for "tiny" and
+        "arch" (real architecture, random weights), otherwise a local path or the hub id resolved
+        through the HF cache."""
         from stages.hub import local_model_dir, model_files
 
-        if not spec.is_tiny:
+        builders = {"tiny": self.build_tiny, ARCH_SOURCE: self.build_arch}
+        if spec.source not in builders:
             yield local_model_dir(spec.source, allow_patterns=model_files(spec.weights_variant))
             return
-        with tempfile.TemporaryDirectory(prefix=f"tiny-{self.name}-") as scratch:
-            self.build_tiny(spec, Path(scratch))
+        with tempfile.TemporaryDirectory(prefix=f"{spec.source}-{self.name}-") as scratch:
+            builders[spec.source](spec, Path(scratch))
             yield Path(scratch)
 
     @staticmethod

@@ -208,6 +208,35 @@ class PixArtFamily(ModelFamily):
         normalize_last_conv(vae.decode, vae.decoder.conv_out, latents / vae.config.scaling_factor)
         pipe.save_pretrained(out_dir, safe_serialization=True)
 
+    def build_arch(self, spec: ModelSpec, out_dir: Path) -> None:
+        """PixArt-XL-2 (LCM, 1024-MS) transformer, T5-XXL encoder width (depth cut, see arch_configs),
+        SD VAE, seeded random weights, saved in fp16."""
+        import gc
+
+        import torch
+        from diffusers import AutoencoderKL, LCMScheduler, PixArtAlphaPipeline, PixArtTransformer2DModel
+        from transformers import T5Config, T5EncoderModel
+
+        from stages.families import arch_configs as arch
+        from stages.families.tiny_tokenizers import build_t5_tokenizer
+
+        dtype = torch.float16
+        text_encoder = arch.seeded_module(lambda: T5EncoderModel(T5Config(**arch.PIXART_TEXT_ENCODER)), spec.seed, dtype)
+        transformer = arch.seeded_module(lambda: PixArtTransformer2DModel(**arch.PIXART_TRANSFORMER), spec.seed + 1,
+                                         dtype)
+        vae = arch.seeded_module(lambda: AutoencoderKL(**arch.SD_VAE), spec.seed + 2, dtype)
+        print(f"pixart arch: transformer {arch.parameter_count(transformer) / 1e9:.3f} B, T5 encoder "
+              f"{arch.parameter_count(text_encoder) / 1e9:.3f} B ({arch.T5_ENCODER_LAYERS} of "
+              f"{arch.T5_FULL_LAYERS} layers), vae {arch.parameter_count(vae) / 1e6:.0f} M parameters (random weights)",
+              flush=True)
+        scheduler = LCMScheduler(num_train_timesteps=1000, beta_start=0.0001, beta_end=0.02, beta_schedule="linear",
+                                 prediction_type="epsilon", original_inference_steps=50)
+        pipe = PixArtAlphaPipeline(tokenizer=build_t5_tokenizer(spec.max_length), text_encoder=text_encoder,
+                                   transformer=transformer, vae=vae, scheduler=scheduler)
+        pipe.save_pretrained(out_dir, safe_serialization=True)
+        del pipe, text_encoder, transformer, vae
+        gc.collect()
+
     def export(self, spec: ModelSpec, generation: GenerationSpec, out_dir: Path) -> None:
         with self.source_dir(spec) as source:
             self._convert(source, spec, generation, Path(out_dir))

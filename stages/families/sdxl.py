@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from stages.errors import UserError
-from stages.families.base import LoadedPipeline, ModelFamily
+from stages.families.base import ARCH_SOURCE, LoadedPipeline, ModelFamily
 from stages.families.tiny_weights import TINY_CALIBRATION_PROMPTS
 from stages.params import GenerationSpec, ModelSpec
 
@@ -24,23 +24,32 @@ class SDXLPipeline(LoadedPipeline):
         self.text2image = self._load(OVStableDiffusionXLPipeline)
         self._image2image = None
 
-    def _load(self, pipeline_class):
+    def _load(self, pipeline_class, share_compiled_from=None):
         pipe = pipeline_class.from_pretrained(self.model_dir, device=self.device, ov_config=dict(self._ov_config),
                                               compile=False)
         for name, extra in self._per_component.items():
             part = getattr(pipe, name, None)
             if part is not None:
                 part.ov_config = {**self._ov_config, **extra}
+        if share_compiled_from is not None:
+            # the same compiled models, not a second copy: for the real UNet that is 5 GB per copy
+            for name in self.components_with_requests(share_compiled_from):
+                getattr(pipe, name).request = getattr(share_compiled_from, name).request
         pipe.set_progress_bar_config(disable=True)
         pipe.compile()
         return pipe
+
+    @staticmethod
+    def components_with_requests(pipe) -> list[str]:
+        return [name for name in SDXLFamily.components
+                if getattr(getattr(pipe, name, None), "request", None) is not None]
 
     @property
     def image2image(self):
         if self._image2image is None:
             from optimum.intel import OVStableDiffusionXLImg2ImgPipeline
 
-            self._image2image = self._load(OVStableDiffusionXLImg2ImgPipeline)
+            self._image2image = self._load(OVStableDiffusionXLImg2ImgPipeline, share_compiled_from=self.text2image)
         return self._image2image
 
     def text_to_image(self, prompt, generation: GenerationSpec, seed, output_type="pil", steps=None, height=None,
@@ -150,6 +159,54 @@ class SDXLFamily(ModelFamily):
         if spec.taesd == "tiny":
             self.build_tiny_taesd(spec.seed, Path(out_dir) / "taesd", latents)
 
+    # -- real architecture, random weights (source: arch) ----------------------------------------
+    def build_arch(self, spec: ModelSpec, out_dir: Path) -> None:
+        """SDXL-Turbo's UNet and both CLIP text encoders at full size, taesdxl's layout, seeded random weights.
+
+        Built and saved in fp16 (half the memory of f32, and optimum then exports the fp16 weights
+        as they are). The full VAE is only a placeholder of the tiny size: the export replaces it
+        with taesdxl, as the notebook does.
+        """
+        import gc
+
+        import torch
+        from diffusers import AutoencoderKL, AutoencoderTiny, EulerAncestralDiscreteScheduler, StableDiffusionXLPipeline
+        from diffusers import UNet2DConditionModel
+        from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+        from stages.families import arch_configs as arch
+        from stages.families.tiny_tokenizers import build_clip_tokenizer
+
+        dtype = torch.float16
+        tokenizer = build_clip_tokenizer()
+        ids = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                   pad_token_id=tokenizer.pad_token_id)
+        text_encoder = arch.seeded_module(
+            lambda: CLIPTextModel(CLIPTextConfig(**arch.SDXL_TEXT_ENCODER, **ids)), spec.seed, dtype)
+        text_encoder_2 = arch.seeded_module(
+            lambda: CLIPTextModelWithProjection(CLIPTextConfig(**arch.SDXL_TEXT_ENCODER_2, **ids)), spec.seed + 1, dtype)
+        unet = arch.seeded_module(lambda: UNet2DConditionModel(**arch.SDXL_UNET), spec.seed + 2, dtype)
+        vae = arch.seeded_module(lambda: AutoencoderKL(
+            in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1,
+            block_out_channels=(16, 16, 32, 32), norm_num_groups=8,
+            down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+            sample_size=128, scaling_factor=0.13025), spec.seed + 3, dtype)
+        scheduler = EulerAncestralDiscreteScheduler(
+            num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+            timestep_spacing="trailing", steps_offset=1, prediction_type="epsilon",
+        )
+        print(f"sdxl arch: unet {arch.parameter_count(unet) / 1e9:.3f} B, text encoders "
+              f"{arch.parameter_count(text_encoder) / 1e6:.0f} M + {arch.parameter_count(text_encoder_2) / 1e6:.0f} M "
+              "parameters (random weights)", flush=True)
+        pipe = StableDiffusionXLPipeline(vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2,
+                                         tokenizer=tokenizer, tokenizer_2=tokenizer, unet=unet, scheduler=scheduler)
+        pipe.save_pretrained(out_dir, safe_serialization=True)
+        del pipe, unet, text_encoder, text_encoder_2, vae
+        gc.collect()
+        if spec.taesd == ARCH_SOURCE:
+            taesd = arch.seeded_module(lambda: AutoencoderTiny(**arch.TAESDXL), spec.seed + 4, torch.float32)
+            taesd.save_pretrained(Path(out_dir) / "taesd", safe_serialization=True)
+
     @staticmethod
     def build_tiny_taesd(seed: int, out_dir: Path, latents) -> None:
         import torch
@@ -174,8 +231,8 @@ class SDXLFamily(ModelFamily):
         from stages.hub import local_model_dir, model_files
 
         with self.source_dir(spec) as source:
-            if spec.taesd == "tiny":
-                taesd_dir = source / "taesd"  # build_tiny wrote it beside the pipeline
+            if spec.taesd in ("tiny", ARCH_SOURCE):
+                taesd_dir = source / "taesd"  # build_tiny / build_arch wrote it beside the pipeline
             else:
                 taesd_dir = local_model_dir(spec.taesd, "taesd", model_files()) if spec.taesd else None
             main_export(model_name_or_path=str(source), output=out_dir, task="text-to-image",
