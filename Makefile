@@ -9,7 +9,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONWARNINGS ?= ignore
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup repro test
+.PHONY: setup repro test bench-arch
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,3 +24,10 @@ repro: setup
 
 test: setup
 	pytest
+
+# The real architectures with random weights (sdxl-turbo-arch, pixart-lcm-arch; see params.yaml): real speed
+# and memory, noise images. Heavy (about 20 GB of RAM at peak, tens of minutes), so not part of repro or CI;
+# runs as a DVC experiment in the workspace, under a watchdog that ends it if the machine runs out of memory.
+bench-arch: setup
+	python scripts/watchdog.py --require-available-gb 20 --min-available-gb 1.5 -- \
+		dvc exp run -n bench-arch -S 'enabled=[sdxl-turbo-arch,pixart-lcm-arch]'
