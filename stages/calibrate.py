@@ -1,9 +1,11 @@
 """calibrate stage: run the FP pipeline over prompts and record the denoiser's inputs.
 
-    python -m stages.calibrate <variant>    ->  data/calibration/<variant>/
+    python -m stages.calibrate <variant>    ->  data/calibration/<variant>/[<component>/]
 
 Collection runs at the variant's size and steps on CPU (the artifact does not depend
-on the target device) and stops before the VAE: latents are never decoded.
+on the target device) and stops before the VAE: latents are never decoded. Components
+listed in ``calibrate.other_components`` (e.g. the VAE decoder, for a calibrated INT8
+recipe) are recorded from full runs over the first usable prompts, into a sub-directory.
 """
 
 from __future__ import annotations
@@ -41,6 +43,17 @@ def collect(pipeline, denoiser: str, prompts, generation, subset_size: int, prog
                 break
     bar.close()
     return samples[:subset_size], rows[:subset_size], skipped, used
+
+
+def collect_component(pipeline, component: str, prompts, generation, count: int) -> list[dict]:
+    """Inputs of ``component`` over full text-to-image runs (decoded, so that every component runs)."""
+    samples: list = []
+    with hooked(pipeline, component, lambda compiled: RecordingCompiledModel(compiled, samples)):
+        for index, prompt in enumerate(prompts):
+            if len(samples) >= count:
+                break
+            pipeline.text_to_image(prompt["caption"], generation, seed=generation.seed + index)
+    return samples[:count]
 
 
 def notebook_way_cost(pipeline, denoiser: str, prompts: list[dict], generation) -> dict:
@@ -88,12 +101,22 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError(f"subset_size {subset_size} is larger than what the prompt source yields: "
                         f"{len(samples)} samples from {used} usable prompts ({skipped} skipped as too long)")
 
+    def fitting_prompts():
+        return (prompt for prompt in calibration_prompts(params.calibration_prompts)
+                if pipeline.prompt_token_count(prompt["caption"]) <= pipeline.max_prompt_tokens)
+
+    others = {}
+    for component, count in variant.calibrate.other_components.items():
+        others[component] = collect_component(pipeline, component, fitting_prompts(), variant.generation, count)
+        if len(others[component]) < count:
+            raise UserError(f"calibrate.other_components.{component} = {count}: only {len(others[component])} "
+                            f"inputs of {component} were recorded (does it run in text-to-image?)")
+
     cost = {}
     if params.calibrate_compare_prompts:
-        fitting = (prompt for prompt in calibration_prompts(params.calibration_prompts)
-                   if pipeline.prompt_token_count(prompt["caption"]) <= pipeline.max_prompt_tokens)
         cost = notebook_way_cost(pipeline, family.denoiser,
-                                 list(itertools.islice(fitting, params.calibrate_compare_prompts)), variant.generation)
+                                 list(itertools.islice(fitting_prompts(), params.calibrate_compare_prompts)),
+                                 variant.generation)
 
     with atomic_dir(paths.calibration_data(variant.name)) as out_dir:
         calibration_data.save(out_dir, samples, {
@@ -103,12 +126,21 @@ def main(argv: list[str] | None = None) -> None:
                        for name, value in samples[0].items()},
             "samples": rows,
         })
+        for component, component_samples in others.items():
+            (out_dir / component).mkdir()
+            calibration_data.save(out_dir / component, component_samples, {
+                "variant": variant.name,
+                "component": component,
+                "inputs": {name: {"shape": list(value.shape), "dtype": str(value.dtype)}
+                           for name, value in component_samples[0].items()},
+            })
     write_json(paths.metrics(variant.name, "calibrate.json"), {
         "samples": len(samples),
         "prompts_used": used,
         "prompts_skipped_too_long": skipped,
         "seconds": round(seconds, 2),
         "seconds_per_sample": round(seconds / len(samples), 4),
+        "other_components": {component: len(values) for component, values in others.items()},
         **cost,
     })
 

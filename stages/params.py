@@ -49,7 +49,10 @@ class GenerationSpec:
 
 @dataclass(frozen=True)
 class CalibrateSpec:
-    subset_size: int
+    subset_size: int  # denoiser samples
+    # Other components to record inputs for (component -> samples), so that they can take a calibrated
+    # recipe too: e.g. {vae_decoder: 4}. Recorded from full text-to-image runs (the VAE has to run).
+    other_components: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,26 @@ def _quantize_spec(raw: dict, family: str, where: str) -> QuantizeSpec:
     )
 
 
+def _calibrate_spec(raw: dict, family: str, where: str) -> CalibrateSpec:
+    from stages.families import family_class
+
+    others = raw.get("other_components") or {}
+    if not isinstance(others, dict):
+        raise UserError(f"params.yaml: {where}.other_components must map components to sample counts, "
+                        f"e.g. {{vae_decoder: 4}}")
+    family_cls = family_class(family)
+    allowed = [name for name in family_cls.components if name != family_cls.denoiser]
+    for component, count in others.items():
+        if component not in allowed:
+            raise UserError(f"unknown component {component!r} at {where}.other_components: allowed are "
+                            f"{', '.join(allowed)} (the denoiser's count is subset_size)")
+        _positive_int(count, f"{where}.other_components.{component}")
+    return CalibrateSpec(
+        subset_size=_positive_int(_require(raw, "subset_size", where), f"{where}.subset_size"),
+        other_components={component: int(count) for component, count in others.items()},
+    )
+
+
 def _gate_spec(raw: dict | None, where: str) -> GateSpec | None:
     if raw is None:
         return None
@@ -224,10 +247,7 @@ def _variant(name: str, raw: dict) -> Variant:
         name=name,
         model=model,
         generation=_generation_spec(_require(raw, "generation", where), model.family, f"{where}.generation"),
-        calibrate=CalibrateSpec(
-            subset_size=_positive_int(_require(calibrate_raw, "subset_size", f"{where}.calibrate"),
-                                      f"{where}.calibrate.subset_size"),
-        ),
+        calibrate=_calibrate_spec(calibrate_raw, model.family, f"{where}.calibrate"),
         quantize=_quantize_spec(_require(raw, "quantize", where), model.family, f"{where}.quantize"),
         gate=_gate_spec(raw.get("gate"), f"{where}.gate"),
     )

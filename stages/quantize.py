@@ -54,10 +54,21 @@ def main(argv: list[str] | None = None) -> None:
     fp_dir = paths.fp_model(variant.name)
     family.check_exported(fp_dir)
 
-    calibration = None
-    if any(recipe in NEEDS_CALIBRATION for recipe in spec.components.values()):
-        calibration, _ = calibration_data.load(paths.calibration_data(variant.name))
+    def calibration_for(component: str):
+        """The recorded inputs of ``component``: the denoiser's at the top of the calibration directory,
+        others (``calibrate.other_components``) in a sub-directory."""
+        if spec.components[component] not in NEEDS_CALIBRATION:
+            return None
+        data_dir = paths.calibration_data(variant.name)
+        if component != family.denoiser:
+            data_dir = data_dir / component
+            if not data_dir.is_dir():
+                raise UserError(f"recipe {spec.components[component]!r} for {component} needs its recorded inputs: "
+                                f"set variants.{variant.name}.calibrate.other_components.{component} to a "
+                                f"sample count (e.g. 4) and run `dvc repro calibrate@{variant.name}`")
+        return calibration_data.load(data_dir)[0], data_dir
 
+    calibrations = {component: calibration_for(component) for component in spec.components}  # fail before work
     started = time.perf_counter()
     components, compile_config = {}, family.read_compile_config(fp_dir)
     with atomic_dir(paths.optimized_model(variant.name, device)) as out_dir:
@@ -65,13 +76,13 @@ def main(argv: list[str] | None = None) -> None:
         for component, recipe in spec.components.items():
             xml = fp_dir / component / "openvino_model.xml"
             model = read_ir(xml)
-            is_denoiser = component == family.denoiser
-            if is_denoiser and calibration is not None:
-                calibration_data.check_matches_model(calibration, model, paths.calibration_data(variant.name))
+            calibration = calibrations.pop(component)
+            if calibration is not None:
+                calibration_data.check_matches_model(calibration[0], model, calibration[1])
             component_started = time.perf_counter()
             result = apply_recipe(
                 recipe, model, spec, component=component,
-                calibration=calibration if is_denoiser else None,
+                calibration=calibration[0] if calibration is not None else None,
                 ignored_scope=family.ignored_scope(component, model) if spec.ignored_scope and recipe == "int8"
                 else None,
                 target_device=nncf_target_device(device),

@@ -200,8 +200,8 @@ def _int4(mode, model, spec: QuantizeSpec) -> RecipeResult:
 def apply_recipe(recipe: str, model: ov.Model, spec: QuantizeSpec, *, component: str, calibration: list | None,
                  ignored_scope: nncf.IgnoredScope | None, target_device: nncf.TargetDevice) -> RecipeResult:
     if recipe in NEEDS_CALIBRATION and calibration is None:
-        raise UserError(f"recipe {recipe!r} needs calibration data, which is collected for the denoiser only; "
-                        f"use int8_weights, int4_sym or int4_asym for {component}")
+        raise UserError(f"recipe {recipe!r} needs calibration data for {component}: record its inputs with "
+                        f"calibrate.other_components, or use int8_weights, int4_sym or int4_asym")
     scope = ignored_scope or nncf.IgnoredScope()
     if recipe in NEEDS_CALIBRATION:
         precision = statistics_precision_for(model)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import nncf
 import numpy as np
@@ -11,12 +12,13 @@ import openvino as ov
 import pytest
 
 from stages import calibration_data
-from stages.calibrate import collect
+from stages.calibrate import collect, collect_component
 from stages.errors import UserError
 from stages.families import get_family
 from stages.recipes import apply_recipe, count_quantized_ops
 
 CORE = ov.Core()
+REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
 
 def read(model_dir, component):
@@ -139,6 +141,89 @@ def test_none_leaves_the_component_as_exported(pixart_export, pixart_variant, tm
 def test_calibrated_recipes_refuse_components_without_calibration(pixart_export, pixart_variant):
     with pytest.raises(UserError, match="needs calibration data.*text_encoder"):
         quantize("int8", pixart_export, "pixart", "text_encoder", pixart_variant.quantize)
+
+
+@pytest.mark.parametrize("family_name, component, input_name", [("pixart", "vae_decoder", "latents"),
+                                                                 ("sdxl", "vae_decoder", "latent_sample")])
+def test_other_components_are_recorded_from_full_runs(request, family_name, component, input_name):
+    pipeline = request.getfixturevalue(f"{family_name}_pipeline")
+    variant = request.getfixturevalue(f"{family_name}_variant")
+    prompts = [{"id": str(i), "caption": caption} for i, caption in enumerate(["a cat", "a red car", "a lake"])]
+    samples = collect_component(pipeline, component, prompts, variant.generation, 2)
+    latent = variant.generation.height // 8
+    assert len(samples) == 2 and set(samples[0]) == {input_name}
+    assert samples[0][input_name].shape[-2:] == (latent, latent)
+    assert not np.array_equal(samples[0][input_name], samples[1][input_name])  # two prompts, two latents
+
+
+def test_int8_of_the_vae_decoder_from_its_recorded_inputs(pixart_export, pixart_pipeline, pixart_variant, tmp_path):
+    prompts = [{"id": str(i), "caption": caption} for i, caption in enumerate(["a cat", "a red car", "a lake"])]
+    samples = collect_component(pixart_pipeline, "vae_decoder", prompts, pixart_variant.generation, 3)
+    calibration_data.check_matches_model(samples, read(pixart_export, "vae_decoder"), tmp_path)
+    counts = saved_counts(quantize("int8", pixart_export, "pixart", "vae_decoder", pixart_variant.quantize, samples),
+                          tmp_path)
+    assert counts["fake_quantize"] > 0
+    assert counts["weights_by_precision"].get("i8", 0) >= 10  # the decoder's convolutions run in INT8
+
+
+def test_other_components_are_validated():
+    import yaml
+
+    from stages.params import parse
+
+    raw = yaml.safe_load(REPO_PARAMS.read_text())
+    for others, message in (({"transformer": 4}, "unknown component 'transformer'.*subset_size"),
+                            ({"unet": 4}, "unknown component 'unet'.*allowed are text_encoder, vae_decoder"),
+                            ({"vae_decoder": 0}, "other_components.vae_decoder = 0: must be a positive integer"),
+                            ([4], "must map components to sample counts")):
+        raw["variants"]["tiny-pixart-lcm"]["calibrate"]["other_components"] = others
+        with pytest.raises(UserError, match=message):
+            parse(raw)
+
+
+def stage_workspace(tmp_path, monkeypatch, pixart_export, calibrate=None, components=None):
+    """A directory laid out like the repository, holding the tiny PixArt export and modified params."""
+    import yaml
+
+    raw = yaml.safe_load(REPO_PARAMS.read_text())
+    variant = raw["variants"]["tiny-pixart-lcm"]
+    variant["calibrate"].update(calibrate or {})
+    variant["quantize"]["components"] = components or variant["quantize"]["components"]
+    raw["calibrate"]["compare_notebook_prompts"] = 0
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    shutil.copytree(REPO_PARAMS.parent / "data" / "prompts", tmp_path / "data" / "prompts")
+    shutil.copytree(pixart_export, tmp_path / "models" / "tiny-pixart-lcm" / "fp")
+    monkeypatch.chdir(tmp_path)
+
+
+def test_calibrate_and_quantize_stages_give_the_vae_decoder_int8(pixart_export, tmp_path, monkeypatch):
+    import json
+
+    from stages import calibrate as calibrate_stage
+    from stages import quantize as quantize_stage
+
+    stage_workspace(tmp_path, monkeypatch, pixart_export, calibrate={"subset_size": 4,
+                                                                     "other_components": {"vae_decoder": 3}},
+                    components={"transformer": "int8", "vae_decoder": "int8"})
+    assert calibrate_stage.main(["tiny-pixart-lcm"]) == 0
+    samples, manifest = calibration_data.load(tmp_path / "data" / "calibration" / "tiny-pixart-lcm" / "vae_decoder")
+    assert len(samples) == 3 and manifest["component"] == "vae_decoder"
+    assert json.loads((tmp_path / "metrics" / "tiny-pixart-lcm" / "calibrate.json").read_text())[
+        "other_components"] == {"vae_decoder": 3}
+    assert quantize_stage.main(["tiny-pixart-lcm", "CPU"]) == 0
+    done = json.loads((tmp_path / "metrics" / "tiny-pixart-lcm" / "CPU" / "quantize.json").read_text())["components"]
+    assert done["vae_decoder"]["recipe"] == "int8" and done["vae_decoder"]["fake_quantize"] > 0
+    assert done["transformer"]["fake_quantize"] > 0
+
+
+def test_quantize_stage_names_the_missing_recorded_inputs(pixart_export, tmp_path, monkeypatch, capsys):
+    from stages import quantize as quantize_stage
+
+    stage_workspace(tmp_path, monkeypatch, pixart_export, components={"transformer": "none", "vae_decoder": "int8"})
+    assert quantize_stage.main(["tiny-pixart-lcm", "CPU"]) == 2
+    assert ("recipe 'int8' for vae_decoder needs its recorded inputs: set "
+            "variants.tiny-pixart-lcm.calibrate.other_components.vae_decoder") in capsys.readouterr().err
+    assert not (tmp_path / "models" / "tiny-pixart-lcm" / "optimized-CPU").exists()
 
 
 def test_smooth_quant_alpha_reaches_nncf(sdxl_export, sdxl_calibration, sdxl_variant, tmp_path):
