@@ -10,8 +10,10 @@ peak RSS are its own:
   genai_fp         FP export in OpenVINO GenAI's Text2ImagePipeline         benchmark.runtimes has genai; sdxl only
   genai_optimized  quantized model in GenAI
 Each: `warmup` untimed runs, then `runs` timed text-to-image runs cycling through the first
-`prompts` validation prompts. Speedups are median ratios from this same run. Numbers are
-metrics; strings (versions, precision in force, why GenAI did not run) live under `env`.
+`prompts` validation prompts. FP and optimized run back to back, and with `rounds` > 1 every
+configuration runs again in each round with the timed runs pooled (`round_medians_s` shows the
+drift). Speedups are median ratios from this same run. Numbers are metrics; strings (versions,
+precision in force, why GenAI did not run) live under `env`.
 """
 
 from __future__ import annotations
@@ -60,7 +62,8 @@ SPEEDUPS = (("optimized_vs_fp", "fp", "optimized"), ("optimized_vs_fp_f32", "fp_
 
 def planned(bench: BenchmarkParams, family: str) -> tuple[list[str], str]:
     """The configurations to run, and what happens with GenAI (a note for env)."""
-    names = (["fp"] if bench.bf16_baseline else []) + (["fp_f32"] if bench.f32_baseline else []) + ["optimized"]
+    # FP and optimized back to back, so that a drift in the machine's speed affects their ratio least
+    names = (["fp"] if bench.bf16_baseline else []) + ["optimized"] + (["fp_f32"] if bench.f32_baseline else [])
     if "genai" not in bench.runtimes:
         return names, "GenAI not run: benchmark.runtimes has no genai"
     if family != "sdxl":
@@ -151,6 +154,7 @@ def measure_optimum(params: Params, variant: Variant, device: str, configuration
             "compile_seconds": round(sum(compiles), 3),
             "first_run_seconds": round(first_run or seconds[0], 5),
             "latency_s": latency_summary(seconds),
+            "runs_s": [round(value, 5) for value in seconds],
             "components_s": component_times(runs, denoiser),
             "peak_rss_mb": peak_rss_mb(),
         },
@@ -217,6 +221,7 @@ def measure_genai(params: Params, variant: Variant, device: str, configuration: 
             "load_seconds": round(load_seconds, 3),
             "first_run_seconds": round(first_run or seconds[0], 5),
             "latency_s": latency_summary(seconds),
+            "runs_s": [round(value, 5) for value in seconds],
             "components_s": components,
             "peak_rss_mb": peak_rss_mb(),
         },
@@ -276,6 +281,21 @@ def environment(device: str, runtimes: set[str]) -> dict:
     return env
 
 
+def pooled(rounds: list[dict]) -> dict:
+    """One configuration's metrics over several rounds: timed runs pooled, costs as medians, peak RSS the max."""
+    if len(rounds) == 1:
+        return rounds[0]
+    seconds = [value for measured in rounds for value in measured["runs_s"]]
+    merged = {key: median([measured[key] for measured in rounds])
+              for key in ("load_seconds", "compile_seconds", "first_run_seconds") if key in rounds[0]}
+    components = {key: median([measured["components_s"][key] for measured in rounds])
+                  for key in rounds[0]["components_s"]}
+    components["denoiser_steps"] = int(components["denoiser_steps"])
+    return {**merged, "latency_s": latency_summary(seconds), "runs_s": seconds,
+            "round_medians_s": [measured["latency_s"]["median"] for measured in rounds],
+            "components_s": components, "peak_rss_mb": max(measured["peak_rss_mb"] for measured in rounds)}
+
+
 def speedups(configurations: dict[str, dict]) -> dict[str, float]:
     result = {}
     for label, baseline, candidate in SPEEDUPS:
@@ -307,25 +327,32 @@ def main(argv: list[str] | None = None) -> None:
     # loaded once here, not in every configuration's process (the `datasets` import alone takes ~1 s)
     prompts = validation_prompts(params.validation_prompts_path, params.benchmark.prompts)
     names, genai_status = planned(params.benchmark, variant.model.family)
-    configurations, env_by_configuration, skipped = {}, {}, []
+    by_round: dict[str, list[dict]] = {}
+    env_by_configuration, skipped = {}, {}
     with OtherProcessesCpu() as others:
-        for name in names:
-            result = run_in_fresh_process(name, variant.name, device, prompts)
-            if "skipped" in result:
-                skipped.append(result["skipped"])
-                print(f"{name}: skipped: {result['skipped']}")
-                continue
-            configurations[name], env_by_configuration[name] = result["metrics"], result["env"]
-            measured = result["metrics"]
-            print(f"{name}: median {measured['latency_s']['median']:.4f} s, load {measured['load_seconds']:.2f} s, "
-                  f"peak RSS {measured['peak_rss_mb']:.0f} MB, precision {result['env']['inference_precision']}")
+        for round_index in range(params.benchmark.rounds):
+            for name in names:
+                if name in skipped:
+                    continue
+                result = run_in_fresh_process(name, variant.name, device, prompts)
+                if "skipped" in result:
+                    skipped[name] = result["skipped"]
+                    print(f"{name}: skipped: {result['skipped']}")
+                    continue
+                by_round.setdefault(name, []).append(result["metrics"])
+                env_by_configuration[name] = result["env"]
+                measured = result["metrics"]
+                print(f"round {round_index + 1}/{params.benchmark.rounds} {name}: median "
+                      f"{measured['latency_s']['median']:.4f} s, load {measured['load_seconds']:.2f} s, peak RSS "
+                      f"{measured['peak_rss_mb']:.0f} MB, precision {result['env']['inference_precision']}")
+    configurations = {name: pooled(rounds) for name, rounds in by_round.items()}
     if others.share > 0.1:
         print(f"note: other processes used {others.share:.0%} of this machine's CPU during the benchmark: "
               "the timings are noisy")
 
     env = environment(device, {CONFIGURATIONS[name].runtime for name in names})
     env["other_processes_cpu_share"] = others.share
-    env.update(genai="; ".join(skipped) or genai_status, configurations=env_by_configuration)
+    env.update(genai="; ".join(dict.fromkeys(skipped.values())) or genai_status, configurations=env_by_configuration)
     write_json(paths.metrics(variant.name, "benchmark.json", device),
                {"configurations": configurations, "speedup": speedups(configurations), "env": env})
 

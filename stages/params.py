@@ -106,6 +106,9 @@ class BenchmarkParams:
     f32_baseline: bool
     bf16_baseline: bool
     runtimes: list[str]
+    # Rounds of all configurations, each in a fresh process, runs pooled: on a shared host whose speed drifts
+    # (20% between two runs here), alternating FP and optimized keeps the drift out of their ratio.
+    rounds: int = 1
 
 
 @dataclass(frozen=True)
@@ -310,6 +313,7 @@ def parse(raw: dict[str, Any]) -> Params:
             f32_baseline=bool(benchmark.get("f32_baseline", True)),
             bf16_baseline=bool(benchmark.get("bf16_baseline", True)),
             runtimes=runtimes,
+            rounds=_positive_int(benchmark.get("rounds", 1), "benchmark.rounds"),
         ),
         raw=raw,
     )

@@ -105,3 +105,27 @@ def test_unknown_device_lists_what_this_machine_has():
     with pytest.raises(UserError, match=r"unknown device 'GPU\.3': this machine has CPU.*AUTO"):
         check_device("GPU.3")
     assert check_device("AUTO") == "AUTO"
+
+
+def test_benchmark_rounds_must_be_positive():
+    assert "benchmark.rounds = 0: must be a positive integer" in error_of(with_change("benchmark.rounds", 0))
+
+
+def test_benchmark_rounds_pool_the_timed_runs_and_keep_the_drift_visible():
+    from stages.benchmark import planned, pooled
+
+    def measured(runs, load, rss, step):
+        return {"load_seconds": load, "first_run_seconds": 9.0, "latency_s": {"median": sorted(runs)[1]},
+                "runs_s": runs, "peak_rss_mb": rss,
+                "components_s": {"denoiser_per_step": step, "denoiser_steps": 1, "vae_decoder": 0.1}}
+
+    merged = pooled([measured([1.0, 1.1, 1.2], 10.0, 900.0, 0.8), measured([1.3, 1.4, 1.5], 12.0, 1000.0, 1.0)])
+    assert merged["runs_s"] == [1.0, 1.1, 1.2, 1.3, 1.4, 1.5]
+    assert merged["latency_s"]["median"] == 1.25 and merged["round_medians_s"] == [1.1, 1.4]
+    assert merged["load_seconds"] == 11.0 and merged["peak_rss_mb"] == 1000.0
+    assert merged["components_s"] == {"denoiser_per_step": 0.9, "denoiser_steps": 1, "vae_decoder": 0.1}
+    single = measured([1.0, 1.1, 1.2], 10.0, 900.0, 0.8)
+    assert pooled([single]) is single
+    # FP and optimized are measured back to back, before the slow f32 baseline
+    names, _ = planned(parse(RAW).benchmark, "sdxl")
+    assert names[:3] == ["fp", "optimized", "fp_f32"]
