@@ -1,5 +1,8 @@
 """report stage: one summary of every enabled variant x device, beside the notebooks' published figures.
 
+Variants that are not enabled but have metrics in metrics/ from an earlier run (the full-size `*-arch`
+variants, which `make bench-arch` runs outside the default DAG) appear too, marked "recorded".
+
     python -m stages.report
         -> reports/summary.md    for people: size, similarity, latency, cost, each beside the published figures
         -> reports/summary.csv   the same, one row per variant x device plus the published rows
@@ -25,6 +28,7 @@ from stages.outputs import atomic_file
 from stages.params import Params, load
 
 MEASURED = "measured, this machine"
+RECORDED = "recorded run, not re-run by this repro"
 PUBLISHED = "published, other hardware"
 NOT_PUBLISHED = "n/a (not published)"
 SUMMARY_MD, SUMMARY_CSV, LATENCY_CSV, SIMILARITY_CSV = (
@@ -61,6 +65,9 @@ CAVEATS = """\
   so a speedup below 1 there says nothing about the full-size models.
 - Similarity on random weights says nothing about image quality: it only shows that the optimized
   model computes nearly the same function as the FP one.
+- Columns marked "(recorded)" are earlier runs of variants that are not enabled, kept in metrics/: the
+  `*-arch` variants are the real architectures with random weights, run by `make bench-arch` (heavy, not
+  part of `dvc repro`). Their latency, size and memory are real; their similarity says nothing at all.
 - Figures marked "published, other hardware" are the OpenVINO notebooks' printed figures for the full-size
   models on their machines; they are not comparable number-for-number with anything measured here.
 """
@@ -175,13 +182,24 @@ def cost_columns(calibrate: dict | None, quantize: dict | None, benchmark: dict 
     }
 
 
-def measured_row(params: Params, name: str, device: str, components: list[str]) -> dict:
+def reported(params: Params) -> list[tuple[str, str, str]]:
+    """(variant, device, source): every enabled variant x device, then recorded runs of the others."""
+    rows = [(name, device, MEASURED) for name in params.enabled for device in params.devices]
+    for name in params.variants:
+        if name in params.enabled or not (paths.METRICS / name).is_dir():
+            continue
+        rows += [(name, device_dir.name, RECORDED) for device_dir in sorted((paths.METRICS / name).iterdir())
+                 if (device_dir / "benchmark.json").is_file()]
+    return rows
+
+
+def measured_row(params: Params, name: str, device: str, components: list[str], source: str = MEASURED) -> dict:
     family = params.variant(name).model.family
     files = {stem: paths.metrics(name, f"{stem}.json", device) for stem in ("quantize", "evaluate", "benchmark")}
     files["calibrate"] = paths.metrics(name, "calibrate.json")
     data = {stem: read_json(path) for stem, path in files.items()}
     return {
-        "source": MEASURED, "variant": name, "device": device,
+        "source": source, "variant": name, "device": device,
         **size_columns(data["quantize"], files["quantize"], f"quantize@{name}-{device}", family, components),
         **similarity_columns(data["evaluate"], files["evaluate"], f"evaluate@{name}-{device}", family),
         **latency_columns(data["benchmark"], files["benchmark"], f"benchmark@{name}-{device}"),
@@ -194,7 +212,7 @@ def measured_row(params: Params, name: str, device: str, components: list[str]) 
 def quantized_components(params: Params) -> list[str]:
     """Components with a compression figure somewhere: quantized by an enabled variant, or published."""
     ordered: list[str] = []
-    for name in params.enabled:
+    for name in dict.fromkeys(name for name, _, _ in reported(params)):
         ordered += [c for c in params.variant(name).quantize.components if c not in ordered]
     for row in PUBLISHED_ROWS:
         ordered += [key.removesuffix("_compression") for key in row
@@ -204,7 +222,7 @@ def quantized_components(params: Params) -> list[str]:
 
 def summary_table(params: Params) -> pd.DataFrame:
     components = quantized_components(params)
-    rows = [measured_row(params, name, device, components) for name in params.enabled for device in params.devices]
+    rows = [measured_row(params, name, device, components, source) for name, device, source in reported(params)]
     rows += [{"source": PUBLISHED, **row} for row in PUBLISHED_ROWS]
     table = pd.DataFrame(rows)
     # published rows carry only what the notebooks printed
@@ -213,18 +231,17 @@ def summary_table(params: Params) -> pd.DataFrame:
 
 def latency_table(params: Params) -> pd.DataFrame:
     rows = []
-    for name in params.enabled:
-        for device in params.devices:
-            benchmark = read_json(paths.metrics(name, "benchmark.json", device))
-            if benchmark is None:
-                continue
-            precisions = benchmark["env"].get("configurations", {})
-            for configuration, measured in benchmark["configurations"].items():
-                precision = precisions.get(configuration, {}).get("inference_precision", "")
-                label = configuration if configuration.startswith("genai") or not precision \
-                    else f"{configuration} ({precision})"
-                rows.append({"variant_device": f"{name}/{device}", "configuration": label,
-                             "label": f"{name}/{device} {label}", "median_s": measured["latency_s"]["median"]})
+    for name, device, _ in reported(params):
+        benchmark = read_json(paths.metrics(name, "benchmark.json", device))
+        if benchmark is None:
+            continue
+        precisions = benchmark["env"].get("configurations", {})
+        for configuration, measured in benchmark["configurations"].items():
+            precision = precisions.get(configuration, {}).get("inference_precision", "")
+            label = configuration if configuration.startswith("genai") or not precision \
+                else f"{configuration} ({precision})"
+            rows.append({"variant_device": f"{name}/{device}", "configuration": label,
+                         "label": f"{name}/{device} {label}", "median_s": measured["latency_s"]["median"]})
     return pd.DataFrame(rows, columns=["variant_device", "configuration", "label", "median_s"])
 
 
@@ -253,14 +270,13 @@ def similarity_table(params: Params) -> pd.DataFrame:
 
 
 def machine_line(params: Params) -> str:
-    for name in params.enabled:
-        for device in params.devices:
-            benchmark = read_json(paths.metrics(name, "benchmark.json", device))
-            if benchmark:
-                env = benchmark["env"]
-                flags = ", ".join(flag for flag, present in env["cpu_flags"].items() if present == "yes") or "none"
-                return (f"Measured on {env['device_name']} ({env['device']}), {env['nproc']} cores, "
-                        f"ISA flags: {flags}; OpenVINO {env['openvino']}.")
+    for name, device, _ in reported(params):
+        benchmark = read_json(paths.metrics(name, "benchmark.json", device))
+        if benchmark:
+            env = benchmark["env"]
+            flags = ", ".join(flag for flag, present in env["cpu_flags"].items() if present == "yes") or "none"
+            return (f"Measured on {env['device_name']} ({env['device']}), {env['nproc']} cores, "
+                    f"ISA flags: {flags}; OpenVINO {env['openvino']}.")
     return "No benchmark has run yet: latency columns are n/a."
 
 
@@ -274,9 +290,9 @@ def markdown_section(table: pd.DataFrame, title: str, columns: list[str]) -> str
     Published columns appear only where they have a figure; long "n/a (...)" reasons become footnotes.
     """
     published_here = (table["source"] == PUBLISHED) & table[columns].map(lambda v: v != NOT_PUBLISHED).any(axis=1)
-    shown = table[(table["source"] == MEASURED) | published_here]
-    headers = [f"{row.variant} / {row.device}" + ("" if row.source == MEASURED else f" ({PUBLISHED})")
-               for row in shown.itertuples()]
+    shown = table[table["source"].isin([MEASURED, RECORDED]) | published_here]
+    suffix = {MEASURED: "", RECORDED: " (recorded)", PUBLISHED: f" ({PUBLISHED})"}
+    headers = [f"{row.variant} / {row.device}{suffix[row.source]}" for row in shown.itertuples()]
     body = shown[columns].map(format_cell).T
     body.columns = headers
     footnotes: dict[str, int] = {}

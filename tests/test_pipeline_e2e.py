@@ -34,6 +34,10 @@ def test_default_dag_runs_every_stage_and_the_gate_passes(reproduced):
         assert evaluate["text2image"]["ssim"]["min"] > 0.9
     assert "gate" in stages_run(output)
     assert "FAIL" not in (repo / "reports" / "gate.md").read_text()
+    summary = (repo / "reports" / "summary.md").read_text()
+    assert "| tiny-sdxl-turbo / CPU " in summary
+    # full-size runs from `make bench-arch` are kept in metrics/ (git) and shown, marked, beside the default
+    assert "sdxl-turbo-arch / CPU (recorded)" in summary and "pixart-lcm-arch / CPU (recorded)" in summary
     pixart_config = json.loads((repo / "models/tiny-pixart-lcm/optimized-CPU/compile_config.json").read_text())
     assert pixart_config == {"transformer": {"DYNAMIC_QUANTIZATION_GROUP_SIZE": "0"}}
 
