@@ -1,0 +1,116 @@
+"""Where an image's time goes, FP vs optimized, and the most INT8 can give on this CPU (a measuring tool).
+
+    python scripts/op_profile.py <variant> [--device CPU] [--runs 3] [--markdown out.md]
+
+Compiles every component of models/<variant>/fp and optimized-<device> with static shapes (the denoiser's
+from its first calibration sample, the others from the variant's size), runs each a few times with
+OpenVINO's PERF_COUNT on, and sums the per-node times into four groups: matrix multiplications
+(FullyConnected/MatMul), convolutions, attention (the fused scaled-dot-product subgraphs) and everything
+else (norms, element-wise, layout). The "INT8 ceiling" of a component assumes its matrix multiplications
+and convolutions run exactly 2x faster than in the FP model - the ratio of AMX's INT8 to its BF16 peak
+throughput - and everything else as fast as in FP; the measured INT8 model shows how close it gets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import time
+
+import numpy as np
+import openvino as ov
+
+from stages import calibration_data, paths
+from stages.families import get_family
+from stages.params import load
+
+GROUPS = ("matmul", "convolution", "attention", "other")
+INT8_OVER_BF16_PEAK = 2.0
+
+
+def group_of(info) -> str:
+    if "scaled_dot_product_attention" in info.node_name or info.node_type == "ScaledDotProductAttention":
+        return "attention"
+    if info.node_type.startswith(("FullyConnected", "MatMul", "LLMMLP", "QKVProjection")):
+        return "matmul"
+    if info.node_type.startswith(("Convolution", "GroupConvolution", "Deconvolution")):
+        return "convolution"
+    return "other"
+
+
+def example_inputs(variant, family, component: str, model: ov.Model) -> dict[str, np.ndarray]:
+    """Inputs with the shapes a text-to-image run at the variant's size feeds the component."""
+    if component == family.denoiser:
+        return calibration_data.load(paths.calibration_data(variant.name))[0][0]
+    latent = (variant.generation.height // 8, variant.generation.width // 8)
+    rng = np.random.default_rng(0)
+    inputs = {}
+    for port in model.inputs:
+        name = port.get_any_name()
+        if name in ("input_ids", "attention_mask"):
+            length = 77 if family.name == "sdxl" else variant.model.max_length
+            inputs[name] = np.ones((1, length), np.int64)
+        else:  # latents of a VAE decoder
+            inputs[name] = rng.standard_normal((1, 4, *latent)).astype(np.float32)
+    return inputs
+
+
+def profile(core: ov.Core, xml, inputs: dict, runs: int) -> dict:
+    model = core.read_model(xml)
+    model.reshape({port.get_any_name(): list(inputs[port.get_any_name()].shape) for port in model.inputs})
+    compiled = core.compile_model(model, "CPU", {"PERF_COUNT": True})
+    request = compiled.create_infer_request()
+    request.infer(inputs)
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        request.infer(inputs)
+        times.append(time.perf_counter() - started)
+    groups = collections.Counter()
+    for info in request.profiling_info:
+        groups[group_of(info)] += info.real_time.total_seconds()
+    return {"median_s": sorted(times)[len(times) // 2], "precision": compiled.get_property("INFERENCE_PRECISION_HINT"),
+            **{group: groups[group] for group in GROUPS}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("variant")
+    parser.add_argument("--device", default="CPU")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--markdown", help="also write the table here")
+    args = parser.parse_args()
+    variant = load().variant(args.variant)
+    family = get_family(variant.model.family)
+    core = ov.Core()
+    lines = [f"### {variant.name}: static shapes, {variant.generation.height}x{variant.generation.width}, "
+             f"one call per component, seconds (median of {args.runs}; groups from PERF_COUNT)\n",
+             "| component | model | precision | median | matmul | convolution | attention | other | "
+             "INT8 ceiling | measured speedup |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for component in family.components:
+        fp_xml = paths.fp_model(variant.name) / component / "openvino_model.xml"
+        if component == "vae_encoder" or not fp_xml.exists():
+            continue
+        inputs = example_inputs(variant, family, component, core.read_model(fp_xml))
+        fp = profile(core, fp_xml, inputs, args.runs)
+        opt = profile(core, paths.optimized_model(variant.name, args.device) / component / "openvino_model.xml",
+                      inputs, args.runs)
+        profiled = sum(fp[group] for group in GROUPS)
+        scale = fp["median_s"] / profiled if profiled else 1.0  # PERF_COUNT sums differ a little from wall time
+        ceiling = fp["median_s"] / (scale * ((fp["matmul"] + fp["convolution"]) / INT8_OVER_BF16_PEAK
+                                             + fp["attention"] + fp["other"]))
+        for label, row in (("fp", fp), ("optimized", opt)):
+            cells = " | ".join(f"{row[group]:.3f}" for group in GROUPS)
+            tail = f"{ceiling:.2f}x | {fp['median_s'] / opt['median_s']:.2f}x" if label == "optimized" else " | "
+            lines.append(f"| {component} | {label} | {row['precision']} | {row['median_s']:.3f} | {cells} | {tail} |")
+        print("\n".join(lines[-2:]), flush=True)
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.markdown:
+        with open(args.markdown, "a") as handle:
+            handle.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
