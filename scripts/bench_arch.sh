@@ -4,8 +4,8 @@
 # Runs sdxl-turbo-arch and pixart-lcm-arch through every stage under a memory watchdog, profiles where
 # their time goes (reports/op_profile.md), then puts the workspace back on the default DAG (params,
 # dvc.lock, the tiny variants' outputs) while keeping the new metrics/<arch>/ and reports/<arch>/ files,
-# and re-renders reports/summary.md, which shows the arch runs as "recorded" columns. The experiment
-# itself stays in DVC (`dvc exp show`, `dvc exp apply <name>` brings its models back).
+# and brings the default DAG up to date (gate, report): reports/summary.md then shows the arch runs as
+# "recorded" columns. The experiment itself stays in DVC (`dvc exp show`, `dvc exp apply <name>` brings its models back).
 set -euo pipefail
 ARCH=(sdxl-turbo-arch pixart-lcm-arch)
 NAME="bench-arch-$(date +%Y%m%d-%H%M%S)"
@@ -33,5 +33,5 @@ cp -r "$keep/metrics/." metrics/
 cp -r "$keep/reports/." reports/
 { echo "# Where the time goes (\`scripts/op_profile.py\`, run by \`make bench-arch\` $(date -u +%F))"; echo;
   cat "$profile"; } > reports/op_profile.md
-dvc repro report
+dvc repro                             # the default DAG: stale stages (gate, report) re-run
 echo "bench-arch: $NAME done in $(( ($(date +%s) - started) / 60 )) min; metrics/<arch>/, reports/summary.md, reports/op_profile.md"
