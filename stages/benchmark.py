@@ -125,7 +125,7 @@ def measure_optimum(params: Params, variant: Variant, device: str, configuration
     started = time.perf_counter()
     with timed_compiles(compiles):
         pipeline = load_variant(variant.name, device, optimized=configuration.optimized, f32=configuration.f32,
-                                params=params)
+                                params=params, static_shapes=bench.static_shapes)
     load_seconds = time.perf_counter() - started
     slots = pipeline.compiled_model_slots()
 
@@ -158,7 +158,7 @@ def measure_optimum(params: Params, variant: Variant, device: str, configuration
             "components_s": component_times(runs, denoiser),
             "peak_rss_mb": peak_rss_mb(),
         },
-        "env": compiled_env(slots, denoiser),
+        "env": {**compiled_env(slots, denoiser), "input_shapes": "static" if bench.static_shapes else "dynamic"},
     }
 
 

@@ -109,6 +109,8 @@ class BenchmarkParams:
     # Rounds of all configurations, each in a fresh process, runs pooled: on a shared host whose speed drifts
     # (20% between two runs here), alternating FP and optimized keeps the drift out of their ratio.
     rounds: int = 1
+    # Compile every component for the variant's size (recorded from one run) instead of dynamic shapes.
+    static_shapes: bool = False
 
 
 @dataclass(frozen=True)
@@ -314,6 +316,7 @@ def parse(raw: dict[str, Any]) -> Params:
             bf16_baseline=bool(benchmark.get("bf16_baseline", True)),
             runtimes=runtimes,
             rounds=_positive_int(benchmark.get("rounds", 1), "benchmark.rounds"),
+            static_shapes=bool(benchmark.get("static_shapes", False)),
         ),
         raw=raw,
     )
