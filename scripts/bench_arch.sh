@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # `make bench-arch`: the full-size architectures (random weights) end to end, as one DVC experiment.
 #
-# Runs sdxl-turbo-arch and pixart-lcm-arch through every stage under a memory watchdog (benchmark: 2
-# alternating rounds, components compiled for the variant's size), profiles where
+# Runs sdxl-turbo-arch and pixart-lcm-arch through every stage under a memory watchdog, profiles where
 # their time goes (reports/op_profile.md), then puts the workspace back on the default DAG (params,
 # dvc.lock, the tiny variants' outputs) while keeping the new metrics/<arch>/ and reports/<arch>/ files,
 # and brings the default DAG up to date (gate, report): reports/summary.md then shows the arch runs as
@@ -13,7 +12,7 @@ NAME="bench-arch-$(date +%Y%m%d-%H%M%S)"
 started=$(date +%s)
 
 python scripts/watchdog.py --require-available-gb 20 --min-available-gb 1.5 -- \
-    dvc exp run -n "$NAME" -S "enabled=[$(IFS=,; echo "${ARCH[*]}")]" -S benchmark.rounds=2 -S benchmark.static_shapes=true
+    dvc exp run -n "$NAME" -S "enabled=[$(IFS=,; echo "${ARCH[*]}")]" -S benchmark.rounds=2
 
 profile=$(mktemp)
 for variant in "${ARCH[@]}"; do
