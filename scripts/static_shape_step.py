@@ -18,6 +18,7 @@ import openvino as ov
 
 from stages import calibration_data, paths
 from stages.families import get_family
+from stages.inference import input_shapes
 from stages.params import load
 
 
@@ -41,8 +42,7 @@ def main() -> None:
             for static in (False, True):
                 model = core.read_model(model_dir / component / "openvino_model.xml")
                 if static:
-                    model.reshape({port: list(sample[next(iter(port.get_names() & sample.keys()))].shape)
-                                   for port in model.inputs})
+                    model.reshape(input_shapes(model, sample))
                 model_compiled = core.compile_model(model, "CPU")
                 model_compiled(sample)  # first call outside the timing
                 compiled[(component, label, static)] = (model_compiled, sample)

@@ -42,9 +42,9 @@ def load_variant(variant: str, device: str = "CPU", optimized: bool = False, f32
     pipeline = family.load(model_dir, device, f32=f32)
     pipeline.generation = spec.generation
     if static_shapes:
+        per_component = family.read_compile_config(model_dir)
         specialize_to_static_shapes(pipeline, spec.generation, model_dir, device,
-                                    {name: compile_config(f32, extra) for name, extra in
-                                     family.read_compile_config(model_dir).items()} | {"": compile_config(f32)})
+                                    {name: compile_config(f32, per_component.get(name)) for name in family.components})
     return pipeline
 
 
@@ -62,6 +62,11 @@ class StaticShapeCompiledModel(ov.CompiledModel):
         return super().__call__(inputs, *args, **kwargs)
 
 
+def input_shapes(model: ov.Model, sample: dict[str, np.ndarray]) -> dict:
+    """{port: the shape of its value in ``sample``}, matching a port by any of its names."""
+    return {port: list(sample[next(iter(port.get_names() & sample.keys()))].shape) for port in model.inputs}
+
+
 def specialize_to_static_shapes(pipeline: LoadedPipeline, generation: GenerationSpec, model_dir, device: str,
                                 configs: dict[str, dict]) -> None:
     """Recompile every component for the input shapes one text-to-image run at ``generation`` feeds it.
@@ -69,7 +74,7 @@ def specialize_to_static_shapes(pipeline: LoadedPipeline, generation: Generation
     OpenVINO's CPU plugin runs statically shaped graphs faster than dynamic ones (what GenAI does with
     its reshape). The shapes are recorded from a run rather than written down per family; afterwards
     the pipeline runs at this size only. Each old compiled model is dropped before its replacement is
-    compiled, so that a 2.6 B UNet is never held twice.
+    compiled, so that a 2.6 B UNet is never held twice. ``configs``: compile properties per component.
     """
     from stages.recording import RecordingCompiledModel, hooked
 
@@ -86,12 +91,11 @@ def specialize_to_static_shapes(pipeline: LoadedPipeline, generation: Generation
             continue  # not called in text-to-image
         sample = recorded[name][0]
         model = core.read_model(model_dir / name / "openvino_model.xml")
-        model.reshape({port: list(sample[next(iter(port.get_names() & sample.keys()))].shape)
-                       for port in model.inputs})
+        model.reshape(input_shapes(model, sample))
         setattr(holder, attribute, None)
         gc.collect()
         setattr(holder, attribute,
-                StaticShapeCompiledModel(core.compile_model(model, device, configs.get(name, configs[""]))))
+                StaticShapeCompiledModel(core.compile_model(model, device, configs.get(name, {}))))
 
 
 def generation_with(base: GenerationSpec, family: str, steps: int | None = None, height: int | None = None,

@@ -116,7 +116,7 @@ def test_static_shapes_compile_every_component_for_the_size_and_keep_the_image(r
     reference = np.asarray(request.getfixturevalue(f"{family_name}_pipeline").text_to_image(
         "a red car", variant.generation, seed=3), dtype=float)
     pipeline = family.load(export, "CPU")
-    specialize_to_static_shapes(pipeline, variant.generation, export, "CPU", {"": {}})
+    specialize_to_static_shapes(pipeline, variant.generation, export, "CPU", {})
     for name, (holder, attribute) in pipeline.compiled_model_slots().items():
         assert all(port.get_partial_shape().is_static for port in getattr(holder, attribute).inputs), name
     image = np.asarray(pipeline.text_to_image("a red car", variant.generation, seed=3), dtype=float)
