@@ -4,7 +4,7 @@
         [--subset N] [--smooth-quant-alpha A]
 
 Reads the exported IR and the recorded calibration data of <variant>, runs the recipe from
-stages/recipes.py, and prints the peak RSS of each phase (statistics-model compile, statistics
+stages/quantization/recipes.py, and prints the peak RSS of each phase (statistics-model compile, statistics
 collection, each algorithm's apply, FastBiasCorrection's sub-models, saving). Not a stage: a measuring tool.
 """
 
@@ -77,10 +77,11 @@ def main() -> None:
     from nncf.common.tensor_statistics.aggregator import StatisticsAggregator
     from nncf.openvino import engine as nncf_engine
 
-    from stages import calibration_data, paths
+    from stages.quantization import calibration_data
+    from stages.common import paths
     from stages.families import get_family
-    from stages.params import load
-    from stages import recipes
+    from stages.config.params import load
+    from stages.quantization import recipes
 
     stop = threading.Event()
     threading.Thread(target=sampler, args=(stop,), daemon=True).start()
@@ -111,7 +112,7 @@ def main() -> None:
         labelled(cls, "apply", f"{cls.__name__}.apply")
     enter("nncf")
     started = time.perf_counter()
-    # force the precision stages.recipes would otherwise choose by model size
+    # force the precision stages.quantization.recipes would otherwise choose by model size
     recipes.F32_STATISTICS_MAX_WEIGHT_BYTES = float("inf") if args.statistics_precision == "f32" else -1
     with contextlib.nullcontext():
         result = recipes.apply_recipe(recipe, model, variant.quantize, component=component, calibration=calibration,

@@ -20,9 +20,10 @@ import time
 import numpy as np
 import openvino as ov
 
-from stages import calibration_data, paths
+from stages.quantization import calibration_data
+from stages.common import paths
 from stages.families import get_family
-from stages.params import load
+from stages.config.params import load
 
 GROUPS = ("matmul", "convolution", "attention", "other")
 INT8_OVER_BF16_PEAK = 2.0

@@ -16,10 +16,11 @@ import time
 
 import openvino as ov
 
-from stages import calibration_data, paths
+from stages.quantization import calibration_data
+from stages.common import paths
 from stages.families import get_family
-from stages.inference import input_shapes
-from stages.params import load
+from stages.runtime.inference import input_shapes
+from stages.config.params import load
 
 
 def main() -> None:

@@ -28,14 +28,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from stages import paths
-from stages.devices import check_device
-from stages.errors import UserError, main_with_clear_errors
-from stages.outputs import write_json
-from stages.params import BenchmarkParams, Params, Variant, load
-from stages.prompts import validation_prompts
-from stages.resources import peak_rss_mb
-from stages.timing import OtherProcessesCpu, latency_summary, median, ratio, timed_compiles
+from stages.common import paths
+from stages.runtime.devices import check_device
+from stages.common.errors import UserError, main_with_clear_errors
+from stages.common.outputs import write_json
+from stages.config.params import BenchmarkParams, Params, Variant, load
+from stages.common.prompts import validation_prompts
+from stages.common.resources import peak_rss_mb
+from stages.runtime.timing import OtherProcessesCpu, latency_summary, median, ratio, timed_compiles
 
 CPU_FLAGS = ("amx_int8", "amx_bf16", "avx512_vnni", "avx_vnni")
 COMPILED_PROPERTIES = ("INFERENCE_PRECISION_HINT", "NUM_STREAMS", "INFERENCE_NUM_THREADS")
@@ -43,7 +43,7 @@ COMPILED_PROPERTIES = ("INFERENCE_PRECISION_HINT", "NUM_STREAMS", "INFERENCE_NUM
 
 @dataclass(frozen=True)
 class Configuration:
-    runtime: str  # "optimum" (this project's pipelines, stages.inference) or "genai"
+    runtime: str  # "optimum" (this project's pipelines, stages.runtime.inference) or "genai"
     optimized: bool
     f32: bool = False
 
@@ -116,8 +116,8 @@ def component_times(runs: list[dict[str, list[float]]], denoiser: str) -> dict[s
 def measure_optimum(params: Params, variant: Variant, device: str, configuration: Configuration,
                     prompts: list[dict]) -> dict:
     from stages.families import family_class
-    from stages.inference import load_variant
-    from stages.recording import TimedCompiledModel, hooked
+    from stages.runtime.inference import load_variant
+    from stages.runtime.recording import TimedCompiledModel, hooked
 
     bench, generation = params.benchmark, variant.generation
     denoiser = family_class(variant.model.family).denoiser
@@ -173,7 +173,7 @@ def measure_genai(params: Params, variant: Variant, device: str, configuration: 
                   prompts: list[dict]) -> dict:
     import openvino_genai
 
-    from stages.inference import dvc_target_for, model_dir_for
+    from stages.runtime.inference import dvc_target_for, model_dir_for
 
     bench, generation = params.benchmark, variant.generation
     model_dir = model_dir_for(variant.name, device, configuration.optimized)

@@ -16,13 +16,14 @@ import time
 
 from tqdm import tqdm
 
-from stages import calibration_data, paths
-from stages.errors import UserError, main_with_clear_errors
+from stages.quantization import calibration_data
+from stages.common import paths
+from stages.common.errors import UserError, main_with_clear_errors
 from stages.families import get_family
-from stages.outputs import atomic_dir, write_json
-from stages.params import load
-from stages.prompts import calibration_prompts
-from stages.recording import RecordingCompiledModel, hooked
+from stages.common.outputs import atomic_dir, write_json
+from stages.config.params import load
+from stages.common.prompts import calibration_prompts
+from stages.runtime.recording import RecordingCompiledModel, hooked
 
 
 def collect(pipeline, denoiser: str, prompts, generation, subset_size: int, progress: bool = True):

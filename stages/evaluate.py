@@ -13,14 +13,14 @@ import argparse
 import pandas as pd
 from tqdm import tqdm
 
-from stages import paths
-from stages.errors import main_with_clear_errors
-from stages.grid import make_grid
-from stages.inference import load_variant
-from stages.outputs import atomic_file, write_json
-from stages.params import load
-from stages.prompts import validation_prompts
-from stages.similarity import load_clip, psnr_ssim, summary
+from stages.common import paths
+from stages.common.errors import main_with_clear_errors
+from stages.evaluation.grid import make_grid
+from stages.runtime.inference import load_variant
+from stages.common.outputs import atomic_file, write_json
+from stages.config.params import load
+from stages.common.prompts import validation_prompts
+from stages.evaluation.similarity import load_clip, psnr_ssim, summary
 
 
 def compare(rows, mode, index, prompt, seed, reference, candidate, clip) -> None:

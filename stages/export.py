@@ -8,11 +8,11 @@ from __future__ import annotations
 import argparse
 import time
 
-from stages import paths
-from stages.errors import main_with_clear_errors
+from stages.common import paths
+from stages.common.errors import main_with_clear_errors
 from stages.families import get_family
-from stages.outputs import atomic_dir, dir_size_bytes, write_json
-from stages.params import load
+from stages.common.outputs import atomic_dir, dir_size_bytes, write_json
+from stages.config.params import load
 
 
 @main_with_clear_errors

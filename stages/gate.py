@@ -13,10 +13,10 @@ import json
 import sys
 from dataclasses import dataclass
 
-from stages import paths
-from stages.errors import main_with_clear_errors
-from stages.outputs import atomic_file
-from stages.params import Params, load
+from stages.common import paths
+from stages.common.errors import main_with_clear_errors
+from stages.common.outputs import atomic_file
+from stages.config.params import Params, load
 
 # threshold name in params -> metric name in evaluate.json
 CHECKS = (("ssim_min", "ssim"), ("psnr_min", "psnr"), ("clip_sim_min", "clip_sim"))

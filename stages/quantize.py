@@ -15,15 +15,16 @@ import time
 
 import openvino as ov
 
-from stages import calibration_data, paths
-from stages.devices import check_device, nncf_target_device
-from stages.errors import UserError, main_with_clear_errors
+from stages.quantization import calibration_data
+from stages.common import paths
+from stages.runtime.devices import check_device, nncf_target_device
+from stages.common.errors import UserError, main_with_clear_errors
 from stages.families import get_family
 from stages.families.base import COMPILE_CONFIG_FILE
-from stages.outputs import atomic_dir, dir_size_bytes, write_json
-from stages.params import load
-from stages.recipes import NEEDS_CALIBRATION, apply_recipe, count_quantized_ops
-from stages.resources import peak_rss_mb
+from stages.common.outputs import atomic_dir, dir_size_bytes, write_json
+from stages.config.params import load
+from stages.quantization.recipes import NEEDS_CALIBRATION, apply_recipe, count_quantized_ops
+from stages.common.resources import peak_rss_mb
 
 
 def read_ir(path) -> ov.Model:

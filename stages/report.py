@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from stages import paths
-from stages.errors import main_with_clear_errors
+from stages.common import paths
+from stages.common.errors import main_with_clear_errors
 from stages.families import family_class
-from stages.outputs import atomic_file
-from stages.params import Params, load
+from stages.common.outputs import atomic_file
+from stages.config.params import Params, load
 
 MEASURED = "measured, this machine"
 RECORDED = "recorded run, not re-run by this repro"

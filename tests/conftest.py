@@ -18,7 +18,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 @pytest.fixture(scope="session")
 def params():
-    from stages.params import load
+    from stages.config.params import load
 
     return load(REPO / "params.yaml")
 

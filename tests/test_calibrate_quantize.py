@@ -11,11 +11,11 @@ import numpy as np
 import openvino as ov
 import pytest
 
-from stages import calibration_data
+from stages.quantization import calibration_data
 from stages.calibrate import collect, collect_component
-from stages.errors import UserError
+from stages.common.errors import UserError
 from stages.families import get_family
-from stages.recipes import apply_recipe, count_quantized_ops
+from stages.quantization.recipes import apply_recipe, count_quantized_ops
 
 CORE = ov.Core()
 REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
@@ -169,7 +169,7 @@ def test_int8_of_the_vae_decoder_from_its_recorded_inputs(pixart_export, pixart_
 def test_other_components_are_validated():
     import yaml
 
-    from stages.params import parse
+    from stages.config.params import parse
 
     raw = yaml.safe_load(REPO_PARAMS.read_text())
     for others, message in (({"transformer": 4}, "unknown component 'transformer'.*subset_size"),

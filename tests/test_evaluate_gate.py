@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stages.errors import UserError
-from stages.similarity import PSNR_CAP_DB, ClipSimilarity, load_clip, psnr_ssim
+from stages.common.errors import UserError
+from stages.evaluation.similarity import PSNR_CAP_DB, ClipSimilarity, load_clip, psnr_ssim
 
 
 def noise_image(seed, size=64):
@@ -50,7 +50,7 @@ def test_clip_that_is_not_available_offline_is_skipped_with_the_reason(monkeypat
 
 
 def test_empty_missing_and_short_prompt_files(tmp_path):
-    from stages.prompts import validation_prompts
+    from stages.common.prompts import validation_prompts
 
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
@@ -69,7 +69,7 @@ def test_empty_missing_and_short_prompt_files(tmp_path):
 
 def test_the_shipped_prompt_sets():
     from conftest import REPO
-    from stages.prompts import _local_rows
+    from stages.common.prompts import _local_rows
 
     calibration = _local_rows(REPO / "data/prompts/calibration.jsonl")
     validation = _local_rows(REPO / "data/prompts/validation.jsonl")
@@ -79,7 +79,7 @@ def test_the_shipped_prompt_sets():
 
 
 def test_grid_has_a_row_per_prompt():
-    from stages.grid import CELL, HEADER, make_grid
+    from stages.evaluation.grid import CELL, HEADER, make_grid
 
     grid = make_grid([("cute cat", noise_image(0), noise_image(1)), ("a dog", noise_image(2), noise_image(2))], "t")
     assert grid.size[1] == HEADER * 2 + 2 * CELL

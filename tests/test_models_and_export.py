@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.errors import UserError
+from stages.common.errors import UserError
 from stages.families import get_family
 
 
@@ -108,7 +108,7 @@ def test_text_to_image_shape_and_determinism(request, family_name):
 
 @pytest.mark.parametrize("family_name", ["sdxl", "pixart"])
 def test_static_shapes_compile_every_component_for_the_size_and_keep_the_image(request, family_name):
-    from stages.inference import specialize_to_static_shapes
+    from stages.runtime.inference import specialize_to_static_shapes
 
     export = request.getfixturevalue(f"{family_name}_export")
     variant = request.getfixturevalue(f"{family_name}_variant")

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from conftest import REPO
-from stages.errors import UserError
-from stages.params import parse
+from stages.common.errors import UserError
+from stages.config.params import parse
 
 RAW = yaml.safe_load((REPO / "params.yaml").read_text())
 
@@ -100,7 +100,7 @@ def test_unknown_variant_lookup(params):
 
 
 def test_unknown_device_lists_what_this_machine_has():
-    from stages.devices import check_device
+    from stages.runtime.devices import check_device
 
     with pytest.raises(UserError, match=r"unknown device 'GPU\.3': this machine has CPU.*AUTO"):
         check_device("GPU.3")

@@ -79,7 +79,7 @@ def test_a_second_clone_restores_stages_from_a_shared_remote_instead_of_recomput
 
 def test_the_ci_report_against_the_baseline(reproduced):
     repo, _ = reproduced
-    result = run_in(repo, "python", "-m", "stages.ci_report", "--base", "HEAD", "--out", "ci_report.md")
+    result = run_in(repo, "python", "-m", "stages.cli.ci_report", "--base", "HEAD", "--out", "ci_report.md")
     report = (repo / "ci_report.md").read_text()
     assert result.stdout == report
     assert "**Quality gate: passed**" in report and "### Metrics" in report and "### Params" in report
@@ -92,7 +92,7 @@ def test_a_queued_sweep_and_its_pareto_table(reproduced):
     run_in(repo, "dvc", "exp", "run", "--queue", "-n", "sdxl-sq-off-16",
            "-S", f"{prefix}.quantize.smooth_quant_alpha=-1", "-S", f"{prefix}.calibrate.subset_size=16")
     run_in(repo, "dvc", "exp", "run", "--run-all", "-j", "1")
-    table = run_in(repo, "python", "-m", "stages.sweeps", "--variant", "tiny-sdxl-turbo", "--device", "CPU").stdout
+    table = run_in(repo, "python", "-m", "stages.cli.sweeps", "--variant", "tiny-sdxl-turbo", "--device", "CPU").stdout
     for name in ("sdxl-int8w", "sdxl-sq-off-16"):
         assert name in table
     assert "unet=int8_weights" in table and "front" in table
@@ -160,5 +160,5 @@ def test_the_gate_fails_when_a_damaged_model_is_evaluated(reproduced):
     assert gate.returncode == 1
     assert re.search(r"tiny-pixart-lcm.*FAIL", gate.stdout)
     assert "quality gate FAILED" in gate.stderr
-    report = run_in(repo, "python", "-m", "stages.ci_report", "--base", "HEAD", check=False)
+    report = run_in(repo, "python", "-m", "stages.cli.ci_report", "--base", "HEAD", check=False)
     assert report.returncode == 1 and "**Quality gate: FAILED**" in report.stdout

@@ -116,9 +116,9 @@ def test_an_uncached_model_fails_with_one_clear_line(tmp_path, monkeypatch, vari
 
 
 def test_an_uncached_dataset_fails_with_one_clear_line(tmp_path, monkeypatch):
-    from stages.errors import UserError
-    from stages.params import PromptSource
-    from stages.prompts import calibration_prompts
+    from stages.common.errors import UserError
+    from stages.config.params import PromptSource
+    from stages.common.prompts import calibration_prompts
 
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -131,7 +131,7 @@ def test_a_local_directory_works_as_a_source(tmp_path, params):
     from dataclasses import replace
 
     from stages.families import get_family
-    from stages.hub import local_model_dir
+    from stages.common.hub import local_model_dir
 
     family = get_family("pixart")
     family.build_tiny(params.variant("tiny-pixart-lcm").model, tmp_path / "src")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stages.errors import UserError
-from stages.sweeps import markdown, mark_dominated, sweep_frame
+from stages.common.errors import UserError
+from stages.cli.sweeps import markdown, mark_dominated, sweep_frame
 
 
 def run(name, recipe, ssim, latency, size=3.0):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stages.errors import UserError
+from stages.common.errors import UserError
 from stages.families.base import LoadedPipeline, ModelFamily
 
 

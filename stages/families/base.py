@@ -15,8 +15,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
-from stages.errors import UserError
-from stages.params import GenerationSpec, ModelSpec
+from stages.common.errors import UserError
+from stages.config.specs import GenerationSpec, ModelSpec
 
 COMPILE_CONFIG_FILE = "compile_config.json"
 ARCH_SOURCE = "arch"  # params `source: arch`: the real architecture with seeded random weights
@@ -94,7 +94,7 @@ class ModelFamily(ABC):
         """The source model as a local diffusers directory: generated into a temp dir for "tiny" and
         "arch" (real architecture, random weights), otherwise a local path or the hub id resolved
         through the HF cache."""
-        from stages.hub import local_model_dir, model_files
+        from stages.common.hub import local_model_dir, model_files
 
         builders = {"tiny": self.build_tiny, ARCH_SOURCE: self.build_arch}
         if spec.source not in builders:

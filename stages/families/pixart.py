@@ -12,10 +12,10 @@ import shutil
 from collections import namedtuple
 from pathlib import Path
 
-from stages.errors import UserError
+from stages.common.errors import UserError
 from stages.families.base import LoadedPipeline, ModelFamily
 from stages.families.tiny_weights import TINY_CALIBRATION_PROMPTS
-from stages.params import GenerationSpec, ModelSpec
+from stages.config.specs import GenerationSpec, ModelSpec
 
 PIPELINE_FILE = "pixart_pipeline.json"
 EncoderOutput = namedtuple("EncoderOutput", "last_hidden_state")
@@ -328,7 +328,7 @@ class PixArtFamily(ModelFamily):
         (out_dir / PIPELINE_FILE).write_text(json.dumps({"family": "pixart", "max_length": length}, indent=2))
 
     def load(self, model_dir: Path, device: str, f32: bool = False) -> PixArtPipeline:
-        from stages.devices import check_device, compile_config
+        from stages.runtime.devices import check_device, compile_config
 
         self.check_exported(model_dir)
         check_device(device)

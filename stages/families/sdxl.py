@@ -6,10 +6,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from stages.errors import UserError
+from stages.common.errors import UserError
 from stages.families.base import ARCH_SOURCE, LoadedPipeline, ModelFamily
 from stages.families.tiny_weights import TINY_CALIBRATION_PROMPTS
-from stages.params import GenerationSpec, ModelSpec
+from stages.config.specs import GenerationSpec, ModelSpec
 
 
 
@@ -228,7 +228,7 @@ class SDXLFamily(ModelFamily):
         from optimum.exporters.openvino import main_export
         from optimum.intel import OVConfig
 
-        from stages.hub import local_model_dir, model_files
+        from stages.common.hub import local_model_dir, model_files
 
         with self.source_dir(spec) as source:
             if spec.taesd in ("tiny", ARCH_SOURCE):
@@ -283,7 +283,7 @@ class SDXLFamily(ModelFamily):
 
     # -- runtime -------------------------------------------------------------------------------
     def load(self, model_dir: Path, device: str, f32: bool = False) -> SDXLPipeline:
-        from stages.devices import check_device, compile_config
+        from stages.runtime.devices import check_device, compile_config
 
         self.check_exported(model_dir)
         check_device(device)

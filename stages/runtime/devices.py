@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from stages.errors import UserError
+from stages.common.errors import UserError
 
 # Devices this tool accepts besides the ones OpenVINO lists. AUTO picks a device itself.
 VIRTUAL_DEVICES = ("AUTO",)

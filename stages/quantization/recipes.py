@@ -17,8 +17,8 @@ from typing import Any
 import nncf
 import openvino as ov
 
-from stages.errors import UserError
-from stages.params import QuantizeSpec
+from stages.common.errors import UserError
+from stages.config.specs import QuantizeSpec
 
 NEEDS_CALIBRATION = ("int8", "hybrid")
 WEIGHTED_OPS = ("MatMul", "Convolution", "GroupConvolution", "ConvolutionBackpropData", "Gather")

@@ -1,8 +1,8 @@
 """Generate one image with an exported (or optimized) variant.
 
-    python -m stages.generate tiny-sdxl-turbo "cute cat" --out cat.png
-    python -m stages.generate tiny-sdxl-turbo "a cute cat with bow tie" --image cat.png --strength 0.5 --steps 2
-    python -m stages.generate tiny-pixart-lcm "a small cactus" --optimized --device CPU
+    python -m stages.cli.generate tiny-sdxl-turbo "cute cat" --out cat.png
+    python -m stages.cli.generate tiny-sdxl-turbo "a cute cat with bow tie" --image cat.png --strength 0.5 --steps 2
+    python -m stages.cli.generate tiny-pixart-lcm "a small cactus" --optimized --device CPU
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import argparse
 import time
 from pathlib import Path
 
-from stages.errors import UserError, main_with_clear_errors
+from stages.common.errors import UserError, main_with_clear_errors
 from stages.families.sdxl import check_img2img
-from stages.inference import generation_with, load_variant
-from stages.outputs import atomic_file
-from stages.params import load
+from stages.runtime.inference import generation_with, load_variant
+from stages.common.outputs import atomic_file
+from stages.config.params import load
 
 
 @main_with_clear_errors

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from stages.errors import UserError
-from stages.params import PromptSource
+from stages.common.errors import UserError
+from stages.config.specs import PromptSource
 
 
 def _local_rows(path: str | Path, column: str = "caption") -> list[dict]:
@@ -43,7 +43,7 @@ def _hub_stream(source: PromptSource):
     import datasets
     from huggingface_hub import snapshot_download
 
-    from stages.hub import offline_hint
+    from stages.common.hub import offline_hint
 
     try:
         return datasets.load_dataset(source.dataset_id, split=source.split, streaming=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stages.errors import UserError
+from stages.common.errors import UserError
 
 PSNR_CAP_DB = 100.0  # identical images have infinite PSNR; JSON and plots need a number
 
@@ -35,7 +35,7 @@ class ClipSimilarity:
     def __init__(self, model_id: str):
         from transformers import CLIPImageProcessor, CLIPModel
 
-        from stages.hub import local_model_dir
+        from stages.common.hub import local_model_dir
 
         directory = local_model_dir(model_id, "CLIP model",
                                     alternative="or set evaluate.clip_model to a local directory (or null)")

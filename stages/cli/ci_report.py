@@ -1,6 +1,6 @@
 """A markdown regression report for a pull request: metrics and params against a base revision, and the gate.
 
-    python -m stages.ci_report --base origin/main --out reports/ci_report.md
+    python -m stages.cli.ci_report --base origin/main --out reports/ci_report.md
 
 Runs `dvc metrics diff --md` and `dvc params diff --md` against ``--base`` and appends the
 quality gate's table. Exits 1 when the gate fails, so CI can post the report and still go red.
@@ -12,10 +12,10 @@ import argparse
 import subprocess
 import sys
 
-from stages.errors import UserError, main_with_clear_errors
+from stages.common.errors import UserError, main_with_clear_errors
 from stages.gate import markdown_table, run_checks
-from stages.outputs import atomic_file
-from stages.params import load
+from stages.common.outputs import atomic_file
+from stages.config.params import load
 
 
 def dvc_diff(kind: str, base: str) -> str:

@@ -6,137 +6,31 @@ errors are one line that names the bad value and what is allowed.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from stages.errors import UserError
+from stages.common.errors import UserError
+from stages.config.specs import (  # noqa: F401  (re-exported: the params API in one import)
+    ModelSpec,
+    GenerationSpec,
+    CalibrateSpec,
+    QuantizeSpec,
+    GateSpec,
+    Variant,
+    PromptSource,
+    EvaluateParams,
+    BenchmarkParams,
+    Params,
+    check_variant_name,
+    VARIANT_NAME,
+    FAMILIES,
+    RECIPES,
+    PROMPT_SOURCES,
+)
 
 PARAMS_FILE = Path("params.yaml")
-VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-FAMILIES = ("sdxl", "pixart")
-RECIPES = ("int8", "hybrid", "int8_weights", "int4_sym", "int4_asym", "none")
-PROMPT_SOURCES = ("local", "hub")
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    family: str
-    source: str  # "tiny" (generated from the family's tiny config) or a hub id / local path
-    seed: int = 0  # seed of the generated tiny weights
-    taesd: str | None = None  # SDXL: "tiny", a hub id / path, or None to keep the full VAE
-    max_length: int = 120  # PixArt: T5 max sequence length
-    weights_variant: str | None = None  # hub weight files to use, e.g. "fp16" for *.fp16.safetensors
-
-    @property
-    def is_tiny(self) -> bool:
-        return self.source == "tiny"
-
-
-@dataclass(frozen=True)
-class GenerationSpec:
-    height: int
-    width: int
-    steps: int
-    guidance: float
-    seed: int
-    img2img_steps: int = 2
-    img2img_strength: float = 0.5
-
-
-@dataclass(frozen=True)
-class CalibrateSpec:
-    subset_size: int  # denoiser samples
-    # Other components to record inputs for (component -> samples), so that they can take a calibrated
-    # recipe too: e.g. {vae_decoder: 4}. Recorded from full text-to-image runs (the VAE has to run).
-    other_components: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class QuantizeSpec:
-    components: dict[str, str]  # component name -> recipe
-    smooth_quant_alpha: float | None = None  # None: NNCF's default for the model type
-    ignored_scope: bool = True  # apply the family's default ignored scope
-    int4_group_size: int = 64
-    int4_ratio: float = 1.0
-
-
-@dataclass(frozen=True)
-class GateSpec:
-    ssim_min: float
-    psnr_min: float
-    clip_sim_min: float | None = None
-
-
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    model: ModelSpec
-    generation: GenerationSpec
-    calibrate: CalibrateSpec
-    quantize: QuantizeSpec
-    gate: GateSpec | None = None
-
-
-@dataclass(frozen=True)
-class PromptSource:
-    source: str
-    path: str
-    dataset_id: str
-    split: str
-    shuffle_seed: int
-    column: str
-
-
-@dataclass(frozen=True)
-class EvaluateParams:
-    num_prompts: int
-    seeds: list[int]
-    clip_model: str | None
-
-
-@dataclass(frozen=True)
-class BenchmarkParams:
-    warmup: int  # untimed runs per configuration before the timed ones
-    runs: int  # timed end-to-end text-to-image runs per configuration
-    prompts: int  # the runs cycle through the first `prompts` validation prompts
-    f32_baseline: bool
-    bf16_baseline: bool
-    runtimes: list[str]
-    # Rounds of all configurations, each in a fresh process, runs pooled: on a shared host whose speed drifts
-    # (20% between two runs here), alternating FP and optimized keeps the drift out of their ratio.
-    rounds: int = 1
-    # Compile every component for the variant's size (recorded from one run) instead of dynamic shapes.
-    static_shapes: bool = False
-
-
-@dataclass(frozen=True)
-class Params:
-    enabled: list[str]
-    devices: list[str]
-    variants: dict[str, Variant]
-    calibration_prompts: PromptSource
-    calibrate_compare_prompts: int  # prompts timed both ways (latents only vs the notebooks' full pipeline)
-    validation_prompts_path: str
-    evaluate: EvaluateParams
-    benchmark: BenchmarkParams
-    raw: dict[str, Any] = field(repr=False, default_factory=dict)
-
-    def variant(self, name: str) -> Variant:
-        check_variant_name(name)
-        if name not in self.variants:
-            raise UserError(f"unknown variant {name!r}: params.yaml defines {', '.join(sorted(self.variants))}")
-        return self.variants[name]
-
-
-def check_variant_name(name: str) -> None:
-    if not VARIANT_NAME.match(name):
-        raise UserError(
-            f"invalid variant name {name!r}: use letters, digits, '.', '_' and '-' only (no path characters)"
-        )
 
 
 def _require(section: dict, key: str, where: str) -> Any:

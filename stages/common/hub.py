@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stages.errors import UserError
+from stages.common.errors import UserError
 
 # Never fetch pickled weights or remote code: safetensors, configs and tokenizer files only.
 CONFIG_FILES = ["*.json", "*.txt", "*.model"]

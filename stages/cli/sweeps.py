@@ -1,7 +1,7 @@
 """Turn `dvc exp show --json` into a markdown table of a sweep, with a Pareto view.
 
     dvc exp show --json > exps.json
-    python -m stages.sweeps --variant tiny-sdxl-turbo --device CPU exps.json     # or no file: runs dvc itself
+    python -m stages.cli.sweeps --variant tiny-sdxl-turbo --device CPU exps.json     # or no file: runs dvc itself
 
 For one variant x device, each experiment (and the baseline) becomes a row: its quantize
 params, similarity (SSIM/PSNR mean), optimized latency, size and speedup. A run is
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from stages.errors import UserError, main_with_clear_errors
+from stages.common.errors import UserError, main_with_clear_errors
 
 SIMILARITY = "ssim_mean"
 LATENCY = "latency_s"

@@ -1,6 +1,6 @@
 """The inference API: load an exported or optimized variant on a device and generate.
 
-    from stages.inference import load_variant
+    from stages.runtime.inference import load_variant
     pipe = load_variant("tiny-sdxl-turbo", device="CPU", optimized=True)
     image = pipe.text_to_image("cute cat", pipe.generation, seed=987)
 """
@@ -14,11 +14,11 @@ from dataclasses import replace
 import numpy as np
 import openvino as ov
 
-from stages import paths
-from stages.devices import compile_config
-from stages.errors import UserError
+from stages.common import paths
+from stages.runtime.devices import compile_config
+from stages.common.errors import UserError
 from stages.families import LoadedPipeline, get_family
-from stages.params import GenerationSpec, Params, load
+from stages.config.params import GenerationSpec, Params, load
 
 
 def model_dir_for(variant: str, device: str, optimized: bool):
@@ -76,7 +76,7 @@ def specialize_to_static_shapes(pipeline: LoadedPipeline, generation: Generation
     the pipeline runs at this size only. Each old compiled model is dropped before its replacement is
     compiled, so that a 2.6 B UNet is never held twice. ``configs``: compile properties per component.
     """
-    from stages.recording import RecordingCompiledModel, hooked
+    from stages.runtime.recording import RecordingCompiledModel, hooked
 
     slots = pipeline.compiled_model_slots()
     recorded: dict[str, list] = {name: [] for name in slots}

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import openvino as ov
 
-from stages.errors import UserError
+from stages.common.errors import UserError
 
 MANIFEST = "manifest.json"
 SHARD_SIZE = 64  # samples per shard file

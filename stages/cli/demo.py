@@ -1,7 +1,7 @@
 """Interactive comparison demo: FP and optimized images side by side, from the pipeline's own models.
 
     pip install -e ".[demo]"
-    python -m stages.demo                 # http://127.0.0.1:7860
+    python -m stages.cli.demo                 # http://127.0.0.1:7860
 
 Reads models/<variant>/fp and models/<variant>/optimized-<device> of the enabled variants.
 Models load once per variant x device x precision and stay cached. Gradio is an optional
@@ -14,11 +14,11 @@ import argparse
 import threading
 import time
 
-from stages.errors import UserError
+from stages.common.errors import UserError
 from stages.families.sdxl import check_img2img
-from stages.inference import generation_with, load_variant
-from stages.params import Params, load
-from stages.similarity import psnr_ssim
+from stages.runtime.inference import generation_with, load_variant
+from stages.config.params import Params, load
+from stages.evaluation.similarity import psnr_ssim
 
 # Per family: steps slider range and default (the notebooks: SDXL-Turbo 1-4, PixArt-LCM 4).
 STEP_BOUNDS = {"sdxl": (1, 4), "pixart": (1, 8)}
@@ -118,7 +118,7 @@ class Demo:
 def build_app(params: Params):
     import gradio as gr
 
-    from stages.devices import VIRTUAL_DEVICES, available_devices
+    from stages.runtime.devices import VIRTUAL_DEVICES, available_devices
 
     demo = Demo(params)
     variants = list(params.enabled)
