@@ -33,6 +33,7 @@ from stages.runtime.devices import check_device
 from stages.common.errors import UserError, main_with_clear_errors
 from stages.common.outputs import write_json
 from stages.config.params import BenchmarkParams, Params, Variant, load
+from stages.runtime import host
 from stages.common.prompts import validation_prompts
 from stages.common.resources import peak_rss_mb
 from stages.runtime.timing import OtherProcessesCpu, latency_summary, median, ratio, timed_compiles
@@ -354,7 +355,8 @@ def main(argv: list[str] | None = None) -> None:
     env["other_processes_cpu_share"] = others.share
     env.update(genai="; ".join(dict.fromkeys(skipped.values())) or genai_status, configurations=env_by_configuration)
     write_json(paths.metrics(variant.name, "benchmark.json", device),
-               {"configurations": configurations, "speedup": speedups(configurations), "env": env})
+               {"configurations": configurations, "speedup": speedups(configurations), "env": env,
+                "host": host.provenance()})
 
 
 if __name__ == "__main__":

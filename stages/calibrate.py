@@ -22,7 +22,8 @@ from stages.common.errors import UserError, main_with_clear_errors
 from stages.families import get_family
 from stages.common.outputs import atomic_dir, write_json
 from stages.config.params import load
-from stages.common.prompts import calibration_prompts
+from stages.runtime import host
+from stages.common.prompts import calibration_prompts, prompt_provenance
 from stages.runtime.recording import RecordingCompiledModel, hooked
 
 
@@ -143,6 +144,8 @@ def main(argv: list[str] | None = None) -> None:
         "seconds_per_sample": round(seconds / len(samples), 4),
         "other_components": {component: len(values) for component, values in others.items()},
         **cost,
+        "prompts": prompt_provenance(params.calibration_prompts),
+        "host": host.provenance(),
     })
 
 

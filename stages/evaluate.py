@@ -19,6 +19,8 @@ from stages.evaluation.grid import make_grid
 from stages.runtime.inference import load_variant
 from stages.common.outputs import atomic_file, write_json
 from stages.config.params import load
+from stages.families import get_family
+from stages.runtime import host
 from stages.common.prompts import validation_prompts
 from stages.evaluation.similarity import load_clip, psnr_ssim, summary
 
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     prompts = validation_prompts(params.validation_prompts_path, params.evaluate.num_prompts)
     fp = load_variant(variant.name, args.device, optimized=False, params=params)
     optimized = load_variant(variant.name, args.device, optimized=True, params=params)
-    clip, clip_skipped = load_clip(params.evaluate.clip_model)
+    clip, clip_skipped = load_clip(params.evaluate.clip_model, params.evaluate.clip_revision)
     if clip_skipped:
         print(f"CLIP similarity skipped: {clip_skipped}")
     with_img2img = variant.model.family == "sdxl"
@@ -77,7 +79,12 @@ def main(argv: list[str] | None = None) -> None:
     with atomic_file(paths.report(variant.name, "grid.png", args.device)) as tmp:
         make_grid(grid_rows, f"{variant.name} on {args.device}: FP vs optimized "
                              f"({', '.join(f'{c}={r}' for c, r in variant.quantize.components.items())})").save(tmp)
-    write_json(paths.metrics(variant.name, "evaluate.json", args.device), aggregate(table, clip_skipped))
+    write_json(paths.metrics(variant.name, "evaluate.json", args.device), {
+        **aggregate(table, clip_skipped),
+        **({"clip_model": clip.provenance} if clip else {}),
+        "models": {"fp": get_family(variant.model.family).read_sources(paths.fp_model(variant.name))},
+        "host": host.provenance(),
+    })
 
 
 if __name__ == "__main__":

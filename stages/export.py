@@ -13,6 +13,7 @@ from stages.common.errors import main_with_clear_errors
 from stages.families import get_family
 from stages.common.outputs import atomic_dir, dir_size_bytes, write_json
 from stages.config.params import load
+from stages.runtime import host
 
 
 @main_with_clear_errors
@@ -30,6 +31,8 @@ def main(argv: list[str] | None = None) -> None:
     write_json(paths.metrics(variant.name, "export.json"), {
         "export_seconds": round(time.perf_counter() - started, 2),
         "size_mb": round(dir_size_bytes(paths.fp_model(variant.name)) / 2**20, 3),
+        "sources": family.read_sources(paths.fp_model(variant.name)),
+        "host": host.provenance(),
     })
 
 

@@ -23,6 +23,7 @@ from stages.families import get_family
 from stages.families.base import COMPILE_CONFIG_FILE
 from stages.common.outputs import atomic_dir, dir_size_bytes, write_json
 from stages.config.params import load
+from stages.runtime import host
 from stages.quantization.recipes import NEEDS_CALIBRATION, apply_recipe, count_quantized_ops
 from stages.common.resources import peak_rss_mb
 
@@ -117,6 +118,7 @@ def main(argv: list[str] | None = None) -> None:
         "optimized_mb": round(total_opt / 2**20, 3),
         "compression_ratio": round(total_fp / total_opt, 3),
         "components": components,
+        "host": host.provenance(),
     })
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +27,7 @@ from stages.common.errors import main_with_clear_errors
 from stages.families import family_class
 from stages.common.outputs import atomic_file
 from stages.config.params import Params, load
+from stages.runtime import host
 
 MEASURED = "measured, this machine"
 RECORDED = "recorded run, not re-run by this repro"
@@ -193,13 +195,37 @@ def reported(params: Params) -> list[tuple[str, str, str]]:
     return rows
 
 
+def measured_host(data: dict) -> dict | None:
+    """The host a row's metrics were measured on: their "host" block, or (metrics written before it existed)
+    what the benchmark's environment says."""
+    for stem in ("benchmark", "evaluate", "quantize"):
+        if data.get(stem) and "host" in data[stem]:
+            return data[stem]["host"]
+    env = (data.get("benchmark") or {}).get("env")
+    if env and "cpu_flags" in env:
+        isa = "amx" if env["cpu_flags"].get("amx_int8") == "yes" else \
+            "avx512_vnni" if env["cpu_flags"].get("avx512_vnni") == "yes" else "unknown"
+        return {"isa_class": isa, "precision": env.get("configurations", {}).get("fp", {}).get("inference_precision")}
+    return None
+
+
+def other_host_mark(measured: dict | None) -> str:
+    """"" for this host's kind (ISA class and precision), else what the row was measured on."""
+    if measured is None:
+        return "host not recorded"
+    here = host.provenance()
+    if (measured.get("isa_class"), measured.get("precision")) == (here["isa_class"], here["precision"]):
+        return ""
+    return f"other host: {measured.get('isa_class')}, {measured.get('precision')}"
+
+
 def measured_row(params: Params, name: str, device: str, components: list[str], source: str = MEASURED) -> dict:
     family = params.variant(name).model.family
     files = {stem: paths.metrics(name, f"{stem}.json", device) for stem in ("quantize", "evaluate", "benchmark")}
     files["calibrate"] = paths.metrics(name, "calibrate.json")
     data = {stem: read_json(path) for stem, path in files.items()}
     return {
-        "source": source, "variant": name, "device": device,
+        "source": source, "variant": name, "device": device, "host_mark": other_host_mark(measured_host(data)),
         **size_columns(data["quantize"], files["quantize"], f"quantize@{name}-{device}", family, components),
         **similarity_columns(data["evaluate"], files["evaluate"], f"evaluate@{name}-{device}", family),
         **latency_columns(data["benchmark"], files["benchmark"], f"benchmark@{name}-{device}"),
@@ -270,14 +296,11 @@ def similarity_table(params: Params) -> pd.DataFrame:
 
 
 def machine_line(params: Params) -> str:
-    for name, device, _ in reported(params):
-        benchmark = read_json(paths.metrics(name, "benchmark.json", device))
-        if benchmark:
-            env = benchmark["env"]
-            flags = ", ".join(flag for flag, present in env["cpu_flags"].items() if present == "yes") or "none"
-            return (f"Measured on {env['device_name']} ({env['device']}), {env['nproc']} cores, "
-                    f"ISA flags: {flags}; OpenVINO {env['openvino']}.")
-    return "No benchmark has run yet: latency columns are n/a."
+    """This host, from the host stage's facts: columns measured elsewhere are marked "other host"."""
+    facts = host.provenance()
+    return (f"This host: {facts['cpu']}, {os.cpu_count()} cores, "
+            f"ISA class {facts['isa_class']}, inference precision {facts['precision']}; OpenVINO {facts['openvino']}. "
+            "A column measured on another kind of host is marked \"(other host: ISA class, precision)\".")
 
 
 def format_cell(value) -> str:
@@ -292,7 +315,9 @@ def markdown_section(table: pd.DataFrame, title: str, columns: list[str]) -> str
     published_here = (table["source"] == PUBLISHED) & table[columns].map(lambda v: v != NOT_PUBLISHED).any(axis=1)
     shown = table[table["source"].isin([MEASURED, RECORDED]) | published_here]
     suffix = {MEASURED: "", RECORDED: " (recorded)", PUBLISHED: f" ({PUBLISHED})"}
-    headers = [f"{row.variant} / {row.device}{suffix[row.source]}" for row in shown.itertuples()]
+    headers = [f"{row.variant} / {row.device}{suffix[row.source]}"
+               + (f" ({row.host_mark})" if row.source != PUBLISHED and row.host_mark not in ("", NOT_PUBLISHED) else "")
+               for row in shown.itertuples()]
     body = shown[columns].map(format_cell).T
     body.columns = headers
     footnotes: dict[str, int] = {}

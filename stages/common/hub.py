@@ -31,9 +31,23 @@ def offline_hint(repo_id: str, kind: str = "model", alternative: str = TINY_ALTE
     )
 
 
+def snapshot_commit(path: Path | str) -> str | None:
+    """The hub commit a Hugging Face cache snapshot directory holds (``.../snapshots/<commit>[/...]``)."""
+    parts = Path(path).parts
+    if "snapshots" in parts and parts.index("snapshots") + 1 < len(parts):
+        return parts[parts.index("snapshots") + 1]
+    return None
+
+
+def provenance(source: str, directory: Path) -> dict:
+    """What a run used: the id (or path) and, for a hub id, the commit it resolved to."""
+    return {"id": source, "revision": snapshot_commit(directory)}
+
+
 def local_model_dir(source: str, kind: str = "model", allow_patterns: list[str] | None = None,
-                    alternative: str = TINY_ALTERNATIVE) -> Path:
-    """A local directory holding ``source`` (a path, or a hub repo id resolved through the cache)."""
+                    alternative: str = TINY_ALTERNATIVE, revision: str | None = None) -> Path:
+    """A local directory holding ``source`` (a path, or a hub repo id at ``revision`` resolved through the
+    cache; None: the default branch)."""
     path = Path(source).expanduser()
     if path.is_dir():
         return path
@@ -44,12 +58,14 @@ def local_model_dir(source: str, kind: str = "model", allow_patterns: list[str] 
 
     patterns = allow_patterns or model_files()
     try:
-        return Path(snapshot_download(source, allow_patterns=patterns, local_files_only=True))
+        return Path(snapshot_download(source, allow_patterns=patterns, local_files_only=True,
+                                           revision=revision))
     except HFValidationError as error:
         raise UserError(f"{kind} source {source!r} is neither a directory nor a valid hub id") from error
     except (LocalEntryNotFoundError, FileNotFoundError, OSError):
         pass
     try:
-        return Path(snapshot_download(source, allow_patterns=patterns))
+        return Path(snapshot_download(source, allow_patterns=patterns, revision=revision))
     except Exception as error:  # offline, DNS failure, 401/404 on a gated or missing repo
-        raise UserError(offline_hint(source, kind, alternative)) from error
+        at = f" at revision {revision!r}" if revision else ""
+        raise UserError(offline_hint(source, kind, alternative).replace(f"{kind} {source!r}", f"{kind} {source!r}{at}", 1)) from error

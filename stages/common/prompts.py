@@ -46,12 +46,13 @@ def _hub_stream(source: PromptSource):
     from stages.common.hub import offline_hint
 
     try:
-        return datasets.load_dataset(source.dataset_id, split=source.split, streaming=True)
+        return datasets.load_dataset(source.dataset_id, split=source.split, streaming=True, revision=source.revision)
     except Exception:  # offline, DNS failure, missing repo: try the cache next
         pass
     hint = offline_hint(source.dataset_id, "dataset", "or set calibrate.prompts.source to local")
     try:
-        snapshot = Path(snapshot_download(source.dataset_id, repo_type="dataset", local_files_only=True))
+        snapshot = Path(snapshot_download(source.dataset_id, repo_type="dataset", local_files_only=True,
+                                          revision=source.revision))
     except Exception as error:
         raise UserError(hint) from error
     for suffix, builder in ((".parquet", "parquet"), (".jsonl", "json"), (".json", "json"), (".csv", "csv")):
@@ -59,6 +60,26 @@ def _hub_stream(source: PromptSource):
         if files:
             return datasets.load_dataset(builder, data_files=files, split="train", streaming=True)
     raise UserError(f"{hint} (the cached snapshot {snapshot} has no '{source.split}' data files)")
+
+
+def prompt_provenance(source: PromptSource) -> dict:
+    """Which prompts a run used: the local file, or the hub dataset and the commit it resolved to."""
+    if source.source == "local":
+        return {"path": source.path}
+    from huggingface_hub import HfApi, snapshot_download
+
+    from stages.common.hub import snapshot_commit
+
+    commit = None
+    try:
+        commit = snapshot_commit(snapshot_download(source.dataset_id, repo_type="dataset", local_files_only=True,
+                                                   revision=source.revision))
+    except Exception:  # not cached: it was streamed from the hub, ask the hub
+        try:
+            commit = HfApi().dataset_info(source.dataset_id, revision=source.revision).sha
+        except Exception:
+            pass
+    return {"id": source.dataset_id, "split": source.split, "revision": commit}
 
 
 def validation_prompts(path: str | Path, count: int) -> list[dict]:

@@ -59,8 +59,16 @@ def _model_spec(raw: dict, where: str) -> ModelSpec:
         taesd=raw.get("taesd"),
         max_length=_positive_int(raw.get("max_length", 120), f"{where}.max_length"),
         weights_variant=raw.get("weights_variant"),
+        revision=_revision(raw.get("revision"), f"{where}.revision"),
+        taesd_revision=_revision(raw.get("taesd_revision"), f"{where}.taesd_revision"),
     )
     return spec
+
+
+def _revision(value: Any, where: str) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise UserError(f"params.yaml: {where} = {value!r}: use a commit hash, tag or branch of the hub repo (or null)")
+    return value
 
 
 def _generation_spec(raw: dict, family: str, where: str) -> GenerationSpec:
@@ -194,6 +202,7 @@ def parse(raw: dict[str, Any]) -> Params:
             split=str(prompts.get("split", "train")),
             shuffle_seed=int(prompts.get("shuffle_seed", 42)),
             column=str(prompts.get("column", "caption")),
+            revision=_revision(prompts.get("revision"), "calibrate.prompts.revision"),
         ),
         calibrate_compare_prompts=int(calibrate.get("compare_notebook_prompts", 0)),
         validation_prompts_path=str(evaluate.get("prompts", "data/prompts/validation.jsonl")),
@@ -201,6 +210,7 @@ def parse(raw: dict[str, Any]) -> Params:
             num_prompts=num_prompts,
             seeds=[int(s) for s in evaluate.get("seeds", [0])],
             clip_model=evaluate.get("clip_model"),
+            clip_revision=_revision(evaluate.get("clip_revision"), "evaluate.clip_revision"),
         ),
         benchmark=BenchmarkParams(
             warmup=warmup,
@@ -213,7 +223,16 @@ def parse(raw: dict[str, Any]) -> Params:
             static_shapes=bool(benchmark.get("static_shapes", False)),
         ),
         raw=raw,
+        host_precision=_host_precision((raw.get("host") or {}).get("precision", "auto")),
     )
+
+
+def _host_precision(value: Any) -> str:
+    from stages.runtime.host import PRECISIONS
+
+    if value not in PRECISIONS:
+        raise UserError(f"params.yaml: host.precision = {value!r}: allowed are {', '.join(PRECISIONS)}")
+    return value
 
 
 def load(path: Path | str = PARAMS_FILE) -> Params:

@@ -24,6 +24,8 @@ class ModelSpec:
     taesd: str | None = None  # SDXL: "tiny", a hub id / path, or None to keep the full VAE
     max_length: int = 120  # PixArt: T5 max sequence length
     weights_variant: str | None = None  # hub weight files to use, e.g. "fp16" for *.fp16.safetensors
+    revision: str | None = None  # hub revision (commit, tag or branch) of `source`; None: the default branch
+    taesd_revision: str | None = None  # the same for `taesd`
 
     @property
     def is_tiny(self) -> bool:
@@ -83,6 +85,7 @@ class PromptSource:
     split: str
     shuffle_seed: int
     column: str
+    revision: str | None = None  # hub revision of `dataset_id`
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class EvaluateParams:
     num_prompts: int
     seeds: list[int]
     clip_model: str | None
+    clip_revision: str | None = None  # hub revision of `clip_model`
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,7 @@ class Params:
     evaluate: EvaluateParams
     benchmark: BenchmarkParams
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    host_precision: str = "auto"  # host.precision: auto (OpenVINO's default for this CPU), f32 or bf16
 
     def variant(self, name: str) -> Variant:
         check_variant_name(name)

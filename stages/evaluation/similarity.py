@@ -32,13 +32,14 @@ def psnr_ssim(reference, candidate) -> tuple[float, float]:
 class ClipSimilarity:
     """CLIP image-embedding cosine similarity, loaded from a local path or the HF cache (never remote code)."""
 
-    def __init__(self, model_id: str):
+    def __init__(self, model_id: str, revision: str | None = None):
         from transformers import CLIPImageProcessor, CLIPModel
 
-        from stages.common.hub import local_model_dir
+        from stages.common.hub import local_model_dir, provenance
 
-        directory = local_model_dir(model_id, "CLIP model",
+        directory = local_model_dir(model_id, "CLIP model", revision=revision,
                                     alternative="or set evaluate.clip_model to a local directory (or null)")
+        self.provenance = provenance(model_id, directory)
         try:
             self.model = CLIPModel.from_pretrained(directory, use_safetensors=True).eval()
             self.processor = CLIPImageProcessor.from_pretrained(directory)
@@ -57,12 +58,12 @@ class ClipSimilarity:
         return float((embeddings[0] * embeddings[1]).sum())
 
 
-def load_clip(model_id: str | None) -> tuple[ClipSimilarity | None, str | None]:
+def load_clip(model_id: str | None, revision: str | None = None) -> tuple[ClipSimilarity | None, str | None]:
     """(scorer, None), or (None, reason) when no CLIP model is configured or available offline."""
     if not model_id:
         return None, "no CLIP model configured (evaluate.clip_model is null)"
     try:
-        return ClipSimilarity(model_id), None
+        return ClipSimilarity(model_id, revision), None
     except UserError as error:
         return None, str(error)
 

@@ -19,6 +19,7 @@ from stages.common.errors import UserError
 from stages.config.specs import GenerationSpec, ModelSpec
 
 COMPILE_CONFIG_FILE = "compile_config.json"
+SOURCE_FILE = "source.json"  # which model ids (and hub commits) an export was made from
 ARCH_SOURCE = "arch"  # params `source: arch`: the real architecture with seeded random weights
 
 
@@ -98,11 +99,54 @@ class ModelFamily(ABC):
 
         builders = {"tiny": self.build_tiny, ARCH_SOURCE: self.build_arch}
         if spec.source not in builders:
-            yield local_model_dir(spec.source, allow_patterns=model_files(spec.weights_variant))
+            yield local_model_dir(spec.source, allow_patterns=model_files(spec.weights_variant),
+                                  revision=spec.revision)
             return
         with tempfile.TemporaryDirectory(prefix=f"{spec.source}-{self.name}-") as scratch:
             builders[spec.source](spec, Path(scratch))
             yield Path(scratch)
+
+    @staticmethod
+    def record_sources(out_dir: Path, sources: dict[str, tuple[Path, str]]) -> None:
+        """Make the export independent of where its sources lay, and say which sources it used.
+
+        Exporters copy each source's local directory (a temp build dir, or the HF cache snapshot on
+        this host) into the configs' ``_name_or_path``; a random or host path there gives every
+        export a new hash. It is replaced by the source's id, and ``source.json`` records each id
+        with the hub commit it resolved to (None for generated weights).
+        """
+        from stages.common.hub import provenance
+
+        out_dir = Path(out_dir)
+        by_length = sorted(((str(path), label) for path, label in sources.values() if path), key=lambda x: -len(x[0]))
+
+        def stable(value):
+            if isinstance(value, dict):
+                return {key: stable(item) if key not in ("_name_or_path", "name_or_path") else relabel(item)
+                        for key, item in value.items()}
+            return [stable(item) for item in value] if isinstance(value, list) else value
+
+        def relabel(value):
+            if not isinstance(value, str) or not value.startswith("/"):
+                return value
+            for prefix, label in by_length:
+                if value == prefix or value.startswith(prefix + "/"):
+                    return label + value[len(prefix):]
+            return Path(value).name
+
+        for config in sorted(out_dir.rglob("*.json")):
+            data = json.loads(config.read_text())
+            cleaned = stable(data)
+            if cleaned != data:
+                config.write_text(json.dumps(cleaned, indent=2, sort_keys=True) + "\n")
+        record = {name: provenance(label, path) if path else {"id": label, "revision": None}
+                  for name, (path, label) in sources.items()}
+        (out_dir / SOURCE_FILE).write_text(json.dumps(record, indent=2) + "\n")
+
+    @staticmethod
+    def read_sources(model_dir: Path) -> dict:
+        path = Path(model_dir) / SOURCE_FILE
+        return json.loads(path.read_text()) if path.exists() else {}
 
     @staticmethod
     def read_compile_config(model_dir: Path) -> dict[str, dict[str, str]]:

@@ -240,6 +240,7 @@ class PixArtFamily(ModelFamily):
     def export(self, spec: ModelSpec, generation: GenerationSpec, out_dir: Path) -> None:
         with self.source_dir(spec) as source:
             self._convert(source, spec, generation, Path(out_dir))
+            self.record_sources(out_dir, {"model": (source, spec.source)})
 
     def _convert(self, source: Path, spec: ModelSpec, generation: GenerationSpec, out_dir: Path) -> None:
         import openvino as ov

@@ -234,11 +234,14 @@ class SDXLFamily(ModelFamily):
             if spec.taesd in ("tiny", ARCH_SOURCE):
                 taesd_dir = source / "taesd"  # build_tiny / build_arch wrote it beside the pipeline
             else:
-                taesd_dir = local_model_dir(spec.taesd, "taesd", model_files()) if spec.taesd else None
+                taesd_dir = (local_model_dir(spec.taesd, "taesd", model_files(), revision=spec.taesd_revision)
+                             if spec.taesd else None)
             main_export(model_name_or_path=str(source), output=out_dir, task="text-to-image",
                         ov_config=OVConfig(dtype="fp16"), convert_tokenizer=True, variant=spec.weights_variant)
             if taesd_dir is not None:
                 self.export_taesd(taesd_dir, out_dir, generation)
+            self.record_sources(out_dir, {"model": (source, spec.source),
+                                          **({"taesd": (taesd_dir, spec.taesd)} if taesd_dir else {})})
 
     @staticmethod
     def export_taesd(taesd_dir: Path, out_dir: Path, generation: GenerationSpec) -> None:

@@ -40,8 +40,13 @@ def nncf_target_device(device: str):
 
 
 def compile_config(f32: bool = False, extra: dict | None = None) -> dict:
-    """OpenVINO compile properties; ``f32`` forces f32 execution (no bf16 on AMX)."""
+    """OpenVINO compile properties; ``f32`` forces f32 execution (no bf16 on AMX). Otherwise the precision
+    the host stage resolved (params host.precision) is set explicitly, so that a stage computes what its
+    data/host/runtime.json dep says; outside a pipeline run the device chooses."""
+    from stages.runtime.host import inference_precision
+
     config = dict(extra or {})
-    if f32:
-        config["INFERENCE_PRECISION_HINT"] = "f32"
+    precision = "f32" if f32 else inference_precision()
+    if precision:
+        config["INFERENCE_PRECISION_HINT"] = precision
     return config

@@ -1,0 +1,32 @@
+"""host stage: record the facts about this machine that decide the other stages' results.
+
+    python -m stages.host   ->  data/host/{libraries,runtime,cpu}.json
+
+Runs on every `dvc repro` (always_changed); its files change only when the facts do, so the
+stages that list them as deps re-run on another ISA class, precision or library version, and
+are restored from the cache otherwise. See stages/runtime/host.py for what each file holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from stages.common.errors import main_with_clear_errors
+from stages.common.outputs import write_json
+from stages.config.params import load
+from stages.runtime import host
+
+
+@main_with_clear_errors
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.parse_args(argv)
+
+    facts = host.facts(load().host_precision)
+    write_json(host.LIBRARIES_FILE, facts["libraries"])
+    write_json(host.RUNTIME_FILE, facts["runtime"])
+    write_json(host.CPU_FILE, facts["cpu"])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
