@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import run_in
+from conftest import REPO, run_in
 
 pytestmark = pytest.mark.e2e
 VARIANTS = ("tiny-sdxl-turbo", "tiny-pixart-lcm")
@@ -42,11 +42,78 @@ def test_default_dag_runs_every_stage_and_the_gate_passes(reproduced):
     assert pixart_config == {"transformer": {"DYNAMIC_QUANTIZATION_GROUP_SIZE": "0"}}
 
 
-def test_a_second_repro_does_nothing(reproduced):
+def test_a_second_repro_does_nothing_but_look_at_the_host(reproduced):
     repo, _ = reproduced
     output = run_in(repo, "dvc", "repro").stdout
-    assert stages_run(output) == set()
-    assert "Data and pipelines are up to date" in output
+    assert stages_run(output) == {"host"}, "host is always_changed; its unchanged files re-run nothing"
+
+
+def lock_outs(repo) -> dict[str, str]:
+    """stage -> md5 of each of its outputs, as dvc.lock records them (the hash DVC caches under)."""
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    return {f"{stage}:{out['path']}": out["md5"] for stage, body in lock.items() for out in body.get("outs", [])}
+
+
+def test_forced_reruns_of_export_calibrate_and_quantize_give_identical_bytes(reproduced):
+    repo, _ = reproduced
+    before = lock_outs(repo)
+    targets = [f"{stage}@{variant}{suffix}" for variant in VARIANTS
+               for stage, suffix in (("export", ""), ("calibrate", ""), ("quantize", "-CPU"))]
+    run_in(repo, "dvc", "repro", "-f", "-s", *targets)
+    after = lock_outs(repo)
+    for target in targets:
+        outs = {key: value for key, value in before.items() if key.startswith(f"{target}:")}
+        assert outs and all(after[key] == value for key, value in outs.items()), f"{target} is not deterministic"
+
+
+def test_two_directories_from_nothing_export_the_same_bytes_as_the_committed_lock(reproduced):
+    """The e2e copy was reproduced from nothing in another directory than the one that made dvc.lock."""
+    repo, _ = reproduced
+    committed = lock_outs(REPO)
+    if any(committed.get(f"host:data/host/{name}") != lock_outs(repo).get(f"host:data/host/{name}")
+           for name in ("libraries.json", "runtime.json")):
+        pytest.skip("the committed dvc.lock was made with other library versions or on another kind of host")
+    for variant in VARIANTS:
+        key = f"export@{variant}:models/{variant}/fp"
+        assert lock_outs(repo)[key] == committed[key], f"{key} differs from the committed export"
+
+
+def test_editing_a_family_file_marks_the_stages_that_import_it_as_changed(reproduced):
+    repo, _ = reproduced
+    sdxl = repo / "stages/families/sdxl.py"
+    original = sdxl.read_text()
+    try:
+        sdxl.write_text(original.replace('"conv_in"', '"conv_in"  # scope edited', 1) if '"conv_in"' in original
+                        else original + "\n# edited\n")
+        status = run_in(repo, "dvc", "status").stdout
+    finally:
+        sdxl.write_text(original)
+    for stage in ("export@tiny-sdxl-turbo", "calibrate@tiny-sdxl-turbo", "quantize@tiny-sdxl-turbo-CPU",
+                  "evaluate@tiny-sdxl-turbo-CPU", "benchmark@tiny-sdxl-turbo-CPU"):
+        assert f"{stage}:" in status, f"{stage} does not see the edit of stages/families/sdxl.py"
+
+
+def test_a_host_of_another_kind_reruns_host_dependent_stages_and_reuses_the_export(reproduced, tmp_path):
+    """Run-cache shared through a remote; the second workspace fakes a host without bf16 (avx2, f32)."""
+    repo, _ = reproduced
+    remote = tmp_path / "remote"
+    run_in(repo, "dvc", "remote", "add", "-f", "-d", "hosts", str(remote))
+    run_in(repo, "git", "add", "-A")
+    run_in(repo, "git", "commit", "-qm", "baseline for the second host")
+    run_in(repo, "dvc", "push", "--run-cache")
+    clone = tmp_path / "clone"
+    run_in(tmp_path, "git", "clone", "-q", str(repo), str(clone))
+    run_in(clone, "dvc", "pull", "--run-cache")
+    other_host = {"OVDQ_HOST_ISA": "avx2"}
+    target = "benchmark@tiny-pixart-lcm-CPU"
+    ran = stages_run(run_in(clone, "dvc", "repro", target, env=other_host).stdout)
+    assert "export@tiny-pixart-lcm" not in ran, "the export does not depend on the ISA: it comes from the cache"
+    assert {"calibrate@tiny-pixart-lcm", "quantize@tiny-pixart-lcm-CPU", target} <= ran
+    benchmark = json.loads((clone / "metrics/tiny-pixart-lcm/CPU/benchmark.json").read_text())
+    assert benchmark["host"]["isa_class"] == "avx2" and benchmark["host"]["precision"] == "f32"
+    assert benchmark["env"]["configurations"]["fp"]["inference_precision"] == "f32", "what ran, read back"
+    summary = run_in(clone, "python", "-m", "stages.report").stderr
+    assert "(other host: " in (clone / "reports/summary.md").read_text(), summary
 
 
 def test_metrics_show_and_diff_work(reproduced):
@@ -71,7 +138,7 @@ def test_a_second_clone_restores_stages_from_a_shared_remote_instead_of_recomput
     assert not (clone / "models").joinpath("tiny-sdxl-turbo", "fp").exists()
     run_in(clone, "dvc", "pull", "--run-cache")
     output = run_in(clone, "dvc", "repro")
-    assert stages_run(output.stdout + output.stderr) == set(), "nothing is recomputed on the second machine"
+    assert stages_run(output.stdout + output.stderr) == {"host"}, "nothing is recomputed on the second machine"
     for variant in VARIANTS:
         assert (clone / "models" / variant / "fp").is_dir()
         assert (clone / "models" / variant / "optimized-CPU" / "quantization.json").is_file()

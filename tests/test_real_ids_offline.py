@@ -22,10 +22,15 @@ from conftest import build_tiny_clip, make_repo_copy, run_in
 pytestmark = pytest.mark.e2e
 
 
+def commit_of(repo_id: str) -> str:
+    """The commit put_in_hf_cache files a repo under."""
+    return hashlib.sha1(repo_id.encode()).hexdigest()
+
+
 def put_in_hf_cache(hf_home: Path, repo_id: str, source: Path, repo_type: str = "model") -> None:
     """Lay ``source`` out as the cached snapshot of ``repo_id`` (the layout huggingface_hub reads)."""
     root = hf_home / "hub" / f"{repo_type}s--{repo_id.replace('/', '--')}"
-    commit = hashlib.sha1(repo_id.encode()).hexdigest()
+    commit = commit_of(repo_id)
     (root / "refs").mkdir(parents=True)
     (root / "refs" / "main").write_text(commit)
     shutil.copytree(source, root / "snapshots" / commit)
@@ -98,6 +103,25 @@ def test_the_real_variants_run_end_to_end_from_the_cache(offline, tmp_path):
     evaluate = json.loads((repo / "metrics/sdxl-turbo/CPU/evaluate.json").read_text())
     assert evaluate["clip_sim_skipped"] == "" and evaluate["text2image"]["clip_sim"]["min"] > 0.5
     assert (repo / "models/sdxl-turbo/fp/vae_decoder/config.json").read_text().count("AutoencoderTiny")
+    # every hub input says which commit it was
+    export = json.loads((repo / "metrics/sdxl-turbo/export.json").read_text())
+    assert export["sources"] == {"model": {"id": "stabilityai/sdxl-turbo", "revision": commit_of("stabilityai/sdxl-turbo")},
+                                 "taesd": {"id": "madebyollin/taesdxl", "revision": commit_of("madebyollin/taesdxl")}}
+    calibrate = json.loads((repo / "metrics/sdxl-turbo/calibrate.json").read_text())
+    assert calibrate["prompts"]["revision"] == commit_of("google-research-datasets/conceptual_captions")
+    assert evaluate["clip_model"] == {"id": "openai/clip-vit-large-patch14",
+                                      "revision": commit_of("openai/clip-vit-large-patch14")}
+    assert str(offline) not in (repo / "models/sdxl-turbo/fp/model_index.json").read_text(), "no host cache path"
+
+
+def test_a_pinned_revision_is_used_and_a_missing_one_named(offline):
+    from stages.common.errors import UserError
+    from stages.common.hub import local_model_dir, snapshot_commit
+
+    commit = commit_of("madebyollin/taesdxl")
+    assert snapshot_commit(local_model_dir("madebyollin/taesdxl", revision=commit)) == commit
+    with pytest.raises(UserError, match="'madebyollin/taesdxl' at revision '0{40}' is not in the Hugging Face cache"):
+        local_model_dir("madebyollin/taesdxl", revision="0" * 40)
 
 
 @pytest.mark.parametrize("variant, repo_id", [("sdxl-turbo", "stabilityai/sdxl-turbo"),
