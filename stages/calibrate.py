@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import time
+from dataclasses import replace
 
 from tqdm import tqdm
 
@@ -91,12 +92,14 @@ def main(argv: list[str] | None = None) -> None:
 
     params = load()
     variant = params.variant(args.variant)
+    prompt_source = (replace(params.calibration_prompts, source="local", path=variant.calibrate.prompts)
+                     if variant.calibrate.prompts else params.calibration_prompts)
     family = get_family(variant.model.family)
     pipeline = family.load(paths.fp_model(variant.name), "CPU")
     subset_size = variant.calibrate.subset_size
 
     started = time.perf_counter()
-    samples, rows, skipped, used = collect(pipeline, family.denoiser, calibration_prompts(params.calibration_prompts),
+    samples, rows, skipped, used = collect(pipeline, family.denoiser, calibration_prompts(prompt_source),
                                            variant.generation, subset_size)
     seconds = time.perf_counter() - started
     if len(samples) < subset_size:
@@ -104,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
                         f"{len(samples)} samples from {used} usable prompts ({skipped} skipped as too long)")
 
     def fitting_prompts():
-        return (prompt for prompt in calibration_prompts(params.calibration_prompts)
+        return (prompt for prompt in calibration_prompts(prompt_source)
                 if pipeline.prompt_token_count(prompt["caption"]) <= pipeline.max_prompt_tokens)
 
     others = {}
@@ -144,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
         "seconds_per_sample": round(seconds / len(samples), 4),
         "other_components": {component: len(values) for component, values in others.items()},
         **cost,
-        "prompts": prompt_provenance(params.calibration_prompts),
+        "prompts": prompt_provenance(prompt_source),
         "host": host.provenance(),
     })
 

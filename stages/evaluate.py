@@ -41,6 +41,16 @@ def aggregate(table: pd.DataFrame, clip_skipped: str | None) -> dict:
     return metrics
 
 
+def adherence_fp_vs_optimized(judged: dict[str, list], captions: list[str], seeds: list[int]) -> dict:
+    """Prompt adherence of the FP and the optimized images, as the scenes judge reads them from pixels."""
+    from stages.reference.judge import adherence
+
+    captions = [caption for caption in captions for _ in seeds]
+    scores = {name: adherence(images, captions) for name, images in judged.items()}
+    return {"fp": scores["fp"], "optimized": scores["optimized"],
+            "drop": round(scores["fp"]["overall"] - scores["optimized"]["overall"], 4)}
+
+
 @main_with_clear_errors
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -51,7 +61,9 @@ def main(argv: list[str] | None = None) -> None:
     params = load()
     variant = params.variant(args.variant)
     generation = variant.generation
-    prompts = validation_prompts(params.validation_prompts_path, params.evaluate.num_prompts)
+    own = variant.evaluate
+    prompts = validation_prompts(own.prompts or params.validation_prompts_path,
+                                 own.num_prompts or params.evaluate.num_prompts)
     fp = load_variant(variant.name, args.device, optimized=False, params=params)
     optimized = load_variant(variant.name, args.device, optimized=True, params=params)
     clip, clip_skipped = load_clip(params.evaluate.clip_model, params.evaluate.clip_revision)
@@ -59,13 +71,16 @@ def main(argv: list[str] | None = None) -> None:
         print(f"CLIP similarity skipped: {clip_skipped}")
     with_img2img = variant.model.family == "sdxl"
 
-    rows, grid_rows = [], []
+    rows, grid_rows, judged = [], [], {"fp": [], "optimized": []}
     for index, prompt in enumerate(tqdm(prompts, desc="validation prompts", unit="prompt")):
         # Seed + prompt index: tiny random models draw mostly from the noise, so vary it per prompt.
         for seed in (base + index for base in params.evaluate.seeds):
             reference = fp.text_to_image(prompt["caption"], generation, seed)
             candidate = optimized.text_to_image(prompt["caption"], generation, seed)
             compare(rows, "text2image", index, prompt, seed, reference, candidate, clip)
+            if own.judge:
+                judged["fp"].append(reference)
+                judged["optimized"].append(candidate)
             if seed == params.evaluate.seeds[0] + index:
                 grid_rows.append((prompt["caption"], reference, candidate))
             if with_img2img:  # the notebook's setting, on the FP text-to-image output
@@ -82,6 +97,8 @@ def main(argv: list[str] | None = None) -> None:
     write_json(paths.metrics(variant.name, "evaluate.json", args.device), {
         **aggregate(table, clip_skipped),
         **({"clip_model": clip.provenance} if clip else {}),
+        **({"adherence": adherence_fp_vs_optimized(judged, [p["caption"] for p in prompts], params.evaluate.seeds)}
+           if own.judge else {}),
         "models": {"fp": get_family(variant.model.family).read_sources(paths.fp_model(variant.name))},
         "host": host.provenance(),
     })

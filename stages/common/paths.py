@@ -10,6 +10,14 @@ METRICS = Path("metrics")  # per-stage JSON metrics and per-prompt CSVs (git-tra
 REPORTS = Path("reports")  # pictures and the cross-variant summary for people
 
 
+SCENES = DATA / "scenes"  # the procedural data set of the trained reference model (stages.scenes)
+
+
+def source_model(variant: str) -> Path:
+    """What the source stage made ready for export: trained weights, or a record of the source."""
+    return MODELS / variant / "source"
+
+
 def fp_model(variant: str) -> Path:
     return MODELS / variant / "fp"
 

@@ -6,6 +6,7 @@ errors are one line that names the bad value and what is allowed.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,9 @@ import yaml
 from stages.common.errors import UserError
 from stages.config.specs import (  # noqa: F401  (re-exported: the params API in one import)
     ModelSpec,
+    TrainSpec,
+    VariantEvaluate,
+    ScenesParams,
     GenerationSpec,
     CalibrateSpec,
     QuantizeSpec,
@@ -45,7 +49,27 @@ def _positive_int(value: Any, where: str) -> int:
     return value
 
 
-def _model_spec(raw: dict, where: str) -> ModelSpec:
+TRAINED_SOURCE = "trained"  # `source: trained`: the source stage trains the reference model
+
+
+def _train_spec(raw: Any, where: str) -> TrainSpec:
+    if not isinstance(raw, dict):
+        raise UserError(f"params.yaml: {where} must map steps (and batch_size, lr, vae_steps, taesd_steps, threads)"
+                        " for source 'trained'")
+    lr = raw.get("lr", 1e-3)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < 1:
+        raise UserError(f"params.yaml: {where}.lr = {lr!r}: must be a number in (0, 1)")
+    return TrainSpec(
+        steps=_positive_int(_require(raw, "steps", where), f"{where}.steps"),
+        batch_size=_positive_int(raw.get("batch_size", 32), f"{where}.batch_size"),
+        lr=float(lr),
+        vae_steps=_positive_int(raw.get("vae_steps", 600), f"{where}.vae_steps"),
+        taesd_steps=_positive_int(raw.get("taesd_steps", 500), f"{where}.taesd_steps"),
+        threads=_positive_int(raw.get("threads", 2), f"{where}.threads"),
+    )
+
+
+def _model_spec(raw: dict, where: str, variant: str) -> ModelSpec:
     family = _require(raw, "family", where)
     if family not in FAMILIES:
         raise UserError(f"unknown family {family!r} at {where}.family: allowed are {', '.join(FAMILIES)}")
@@ -62,6 +86,13 @@ def _model_spec(raw: dict, where: str) -> ModelSpec:
         revision=_revision(raw.get("revision"), f"{where}.revision"),
         taesd_revision=_revision(raw.get("taesd_revision"), f"{where}.taesd_revision"),
     )
+    if source == TRAINED_SOURCE or "train" in raw:
+        if source != TRAINED_SOURCE or family != "sdxl":
+            raise UserError(f"params.yaml: {where}: `train` goes with `source: trained`, for the sdxl family only")
+        # the source stage writes the trained pipeline (and its tiny autoencoder) here; export reads it as a path
+        trained = f"models/{variant}/source"
+        spec = replace(spec, source=trained, taesd=f"{trained}/taesd" if spec.taesd == TRAINED_SOURCE else spec.taesd,
+                       train=_train_spec(raw.get("train"), f"{where}.train"))
     return spec
 
 
@@ -128,27 +159,51 @@ def _calibrate_spec(raw: dict, family: str, where: str) -> CalibrateSpec:
             raise UserError(f"unknown component {component!r} at {where}.other_components: allowed are "
                             f"{', '.join(allowed)} (the denoiser's count is subset_size)")
         _positive_int(count, f"{where}.other_components.{component}")
+    prompts = raw.get("prompts")
+    if prompts is not None and (not isinstance(prompts, str) or not prompts.endswith(".jsonl")):
+        raise UserError(f"params.yaml: {where}.prompts = {prompts!r}: a JSON-lines file (.jsonl) or null")
     return CalibrateSpec(
         subset_size=_positive_int(_require(raw, "subset_size", where), f"{where}.subset_size"),
         other_components={component: int(count) for component, count in others.items()},
+        prompts=prompts,
     )
+
+
+JUDGES = ("scenes",)
+
+
+def _variant_evaluate(raw: Any, where: str) -> VariantEvaluate:
+    if raw is None:
+        return VariantEvaluate()
+    if not isinstance(raw, dict):
+        raise UserError(f"params.yaml: {where} must map prompts / num_prompts / judge")
+    judge, prompts = raw.get("judge"), raw.get("prompts")
+    if judge is not None and judge not in JUDGES:
+        raise UserError(f"unknown judge {judge!r} at {where}.judge: allowed are {', '.join(JUDGES)} (or null)")
+    if prompts is not None and (not isinstance(prompts, str) or not prompts.endswith(".jsonl")):
+        raise UserError(f"params.yaml: {where}.prompts = {prompts!r}: a JSON-lines file (.jsonl) or null")
+    count = raw.get("num_prompts")
+    return VariantEvaluate(prompts=prompts, judge=judge,
+                           num_prompts=None if count is None else _positive_int(count, f"{where}.num_prompts"))
 
 
 def _gate_spec(raw: dict | None, where: str) -> GateSpec | None:
     if raw is None:
         return None
     clip = raw.get("clip_sim_min")
+    drop = raw.get("adherence_drop_max")
     return GateSpec(
         ssim_min=float(_require(raw, "ssim_min", where)),
         psnr_min=float(_require(raw, "psnr_min", where)),
         clip_sim_min=None if clip is None else float(clip),
+        adherence_drop_max=None if drop is None else float(drop),
     )
 
 
 def _variant(name: str, raw: dict) -> Variant:
     check_variant_name(name)
     where = f"variants.{name}"
-    model = _model_spec(_require(raw, "model", where), f"{where}.model")
+    model = _model_spec(_require(raw, "model", where), f"{where}.model", name)
     calibrate_raw = raw.get("calibrate", {})
     return Variant(
         name=name,
@@ -157,6 +212,7 @@ def _variant(name: str, raw: dict) -> Variant:
         calibrate=_calibrate_spec(calibrate_raw, model.family, f"{where}.calibrate"),
         quantize=_quantize_spec(_require(raw, "quantize", where), model.family, f"{where}.quantize"),
         gate=_gate_spec(raw.get("gate"), f"{where}.gate"),
+        evaluate=_variant_evaluate(raw.get("evaluate"), f"{where}.evaluate"),
     )
 
 
@@ -224,7 +280,17 @@ def parse(raw: dict[str, Any]) -> Params:
         ),
         raw=raw,
         host_precision=_host_precision((raw.get("host") or {}).get("precision", "auto")),
+        scenes=_scenes(raw.get("scenes") or {}),
     )
+
+
+def _scenes(raw: dict) -> ScenesParams:
+    size = _positive_int(raw.get("image_size", 64), "scenes.image_size")
+    if size % 32:
+        raise UserError(f"params.yaml: scenes.image_size = {size}: use a multiple of 32 (the SDXL family's size step)")
+    return ScenesParams(seed=int(raw.get("seed", 0)), image_size=size,
+                        train_size=_positive_int(raw.get("train_size", 6000), "scenes.train_size"),
+                        heldout_size=_positive_int(raw.get("heldout_size", 200), "scenes.heldout_size"))
 
 
 def _host_precision(value: Any) -> str:

@@ -17,6 +17,17 @@ PROMPT_SOURCES = ("local", "hub")
 
 
 @dataclass(frozen=True)
+class TrainSpec:
+    """How the reference model (`source: trained`) is trained on the scenes data set."""
+    steps: int  # denoiser optimisation steps
+    batch_size: int = 32
+    lr: float = 1e-3
+    vae_steps: int = 600  # autoencoder steps before the denoiser
+    taesd_steps: int = 500  # tiny-autoencoder steps after it
+    threads: int = 2
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     family: str
     source: str  # "tiny" (generated from the family's tiny config) or a hub id / local path
@@ -26,6 +37,7 @@ class ModelSpec:
     weights_variant: str | None = None  # hub weight files to use, e.g. "fp16" for *.fp16.safetensors
     revision: str | None = None  # hub revision (commit, tag or branch) of `source`; None: the default branch
     taesd_revision: str | None = None  # the same for `taesd`
+    train: TrainSpec | None = None  # `source: trained`: trained by the source stage into models/<variant>/source
 
     @property
     def is_tiny(self) -> bool:
@@ -49,6 +61,7 @@ class CalibrateSpec:
     # Other components to record inputs for (component -> samples), so that they can take a calibrated
     # recipe too: e.g. {vae_decoder: 4}. Recorded from full text-to-image runs (the VAE has to run).
     other_components: dict[str, int] = field(default_factory=dict)
+    prompts: str | None = None  # a JSON-lines file of this variant's own, instead of calibrate.prompts
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,24 @@ class GateSpec:
     ssim_min: float
     psnr_min: float
     clip_sim_min: float | None = None
+    # judged variants: the optimized model's prompt adherence may be at most this much lower than FP's
+    adherence_drop_max: float | None = None
+
+
+@dataclass(frozen=True)
+class VariantEvaluate:
+    """A variant's own validation set and judge (the trained reference model: held-out scene captions)."""
+    prompts: str | None = None  # JSON lines with a caption field; None: evaluate.prompts
+    num_prompts: int | None = None  # None: evaluate.num_prompts
+    judge: str | None = None  # "scenes": score prompt adherence of FP and optimized images
+
+
+@dataclass(frozen=True)
+class ScenesParams:
+    seed: int = 0
+    image_size: int = 64
+    train_size: int = 6000
+    heldout_size: int = 200
 
 
 @dataclass(frozen=True)
@@ -75,6 +106,7 @@ class Variant:
     calibrate: CalibrateSpec
     quantize: QuantizeSpec
     gate: GateSpec | None = None
+    evaluate: VariantEvaluate = field(default_factory=VariantEvaluate)
 
 
 @dataclass(frozen=True)
@@ -122,7 +154,8 @@ class Params:
     evaluate: EvaluateParams
     benchmark: BenchmarkParams
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
-    host_precision: str = "auto"  # host.precision: auto (OpenVINO's default for this CPU), f32 or bf16
+    host_precision: str = "auto"
+    scenes: ScenesParams = field(default_factory=ScenesParams)  # host.precision: auto (OpenVINO's default for this CPU), f32 or bf16
 
     def variant(self, name: str) -> Variant:
         check_variant_name(name)

@@ -1,0 +1,55 @@
+"""source stage: the variant's source model, made ready for export.
+
+    python -m stages.source <variant>   ->  models/<variant>/source/, metrics/<variant>/source.json
+
+`source: trained` trains the reference model on the scenes data set here (minutes; cached by
+DVC, so only the first run pays). Every other source is built or fetched by the export stage
+itself (tiny and arch weights from a seed, hub ids through the HF cache), and this stage only
+records what that source is, so that every variant has the same DAG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from stages.common import paths
+from stages.common.errors import main_with_clear_errors
+from stages.common.outputs import atomic_dir, write_json
+from stages.common.resources import peak_rss_mb
+from stages.config.params import load
+from stages.runtime import host
+
+
+@main_with_clear_errors
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("variant")
+    args = parser.parse_args(argv)
+
+    variant = load().variant(args.variant)
+    spec = variant.model
+    target = paths.source_model(variant.name)
+    if spec.train is None:
+        with atomic_dir(target) as out_dir:
+            (out_dir / "source.json").write_text(json.dumps(
+                {"family": spec.family, "source": spec.source, "seed": spec.seed, "revision": spec.revision,
+                 "taesd": spec.taesd, "taesd_revision": spec.taesd_revision}, indent=2) + "\n")
+        return
+
+    from stages.reference.training import train_reference
+
+    started = time.perf_counter()
+    train = spec.train
+    metrics = train_reference(paths.SCENES, target, seed=spec.seed, steps=train.steps, batch_size=train.batch_size,
+                              lr=train.lr, vae_steps=train.vae_steps, taesd_steps=train.taesd_steps,
+                              threads=train.threads)
+    write_json(paths.metrics(variant.name, "source.json"), {
+        **metrics, "wall_seconds": round(time.perf_counter() - started, 1), "peak_rss_mb": peak_rss_mb(),
+        "host": host.provenance(),
+    })
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
