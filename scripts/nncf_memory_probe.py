@@ -1,17 +1,18 @@
 """Where does nncf.quantize's memory go? RSS over time, labelled by the NNCF phase running.
 
-    python scripts/nncf_memory_probe.py <variant> [--component unet] [--recipe int8] [--statistics-precision f32|bf16]
+    python scripts/nncf_memory_probe.py <variant> [--component unet] [--recipe int8] [--large-model-path auto|on|off]
         [--subset N] [--smooth-quant-alpha A]
 
 Reads the exported IR and the recorded calibration data of <variant>, runs the recipe from
-stages/quantization/recipes.py, and prints the peak RSS of each phase (statistics-model compile, statistics
+stages/quantization/recipes.py (with or without the large-model path of stages/quantization/nncf_patches.py),
+and prints the peak RSS of each phase (statistics-model compile, statistics
 collection, each algorithm's apply, FastBiasCorrection's sub-models, saving). Not a stage: a measuring tool.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import dataclasses
 import functools
 import threading
 import time
@@ -67,7 +68,8 @@ def main() -> None:
     parser.add_argument("variant")
     parser.add_argument("--component", default=None)
     parser.add_argument("--recipe", default=None)
-    parser.add_argument("--statistics-precision", default="f32", choices=["f32", "bf16"])
+    parser.add_argument("--large-model-path", default=None, choices=["auto", "on", "off"],
+                        help="override variants.<variant>.quantize.large_model_path")
     parser.add_argument("--subset", type=int, default=None)
     parser.add_argument("--save", default=None, help="save the quantized IR here")
     args = parser.parse_args()
@@ -112,12 +114,12 @@ def main() -> None:
         labelled(cls, "apply", f"{cls.__name__}.apply")
     enter("nncf")
     started = time.perf_counter()
-    # force the precision stages.quantization.recipes would otherwise choose by model size
-    recipes.F32_STATISTICS_MAX_WEIGHT_BYTES = float("inf") if args.statistics_precision == "f32" else -1
-    with contextlib.nullcontext():
-        result = recipes.apply_recipe(recipe, model, variant.quantize, component=component, calibration=calibration,
-                                      ignored_scope=family.ignored_scope(component, model), 
-                                      target_device=nncf.TargetDevice.CPU)
+    spec = variant.quantize
+    if args.large_model_path:
+        spec = dataclasses.replace(spec, large_model_path=args.large_model_path)
+    result = recipes.apply_recipe(recipe, model, spec, component=component, calibration=calibration,
+                                  ignored_scope=family.ignored_scope(component, model),
+                                  target_device=nncf.TargetDevice.CPU, variant=variant.name)
     seconds = time.perf_counter() - started
     enter("done")
     if args.save:
@@ -125,7 +127,7 @@ def main() -> None:
         ov.save_model(result.model, args.save, compress_to_fp16=True)
         enter("saved")
     stop.set()
-    print(f"\n{recipe} of {component}, {len(calibration)} samples, statistics in {args.statistics_precision}: "
+    print(f"\n{recipe} of {component}, {len(calibration)} samples, large-model path {result.details.get('large_model_path')}: "
           f"{seconds:.1f} s")
     for label, start, peak in PHASES:
         print(f"  {start - PHASES[0][1]:7.1f} s  peak anon {peak:6.2f} GB  {label}")

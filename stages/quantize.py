@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
                 calibration=calibration[0] if calibration is not None else None,
                 ignored_scope=family.ignored_scope(component, model) if spec.ignored_scope and recipe == "int8"
                 else None,
-                target_device=nncf_target_device(device),
+                target_device=nncf_target_device(device), variant=variant.name,
             )
             target = out_dir / component / "openvino_model.xml"
             target.unlink()

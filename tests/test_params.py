@@ -112,7 +112,8 @@ def test_benchmark_rounds_must_be_positive():
 
 
 def test_benchmark_rounds_pool_the_timed_runs_and_keep_the_drift_visible():
-    from stages.benchmark import planned, pooled
+    from stages.benchmarking.configurations import planned
+    from stages.benchmarking.runner import pooled
 
     def measured(runs, load, rss, step):
         return {"load_seconds": load, "first_run_seconds": 9.0, "latency_s": {"median": sorted(runs)[1]},

@@ -32,6 +32,7 @@ from stages.config.specs import (  # noqa: F401  (re-exported: the params API in
     FAMILIES,
     RECIPES,
     PROMPT_SOURCES,
+    LARGE_MODEL_PATHS,
 )
 
 PARAMS_FILE = Path("params.yaml")
@@ -136,12 +137,18 @@ def _quantize_spec(raw: dict, family: str, where: str) -> QuantizeSpec:
     ratio = float(raw.get("int4_ratio", 1.0))
     if not 0.0 < ratio <= 1.0:
         raise UserError(f"params.yaml: {where}.int4_ratio = {ratio!r}: must be in (0, 1]")
+    large = raw.get("large_model_path", "auto")
+    if isinstance(large, bool):  # YAML 1.1 (PyYAML) reads a bare on/off as a boolean
+        large = "on" if large else "off"
+    if large not in LARGE_MODEL_PATHS:
+        raise UserError(f"params.yaml: {where}.large_model_path = {large!r}: allowed are {', '.join(LARGE_MODEL_PATHS)}")
     return QuantizeSpec(
         components=dict(components),
         smooth_quant_alpha=None if alpha is None else float(alpha),
         ignored_scope=bool(raw.get("ignored_scope", True)),
         int4_group_size=int(raw.get("int4_group_size", 64)),
         int4_ratio=ratio,
+        large_model_path=large,
     )
 
 

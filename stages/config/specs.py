@@ -14,6 +14,7 @@ VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 FAMILIES = ("sdxl", "pixart")
 RECIPES = ("int8", "hybrid", "int8_weights", "int4_sym", "int4_asym", "none")
 PROMPT_SOURCES = ("local", "hub")
+LARGE_MODEL_PATHS = ("auto", "on", "off")  # stages/quantization/nncf_patches.py
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ class QuantizeSpec:
     ignored_scope: bool = True  # apply the family's default ignored scope
     int4_group_size: int = 64
     int4_ratio: float = 1.0
+    # NNCF patches for models with > 2 GiB of weights (stages/quantization/nncf_patches.py): auto, on or off
+    large_model_path: str = "auto"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,132 @@
+"""The large-model path (stages/quantization/nncf_patches.py) on the tiny SDXL UNet, with its size threshold forced
+low: it quantizes the same ops as NNCF unpatched, draws the same pictures, and refuses an NNCF it was not written for."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import replace
+
+import nncf
+import openvino as ov
+import pytest
+
+from stages.common.errors import UserError
+from stages.evaluation.similarity import psnr_ssim
+from stages.families import get_family
+from stages.quantization import nncf_patches
+from stages.quantization.recipes import apply_recipe, count_quantized_ops
+
+PROMPTS = ("a photo of a cat", "mountains over a lake", "a robot in a garden")
+
+
+def quantize_unet(export, calibration, spec):
+    model = ov.Core().read_model(export / "unet" / "openvino_model.xml")
+    return apply_recipe("int8", model, spec, component="unet", calibration=calibration,
+                        ignored_scope=get_family("sdxl").ignored_scope("unet", model),
+                        target_device=nncf.TargetDevice.CPU, variant="tiny-sdxl-turbo")
+
+
+def optimized_dir(export, result, directory):
+    """The export with its UNet replaced by ``result``, as the quantize stage writes it."""
+    shutil.copytree(export, directory)
+    (directory / "unet" / "openvino_model.bin").unlink()
+    ov.save_model(result.model, directory / "unet" / "openvino_model.xml", compress_to_fp16=True)
+    return directory
+
+
+@pytest.fixture
+def statistics_engines(monkeypatch):
+    """Every NNCF statistics model compiled during the test: whether it was asked for f32."""
+    from nncf.openvino import engine
+
+    compiled = []
+    original = engine.OVNativeEngine.__init__
+
+    def counting_init(self, model, use_fp32_precision=True):
+        compiled.append(use_fp32_precision)
+        original(self, model, use_fp32_precision)
+
+    monkeypatch.setattr(engine.OVNativeEngine, "__init__", counting_init)
+    return compiled
+
+
+def test_the_large_model_path_quantizes_the_same_ops_and_draws_the_same_pictures(
+        sdxl_export, sdxl_calibration, sdxl_variant, tmp_path, monkeypatch, capsys, statistics_engines):
+    spec = sdxl_variant.quantize
+    assert spec.large_model_path == "auto"
+    default = quantize_unet(sdxl_export, sdxl_calibration, spec)
+    assert default.details["large_model_path"] is False  # the tiny UNet is far below 2 GiB
+    default_engines = len(statistics_engines)
+    assert all(statistics_engines), "unpatched NNCF collects statistics in f32"
+
+    # the tiny UNet counts as large, and its ~180 observed nodes take a few statistics chunks
+    monkeypatch.setattr(nncf_patches, "LARGE_MODEL_MIN_WEIGHT_BYTES", 0)
+    monkeypatch.setattr(nncf_patches, "LARGE_MODEL_NODES_PER_STATISTICS_CHUNK", 50)
+    capsys.readouterr()
+    large = quantize_unet(sdxl_export, sdxl_calibration, spec)
+    assert large.details == {"large_model_path": True, "statistics_precision": "bf16",
+                             "smoothed_model_on_disk": True, "statistics_nodes_per_chunk": 50}
+    large_engines = statistics_engines[default_engines:]
+    assert not any(large_engines), "statistics models compiled at the device's default precision"
+    assert len(large_engines) > default_engines, "statistics collected in more than one chunk"
+    assert re.search(r"NNCF statistics, 50 nodes per chunk.* (\d+)/\1 ", capsys.readouterr().err), "chunk progress i/N"
+
+    fp_dir = sdxl_export
+    default_dir = optimized_dir(sdxl_export, default, tmp_path / "default")
+    large_dir = optimized_dir(sdxl_export, large, tmp_path / "large")
+    counts = {name: count_quantized_ops(ov.Core().read_model(directory / "unet" / "openvino_model.xml"))
+              for name, directory in (("default", default_dir), ("large", large_dir))}
+    assert counts["large"] == counts["default"]
+    assert counts["large"]["fake_quantize"] > 50 and counts["large"]["weights_by_precision"]["f16"] == 3
+
+    sdxl = get_family("sdxl")
+    pipelines = {name: sdxl.load(directory, "CPU") for name, directory in
+                 (("fp", fp_dir), ("default", default_dir), ("large", large_dir))}
+    gate, generation = sdxl_variant.gate, sdxl_variant.generation
+    for seed, prompt in enumerate(PROMPTS):
+        images = {name: pipeline.text_to_image(prompt, generation, seed) for name, pipeline in pipelines.items()}
+        for name in ("default", "large"):
+            psnr, ssim = psnr_ssim(images["fp"], images[name])
+            assert ssim >= gate.ssim_min and psnr >= gate.psnr_min, f"{name} vs FP on {prompt!r}: {ssim=}, {psnr=}"
+
+
+def test_another_nncf_version_fails_with_one_line_naming_it_and_the_switch(sdxl_export, sdxl_variant, monkeypatch):
+    monkeypatch.setattr(nncf, "__version__", "3.5.0")
+    spec = replace(sdxl_variant.quantize, large_model_path="on")
+    with pytest.raises(UserError) as error:
+        quantize_unet(sdxl_export, [{"unused": None}], spec)
+    message = str(error.value)
+    assert "\n" not in message
+    assert "NNCF 3.4.0 internals" in message and "this is NNCF 3.5.0" in message
+    assert "set variants.tiny-sdxl-turbo.quantize.large_model_path: off" in message
+
+
+def test_the_switch_decides_and_auto_goes_by_weight_size(sdxl_export, monkeypatch):
+    model = ov.Core().read_model(sdxl_export / "unet" / "openvino_model.xml")
+    assert not nncf_patches.takes_large_model_path(model, "auto")
+    assert nncf_patches.takes_large_model_path(model, "on")
+    assert not nncf_patches.takes_large_model_path(model, "off")
+    monkeypatch.setattr(nncf_patches, "LARGE_MODEL_MIN_WEIGHT_BYTES", 0)
+    assert nncf_patches.takes_large_model_path(model, "auto")
+    assert not nncf_patches.takes_large_model_path(model, "off")
+    # off on another NNCF: no patch is applied, so nothing to refuse
+    monkeypatch.setattr(nncf, "__version__", "3.5.0")
+    with nncf_patches.large_model_path(model, "off", "variants.x.quantize.large_model_path") as done:
+        assert done["large_model_path"] is False
+
+
+@pytest.mark.parametrize("value, expected", [("auto", "auto"), ("on", "on"), (False, "off"), (True, "on")])
+def test_the_switch_in_params(value, expected):
+    import yaml
+
+    from conftest import REPO
+    from stages.config.params import parse
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["variants"]["tiny-sdxl-turbo"]["quantize"]["large_model_path"] = value
+    assert parse(raw).variant("tiny-sdxl-turbo").quantize.large_model_path == expected
+    raw["variants"]["tiny-sdxl-turbo"]["quantize"]["large_model_path"] = "sometimes"
+    with pytest.raises(UserError, match="variants.tiny-sdxl-turbo.quantize.large_model_path = 'sometimes': "
+                                        "allowed are auto, on, off"):
+        parse(raw)
