@@ -77,12 +77,17 @@ def large_model_path(model: ov.Model, switch_value: str, switch: str) -> Iterato
     check_nncf_version(switch)
     log.info("large-model path (%s: %s, %.1f GiB of weights): NNCF %s patched", switch, switch_value,
              constant_bytes(model) / 2**30, NNCF_VERSION)
+    # The statistics run in the precision the host resolved (host.precision): bf16 where the CPU has it, f32
+    # otherwise (or when f32 is forced) - recorded as what ran, not what was hoped for.
+    from stages.runtime.host import provenance
+
+    precision = provenance()["precision"]
     with contextlib.ExitStack() as patches:
-        patches.enter_context(statistics_precision("bf16"))
+        patches.enter_context(statistics_precision(precision))
         patches.enter_context(smooth_quant_weights_in_their_own_dtype())
         patches.enter_context(smoothed_model_on_disk())
         patches.enter_context(statistics_in_chunks(LARGE_MODEL_NODES_PER_STATISTICS_CHUNK))
-        yield {"large_model_path": True, "statistics_precision": "bf16", "smoothed_model_on_disk": True,
+        yield {"large_model_path": True, "statistics_precision": precision, "smoothed_model_on_disk": True,
                "statistics_nodes_per_chunk": LARGE_MODEL_NODES_PER_STATISTICS_CHUNK}
 
 
