@@ -18,9 +18,9 @@ precision in force, why GenAI did not run) live under `env`.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -30,13 +30,14 @@ from pathlib import Path
 
 from stages.common import paths
 from stages.runtime.devices import check_device
-from stages.common.errors import UserError, main_with_clear_errors
+from stages.common.errors import UserError, argument_parser, main_with_clear_errors, one_line
 from stages.common.outputs import write_json
 from stages.config.params import BenchmarkParams, Params, Variant, load
 from stages.common.prompts import validation_prompts
 from stages.common.resources import peak_rss_mb
 from stages.runtime.timing import OtherProcessesCpu, latency_summary, median, ratio, timed_compiles
 
+log = logging.getLogger(__name__)
 CPU_FLAGS = ("amx_int8", "amx_bf16", "avx512_vnni", "avx_vnni")
 COMPILED_PROPERTIES = ("INFERENCE_PRECISION_HINT", "NUM_STREAMS", "INFERENCE_NUM_THREADS")
 
@@ -162,13 +163,6 @@ def measure_optimum(params: Params, variant: Variant, device: str, configuration
     }
 
 
-def one_line(error: Exception) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    # OpenVINO prefixes the message with "Exception from src/...cpp:NN:" lines; keep the reason
-    reasons = [line for line in lines if not line.startswith(("Exception from", "Check '"))] or lines or [repr(error)]
-    return f"{type(error).__name__}: {reasons[-1]}"[:300]
-
-
 def measure_genai(params: Params, variant: Variant, device: str, configuration: Configuration,
                   prompts: list[dict]) -> dict:
     import openvino_genai
@@ -196,7 +190,7 @@ def measure_genai(params: Params, variant: Variant, device: str, configuration: 
             generate(caption, seed)
             first_run = first_run or time.perf_counter() - started
     except Exception as error:  # noqa: BLE001 - whatever GenAI rejects the directory with: say why, do not fail
-        return {"skipped": f"{model_dir} does not run in OpenVINO GenAI: {one_line(error)}"}
+        return {"skipped": f"{model_dir} does not run in OpenVINO GenAI: {type(error).__name__}: {one_line(error)}"}
 
     seconds, runs = [], []
     for caption, seed in prompt_schedule(prompts, bench.runs, generation.seed, offset=bench.warmup):
@@ -247,7 +241,9 @@ def run_in_fresh_process(name: str, variant: str, device: str, prompts: list[dic
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         if done.returncode == 2 and lines and lines[-1].startswith("error: "):
             raise UserError(lines[-1].removeprefix("error: "))
-        raise RuntimeError(f"benchmark of {name} failed (exit {done.returncode}):\n" + "\n".join(lines[-20:]))
+        log.debug("stderr of the %s process:\n%s", name, done.stderr)
+        raise RuntimeError(f"benchmark of {name} failed in its own process (exit {done.returncode}): "
+                           f"{lines[-1] if lines else 'no output'}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -309,7 +305,7 @@ def speedups(configurations: dict[str, dict]) -> dict[str, float]:
 
 @main_with_clear_errors
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("variant")
     parser.add_argument("device")
     parser.add_argument("--one", choices=sorted(CONFIGURATIONS), metavar="CONFIGURATION",
@@ -337,18 +333,18 @@ def main(argv: list[str] | None = None) -> None:
                 result = run_in_fresh_process(name, variant.name, device, prompts)
                 if "skipped" in result:
                     skipped[name] = result["skipped"]
-                    print(f"{name}: skipped: {result['skipped']}")
+                    log.info("%s: skipped: %s", name, result["skipped"])
                     continue
                 by_round.setdefault(name, []).append(result["metrics"])
                 env_by_configuration[name] = result["env"]
                 measured = result["metrics"]
-                print(f"round {round_index + 1}/{params.benchmark.rounds} {name}: median "
-                      f"{measured['latency_s']['median']:.4f} s, load {measured['load_seconds']:.2f} s, peak RSS "
-                      f"{measured['peak_rss_mb']:.0f} MB, precision {result['env']['inference_precision']}")
+                log.info("round %d/%d %s: median %.4f s, load %.2f s, peak RSS %.0f MB, precision %s",
+                         round_index + 1, params.benchmark.rounds, name, measured["latency_s"]["median"],
+                         measured["load_seconds"], measured["peak_rss_mb"], result["env"]["inference_precision"])
     configurations = {name: pooled(rounds) for name, rounds in by_round.items()}
     if others.share > 0.1:
-        print(f"note: other processes used {others.share:.0%} of this machine's CPU during the benchmark: "
-              "the timings are noisy")
+        log.warning("note: other processes used %.0f%% of this machine's CPU during the benchmark: the timings "
+                    "are noisy", others.share * 100)
 
     env = environment(device, {CONFIGURATIONS[name].runtime for name in names})
     env["other_processes_cpu_share"] = others.share

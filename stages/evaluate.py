@@ -8,19 +8,21 @@
 
 from __future__ import annotations
 
-import argparse
+import logging
 
 import pandas as pd
 from tqdm import tqdm
 
 from stages.common import paths
-from stages.common.errors import main_with_clear_errors
+from stages.common.errors import argument_parser, main_with_clear_errors
 from stages.evaluation.grid import make_grid
 from stages.runtime.inference import load_variant
 from stages.common.outputs import atomic_file, write_json
 from stages.config.params import load
 from stages.common.prompts import validation_prompts
 from stages.evaluation.similarity import load_clip, psnr_ssim, summary
+
+log = logging.getLogger(__name__)
 
 
 def compare(rows, mode, index, prompt, seed, reference, candidate, clip) -> None:
@@ -41,7 +43,7 @@ def aggregate(table: pd.DataFrame, clip_skipped: str | None) -> dict:
 
 @main_with_clear_errors
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("variant")
     parser.add_argument("device")
     args = parser.parse_args(argv)
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     optimized = load_variant(variant.name, args.device, optimized=True, params=params)
     clip, clip_skipped = load_clip(params.evaluate.clip_model)
     if clip_skipped:
-        print(f"CLIP similarity skipped: {clip_skipped}")
+        log.info("CLIP similarity skipped: %s", clip_skipped)
     with_img2img = variant.model.family == "sdxl"
 
     rows, grid_rows = [], []

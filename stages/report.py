@@ -15,18 +15,19 @@ a value that does not exist says why, as "n/a (reason)".
 
 from __future__ import annotations
 
-import argparse
 import json
+import logging
 from pathlib import Path
 
 import pandas as pd
 
 from stages.common import paths
-from stages.common.errors import main_with_clear_errors
+from stages.common.errors import argument_parser, main_with_clear_errors
 from stages.families import family_class
 from stages.common.outputs import atomic_file
 from stages.config.params import Params, load
 
+log = logging.getLogger(__name__)
 MEASURED = "measured, this machine"
 RECORDED = "recorded run, not re-run by this repro"
 PUBLISHED = "published, other hardware"
@@ -322,7 +323,7 @@ def markdown(params: Params, table: pd.DataFrame) -> str:
 
 @main_with_clear_errors
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.parse_args(argv)
 
     params = load()
@@ -335,7 +336,7 @@ def main(argv: list[str] | None = None) -> None:
         similarity_table(params).to_csv(tmp, index=False)
     with atomic_file(SUMMARY_MD) as tmp:
         tmp.write_text(markdown(params, table))
-    print(f"wrote {SUMMARY_MD}, {SUMMARY_CSV}, {LATENCY_CSV} and {SIMILARITY_CSV}")
+    log.info("wrote %s, %s, %s and %s", SUMMARY_MD, SUMMARY_CSV, LATENCY_CSV, SIMILARITY_CSV)
 
 
 if __name__ == "__main__":
