@@ -12,11 +12,14 @@ collection, each algorithm's apply, FastBiasCorrection's sub-models, saving). No
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import threading
 import time
 from pathlib import Path
+
+from stages.common.errors import argument_parser, main_with_clear_errors
 
 PHASES: list[list] = []  # [label, start, peak_rss_gb]
 _current = ["start"]
@@ -63,8 +66,9 @@ def labelled(owner, name: str, label: str) -> None:
     setattr(owner, name, wrapper)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+@main_with_clear_errors
+def main(argv: list[str] | None = None) -> None:
+    parser = argument_parser(__doc__)
     parser.add_argument("variant")
     parser.add_argument("--component", default=None)
     parser.add_argument("--recipe", default=None)
@@ -72,7 +76,7 @@ def main() -> None:
                         help="override variants.<variant>.quantize.large_model_path")
     parser.add_argument("--subset", type=int, default=None)
     parser.add_argument("--save", default=None, help="save the quantized IR here")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     import nncf
     import openvino as ov
@@ -136,4 +140,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

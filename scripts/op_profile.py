@@ -13,7 +13,6 @@ throughput - and everything else as fast as in FP; the measured INT8 model shows
 
 from __future__ import annotations
 
-import argparse
 import collections
 import time
 
@@ -21,6 +20,7 @@ import numpy as np
 import openvino as ov
 
 from stages.quantization import calibration_data
+from stages.common.errors import argument_parser, main_with_clear_errors
 from stages.common import paths
 from stages.families import get_family
 from stages.config.params import load
@@ -75,13 +75,14 @@ def profile(core: ov.Core, xml, inputs: dict, runs: int) -> dict:
             **{group: groups[group] for group in GROUPS}}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+@main_with_clear_errors
+def main(argv: list[str] | None = None) -> None:
+    parser = argument_parser(__doc__)
     parser.add_argument("variant")
     parser.add_argument("--device", default="CPU")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--markdown", help="also write the table here")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     variant = load().variant(args.variant)
     family = get_family(variant.model.family)
     core = ov.Core()
@@ -124,4 +125,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -10,25 +10,26 @@ machine's speed hits all of them alike. Prints per-call medians and the ratios t
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
 import openvino as ov
 
 from stages.quantization import calibration_data
+from stages.common.errors import argument_parser, main_with_clear_errors
 from stages.common import paths
 from stages.families import get_family
 from stages.runtime.inference import input_shapes
 from stages.config.params import load
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+@main_with_clear_errors
+def main(argv: list[str] | None = None) -> None:
+    parser = argument_parser(__doc__)
     parser.add_argument("variant")
     parser.add_argument("--components", help="comma-separated; default: the denoiser and recorded components")
     parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     variant = load().variant(args.variant)
     family = get_family(variant.model.family)
     data_dir = paths.calibration_data(variant.name)
@@ -65,4 +66,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

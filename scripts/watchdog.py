@@ -9,12 +9,16 @@ job, not whatever the kernel's OOM killer picks. Prints the peak RSS of the comm
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
+
+from stages.common.errors import argument_parser, main_with_clear_errors
+
+log = logging.getLogger(__name__)
 
 
 def mem_available_gb() -> float:
@@ -47,32 +51,37 @@ def tree_rss_gb(root: int) -> float:
     return total / 2**20
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+@main_with_clear_errors
+def main(argv: list[str] | None = None) -> int:
+    parser = argument_parser(__doc__)
     parser.add_argument("--min-available-gb", type=float, default=1.5)
     parser.add_argument("--require-available-gb", type=float, default=0.0,
                         help="refuse to start unless MemAvailable is at least this (the machine is shared)")
     parser.add_argument("command", nargs=argparse.REMAINDER)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if mem_available_gb() < args.require_available_gb:
-        print(f"watchdog: only {mem_available_gb():.1f} GB available, {args.require_available_gb} GB required: "
-              "not starting (other work is using this machine's memory; try again later)", file=sys.stderr)
+        log.error("watchdog: only %.1f GB available, %s GB required: not starting (other work is using this "
+                  "machine's memory; try again later)", mem_available_gb(), args.require_available_gb)
         return 75
     process = subprocess.Popen(command, start_new_session=True)
     peak = 0.0
-    while process.poll() is None:
-        peak = max(peak, tree_rss_gb(process.pid))
-        if mem_available_gb() < args.min_available_gb:
-            print(f"watchdog: MemAvailable below {args.min_available_gb} GB, killing process group {process.pid} "
-                  f"(peak tree RSS {peak:.1f} GB)", file=sys.stderr, flush=True)
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            return 137
-        time.sleep(0.5)
-    print(f"watchdog: exit {process.returncode}, peak tree RSS {peak:.1f} GB", file=sys.stderr, flush=True)
+    try:
+        while process.poll() is None:
+            peak = max(peak, tree_rss_gb(process.pid))
+            if mem_available_gb() < args.min_available_gb:
+                log.error("watchdog: MemAvailable below %s GB, killing process group %d (peak tree RSS %.1f GB)",
+                          args.min_available_gb, process.pid, peak)
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                return 137
+            time.sleep(0.5)
+    except BaseException:  # interrupted: the command runs in its own session, so it would outlive us
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait()
+        raise
+    log.info("watchdog: exit %d, peak tree RSS %.1f GB", process.returncode, peak)
     return process.returncode
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -12,7 +12,6 @@ processes' stderr goes to a log file whose path is printed first.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -21,7 +20,7 @@ from stages.benchmarking.configurations import CONFIGURATIONS
 from stages.benchmarking.measure import measure_one
 from stages.benchmarking.runner import run_benchmark
 from stages.common import paths
-from stages.common.errors import main_with_clear_errors
+from stages.common.errors import argument_parser, main_with_clear_errors
 from stages.common.outputs import write_json
 from stages.config.params import load
 from stages.runtime.devices import check_device
@@ -29,7 +28,7 @@ from stages.runtime.devices import check_device
 
 @main_with_clear_errors
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("variant")
     parser.add_argument("device")
     parser.add_argument("--one", choices=sorted(CONFIGURATIONS), metavar="CONFIGURATION",

@@ -10,7 +10,6 @@ recipe) are recorded from full runs over the first usable prompts, into a sub-di
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import time
 from dataclasses import replace
@@ -19,9 +18,9 @@ from tqdm import tqdm
 
 from stages.quantization import calibration_data
 from stages.common import paths
-from stages.common.errors import UserError, main_with_clear_errors
+from stages.common.errors import UserError, argument_parser, main_with_clear_errors
 from stages.families import get_family
-from stages.common.outputs import atomic_dir, write_json
+from stages.common.outputs import atomic_dir, remove_stale_temps, write_json
 from stages.config.params import load
 from stages.runtime import host
 from stages.common.prompts import calibration_prompts, prompt_provenance
@@ -86,7 +85,7 @@ def notebook_way_cost(pipeline, denoiser: str, prompts: list[dict], generation) 
 
 @main_with_clear_errors
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("variant")
     args = parser.parse_args(argv)
 
@@ -95,12 +94,13 @@ def main(argv: list[str] | None = None) -> None:
     prompt_source = (replace(params.calibration_prompts, source="local", path=variant.calibrate.prompts)
                      if variant.calibrate.prompts else params.calibration_prompts)
     family = get_family(variant.model.family)
+    prompts = calibration_prompts(prompt_source)  # a local file is checked here, before the model
+    remove_stale_temps(paths.calibration_data(variant.name))
     pipeline = family.load(paths.fp_model(variant.name), "CPU")
     subset_size = variant.calibrate.subset_size
 
     started = time.perf_counter()
-    samples, rows, skipped, used = collect(pipeline, family.denoiser, calibration_prompts(prompt_source),
-                                           variant.generation, subset_size)
+    samples, rows, skipped, used = collect(pipeline, family.denoiser, prompts, variant.generation, subset_size)
     seconds = time.perf_counter() - started
     if len(samples) < subset_size:
         raise UserError(f"subset_size {subset_size} is larger than what the prompt source yields: "

@@ -8,13 +8,13 @@
 
 from __future__ import annotations
 
-import argparse
+import logging
 
 import pandas as pd
 from tqdm import tqdm
 
 from stages.common import paths
-from stages.common.errors import main_with_clear_errors
+from stages.common.errors import argument_parser, main_with_clear_errors
 from stages.evaluation.grid import make_grid
 from stages.runtime.inference import load_variant
 from stages.common.outputs import atomic_file, write_json
@@ -23,6 +23,8 @@ from stages.families import get_family
 from stages.runtime import host
 from stages.common.prompts import validation_prompts
 from stages.evaluation.similarity import load_clip, psnr_ssim, summary
+
+log = logging.getLogger(__name__)
 
 
 def compare(rows, mode, index, prompt, seed, reference, candidate, clip) -> None:
@@ -53,7 +55,7 @@ def adherence_fp_vs_optimized(judged: dict[str, list], captions: list[str], seed
 
 @main_with_clear_errors
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("variant")
     parser.add_argument("device")
     args = parser.parse_args(argv)
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     optimized = load_variant(variant.name, args.device, optimized=True, params=params)
     clip, clip_skipped = load_clip(params.evaluate.clip_model, params.evaluate.clip_revision)
     if clip_skipped:
-        print(f"CLIP similarity skipped: {clip_skipped}")
+        log.info("CLIP similarity skipped: %s", clip_skipped)
     with_img2img = variant.model.family == "sdxl"
 
     rows, grid_rows, judged = [], [], {"fp": [], "optimized": []}

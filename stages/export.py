@@ -5,11 +5,10 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 
 from stages.common import paths
-from stages.common.errors import main_with_clear_errors
+from stages.common.errors import argument_parser, main_with_clear_errors
 from stages.families import get_family
 from stages.common.outputs import atomic_dir, dir_size_bytes, write_json
 from stages.config.params import load
@@ -18,7 +17,7 @@ from stages.runtime import host
 
 @main_with_clear_errors
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("variant")
     args = parser.parse_args(argv)
 

@@ -2,24 +2,29 @@
 
     python -m stages.gate [--markdown reports/gate.md]
 
-Prints a pass/fail table and exits 1 if any check fails. A threshold whose metric is
-missing (no evaluate run, or CLIP skipped) fails too: a gate must not pass on silence.
+Prints a table (pass / FAIL / not gated) and exits 1 if any check fails. A gate must not pass on
+silence: a threshold whose metric is missing (no evaluate run, or CLIP skipped) fails; a variant x
+device that should be gated but yields no check fails; a variant with `gate: null` is reported as
+"not gated", never as a pass; and a run that checked nothing at all (nothing enabled, or nothing
+gated) fails unless `gate.allow_empty` is true.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
+import logging
 from dataclasses import dataclass
 
 from stages.common import paths
-from stages.common.errors import main_with_clear_errors
+from stages.common.errors import argument_parser, main_with_clear_errors
 from stages.common.outputs import atomic_file
 from stages.config.params import Params, load
 
+log = logging.getLogger(__name__)
 # threshold name in params -> metric name in evaluate.json
 CHECKS = (("ssim_min", "ssim"), ("psnr_min", "psnr"), ("clip_sim_min", "clip_sim"))
+MODES = ("text2image", "image2image")
+PASS, FAIL, NOT_GATED = "pass", "FAIL", "not gated"
 
 
 @dataclass
@@ -28,29 +33,43 @@ class Check:
     device: str
     mode: str
     metric: str
-    threshold: float
+    threshold: float | None  # None: the variant is not gated
     value: float | None
     note: str = ""
 
     @property
+    def status(self) -> str:
+        if self.threshold is None:
+            return NOT_GATED
+        return PASS if self.value is not None and self.value >= self.threshold else FAIL
+
+    @property
     def passed(self) -> bool:
-        return self.value is not None and self.value >= self.threshold
+        return self.status == PASS
+
+
+@dataclass
+class Verdict:
+    passed: bool
+    line: str  # the one-line summary
 
 
 def run_checks(params: Params) -> list[Check]:
     checks: list[Check] = []
     for name in params.enabled:
         variant = params.variant(name)
-        if variant.gate is None:
-            continue
         for device in params.devices:
+            if variant.gate is None:
+                checks.append(Check(name, device, "-", "-", None, None, f"gate: null in variants.{name}"))
+                continue
             path = paths.metrics(name, "evaluate.json", device)
             if not path.exists():
                 checks.append(Check(name, device, "-", "evaluate.json", 0.0, None,
                                     f"missing: run `dvc repro evaluate@{name}-{device}`"))
                 continue
             metrics = json.loads(path.read_text())
-            modes = [mode for mode in ("text2image", "image2image") if mode in metrics]
+            modes = [mode for mode in MODES if isinstance(metrics.get(mode), dict)]
+            before = len(checks)
             for threshold_name, metric in CHECKS:
                 threshold = getattr(variant.gate, threshold_name)
                 if threshold is None:
@@ -60,15 +79,49 @@ def run_checks(params: Params) -> list[Check]:
                     note = "" if summary else f"not measured: {metrics.get('clip_sim_skipped') or 'absent'}"
                     checks.append(Check(name, device, mode, f"{metric} (min)", threshold,
                                         summary["min"] if summary else None, note))
+            if variant.gate.adherence_drop_max is not None:  # judged variants: adherence may drop this much at most
+                adherence = metrics.get("adherence")
+                checks.append(Check(name, device, "text2image", "prompt adherence, optimized - FP",
+                                    -variant.gate.adherence_drop_max, -adherence["drop"] if adherence else None,
+                                    f"FP {adherence['fp']['overall']:.3f}, optimized {adherence['optimized']['overall']:.3f}"
+                                    if adherence else f"not measured: set variants.{name}.evaluate.judge"))
+            if len(checks) == before:  # gated, yet nothing to compare: that is not a pass
+                checks.append(Check(name, device, "-", "evaluate.json", 0.0, None,
+                                    f"{path} has no {' or '.join(MODES)} results: re-run `dvc repro -f "
+                                    f"evaluate@{name}-{device}`"))
     return checks
+
+
+def verdict(checks: list[Check], params: Params) -> Verdict:
+    failed = [c for c in checks if c.status == FAIL]
+    checked = [c for c in checks if c.status != NOT_GATED]
+    ungated = sorted({f"{c.variant} on {c.device}" for c in checks if c.status == NOT_GATED})
+    note = f" ({', '.join(ungated)}: not gated)" if ungated else ""
+    if failed:
+        return Verdict(False, f"quality gate FAILED: {len(failed)} of {len(checked)} checks{note}")
+    if not checked:
+        why = "nothing is enabled" if not params.enabled else "every enabled variant has `gate: null`"
+        if params.gate.allow_empty:
+            return Verdict(True, f"quality gate passed with no checks: {why} (gate.allow_empty is true){note}")
+        return Verdict(False, f"quality gate FAILED: it checked nothing ({why}): set thresholds in "
+                              "variants.<v>.gate, or gate.allow_empty: true to accept a run without checks")
+    return Verdict(True, f"quality gate passed: {len(checked)} checks{note}")
+
+
+def _cells(c: Check) -> tuple[str, str, str]:
+    threshold = "-" if c.threshold is None else f"≥ {c.threshold:g}"
+    value = "-" if c.threshold is None else "n/a" if c.value is None else f"{c.value:.4g}"
+    result = {PASS: "pass", NOT_GATED: f"not gated ({c.note})", FAIL: f"**FAIL** {c.note}".strip()}[c.status]
+    return threshold, value, result
 
 
 def markdown_table(checks: list[Check]) -> str:
     lines = ["| variant | device | mode | metric | threshold | value | result |", "|---|---|---|---|---|---|---|"]
     for c in checks:
-        value = "n/a" if c.value is None else f"{c.value:.4g}"
-        result = "pass" if c.passed else f"**FAIL** {c.note}".strip()
-        lines.append(f"| {c.variant} | {c.device} | {c.mode} | {c.metric} | ≥ {c.threshold:g} | {value} | {result} |")
+        threshold, value, result = _cells(c)
+        lines.append(f"| {c.variant} | {c.device} | {c.mode} | {c.metric} | {threshold} | {value} | {result} |")
+    if not checks:
+        lines.append("| - | - | - | - | - | - | nothing enabled: no check |")
     return "\n".join(lines) + "\n"
 
 
@@ -80,28 +133,30 @@ def print_table(checks: list[Check]) -> None:
     for column in ("variant", "device", "mode", "metric", "threshold", "value", "result"):
         table.add_column(column)
     for c in checks:
-        table.add_row(c.variant, c.device, c.mode, c.metric, f">= {c.threshold:g}",
-                      "n/a" if c.value is None else f"{c.value:.4g}",
-                      "[green]pass[/]" if c.passed else f"[red]FAIL[/] {c.note}")
+        threshold, value, result = _cells(c)
+        styled = {PASS: "[green]pass[/]", NOT_GATED: f"[yellow]not gated[/] ({c.note})",
+                  FAIL: f"[red]FAIL[/] {c.note}"}[c.status]
+        table.add_row(c.variant, c.device, c.mode, c.metric, threshold.replace("≥", ">="), value, styled)
     Console(width=160).print(table)
 
 
 @main_with_clear_errors
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("--markdown", help="also write the table as markdown to this file")
     args = parser.parse_args(argv)
 
-    checks = run_checks(load())
+    params = load()
+    checks = run_checks(params)
     print_table(checks)
-    failed = [c for c in checks if not c.passed]
+    result = verdict(checks, params)
     if args.markdown:
         with atomic_file(args.markdown) as tmp:
             tmp.write_text(markdown_table(checks))
-    if failed:
-        print(f"quality gate FAILED: {len(failed)} of {len(checks)} checks", file=sys.stderr)
+    if not result.passed:
+        log.error(result.line)
         raise SystemExit(1)
-    print(f"quality gate passed: {len(checks)} checks")
+    log.info(result.line)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ quantization.json (what was done), so it loads wherever the export loads.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import time
 
@@ -17,25 +16,16 @@ import openvino as ov
 
 from stages.quantization import calibration_data
 from stages.common import paths
+from stages.common.artifacts import read_ir
 from stages.runtime.devices import check_device, nncf_target_device
-from stages.common.errors import UserError, main_with_clear_errors
+from stages.common.errors import UserError, argument_parser, main_with_clear_errors
 from stages.families import get_family
 from stages.families.base import COMPILE_CONFIG_FILE
-from stages.common.outputs import atomic_dir, dir_size_bytes, write_json
+from stages.common.outputs import atomic_dir, dir_size_bytes, remove_stale_temps, write_json
 from stages.config.params import load
 from stages.runtime import host
 from stages.quantization.recipes import NEEDS_CALIBRATION, apply_recipe, count_quantized_ops
 from stages.common.resources import peak_rss_mb
-
-
-def read_ir(path) -> ov.Model:
-    if not path.exists() or not path.with_suffix(".bin").exists():
-        raise UserError(f"IR {path} (or its .bin) is missing: run `dvc repro` for the export stage")
-    try:
-        return ov.Core().read_model(path)
-    except RuntimeError as error:
-        raise UserError(f"IR {path} is corrupt and cannot be read: re-run its export stage "
-                        f"({str(error).splitlines()[0][:160]})") from error
 
 
 def component_size(model_dir, component: str) -> int:
@@ -44,7 +34,7 @@ def component_size(model_dir, component: str) -> int:
 
 @main_with_clear_errors
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("variant")
     parser.add_argument("device")
     args = parser.parse_args(argv)
@@ -55,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     spec = variant.quantize
     fp_dir = paths.fp_model(variant.name)
     family.check_exported(fp_dir)
+    remove_stale_temps(paths.optimized_model(variant.name, device))  # a killed run's copy of the model, first
 
     def calibration_for(component: str):
         """The recorded inputs of ``component``: the denoiser's at the top of the calibration directory,

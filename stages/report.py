@@ -15,11 +15,10 @@ Every cell is filled: a value that does not exist says why, as "n/a (reason)".
 
 from __future__ import annotations
 
-import argparse
 import logging
 
 from stages.common import paths
-from stages.common.errors import main_with_clear_errors
+from stages.common.errors import argument_parser, main_with_clear_errors
 from stages.common.outputs import atomic_file
 from stages.config.params import load
 from stages.reporting.markdown import markdown
@@ -33,7 +32,7 @@ log = logging.getLogger(__name__)
 
 @main_with_clear_errors
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # no-op where logging is already set up
 

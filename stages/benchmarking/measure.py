@@ -11,6 +11,7 @@ import contextlib
 import json
 import time
 
+from stages.common.errors import one_line
 from stages.benchmarking.configurations import CONFIGURATIONS, Configuration, prompt_schedule
 from stages.common.errors import UserError
 from stages.common.resources import peak_rss_mb
@@ -105,13 +106,6 @@ def measure_optimum(params: Params, variant: Variant, device: str, configuration
     }
 
 
-def one_line(error: Exception) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    # OpenVINO prefixes the message with "Exception from src/...cpp:NN:" lines; keep the reason
-    reasons = [line for line in lines if not line.startswith(("Exception from", "Check '"))] or lines or [repr(error)]
-    return f"{type(error).__name__}: {reasons[-1]}"[:300]
-
-
 def measure_genai(params: Params, variant: Variant, device: str, configuration: Configuration,
                   prompts: list[dict]) -> dict:
     import openvino_genai
@@ -139,7 +133,7 @@ def measure_genai(params: Params, variant: Variant, device: str, configuration: 
             generate(caption, seed)
             first_run = first_run or time.perf_counter() - started
     except Exception as error:  # noqa: BLE001 - whatever GenAI rejects the directory with: say why, do not fail
-        return {"skipped": f"{model_dir} does not run in OpenVINO GenAI: {one_line(error)}"}
+        return {"skipped": f"{model_dir} does not run in OpenVINO GenAI: {type(error).__name__}: {one_line(error)}"}
 
     seconds, runs = [], []
     for caption, seed in prompt_schedule(prompts, bench.runs, generation.seed, offset=bench.warmup):

@@ -49,8 +49,9 @@ def run_in_fresh_process(name: str, variant: str, device: str, prompts: list[dic
             lines = [line for line in child_log.read().splitlines() if line.strip()]
         if done.returncode == 2 and lines and lines[-1].startswith("error: "):
             raise UserError(lines[-1].removeprefix("error: "))
-        raise RuntimeError(f"benchmark of {name} failed (exit {done.returncode}; its whole stderr is in "
-                           f"{log_path}):\n" + "\n".join(lines[-20:]))
+        log.debug("stderr of the %s process:\n%s", name, "\n".join(lines))
+        raise RuntimeError(f"benchmark of {name} failed in its own process (exit {done.returncode}): "
+                           f"{lines[-1] if lines else 'no output'} (its whole stderr is in {log_path})")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

@@ -8,12 +8,11 @@ quality gate's table. Exits 1 when the gate fails, so CI can post the report and
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 
-from stages.common.errors import UserError, main_with_clear_errors
-from stages.gate import markdown_table, run_checks
+from stages.common.errors import UserError, argument_parser, main_with_clear_errors
+from stages.gate import markdown_table, run_checks, verdict
 from stages.common.outputs import atomic_file
 from stages.config.params import load
 
@@ -26,21 +25,22 @@ def dvc_diff(kind: str, base: str) -> str:
 
 
 def build_report(base: str) -> tuple[str, bool]:
-    checks = run_checks(load())
-    passed = all(check.passed for check in checks)
+    params = load()
+    checks = run_checks(params)
+    result = verdict(checks, params)
     sections = [
         f"## Quantization quality report (against `{base}`)",
-        f"**Quality gate: {'passed' if passed else 'FAILED'}** ({sum(c.passed for c in checks)}/{len(checks)} checks)",
+        f"**Quality gate: {'passed' if result.passed else 'FAILED'}** ({result.line})",
         "### Gate", markdown_table(checks),
         "### Metrics", dvc_diff("metrics", base),
         "### Params", dvc_diff("params", base),
     ]
-    return "\n\n".join(sections) + "\n", passed
+    return "\n\n".join(sections) + "\n", result.passed
 
 
 @main_with_clear_errors
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("--base", default="HEAD", help="git revision to compare against (default: HEAD)")
     parser.add_argument("--out", help="write the markdown here as well as to stdout")
     args = parser.parse_args(argv)

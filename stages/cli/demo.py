@@ -10,11 +10,10 @@ extra: nothing in the pipeline imports this module.
 
 from __future__ import annotations
 
-import argparse
 import threading
 import time
 
-from stages.common.errors import UserError
+from stages.common.errors import UserError, argument_parser, main_with_clear_errors
 from stages.families.sdxl import check_img2img
 from stages.runtime.inference import generation_with, load_variant
 from stages.config.params import Params, load
@@ -122,6 +121,8 @@ def build_app(params: Params):
 
     demo = Demo(params)
     variants = list(params.enabled)
+    if not variants:
+        raise UserError("params.yaml enables no variant: the demo shows the variants in 'enabled'")
     devices = list(dict.fromkeys(params.devices + list(available_devices()) + list(VIRTUAL_DEVICES)))
     first = params.variant(variants[0])
     sdxl_variants = [v for v in variants if params.variant(v).model.family == "sdxl"]
@@ -180,23 +181,18 @@ def build_app(params: Params):
     return app
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+@main_with_clear_errors
+def main(argv: list[str] | None = None) -> None:
+    parser = argument_parser(__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860)
     args = parser.parse_args(argv)
     try:
         import gradio  # noqa: F401
-    except ImportError:
-        print('error: the demo needs Gradio: pip install -e ".[demo]"')
-        return 2
-    try:
-        app = build_app(load())
-    except UserError as error:
-        print(f"error: {error}")
-        return 2
+    except ImportError as error:
+        raise UserError('the demo needs Gradio: pip install -e ".[demo]"') from error
+    app = build_app(load())
     app.queue().launch(server_name=args.host, server_port=args.port, share=False, show_error=True)
-    return 0
 
 
 if __name__ == "__main__":

@@ -7,20 +7,22 @@
 
 from __future__ import annotations
 
-import argparse
+import logging
 import time
 from pathlib import Path
 
-from stages.common.errors import UserError, main_with_clear_errors
+from stages.common.errors import UserError, argument_parser, main_with_clear_errors
 from stages.families.sdxl import check_img2img
 from stages.runtime.inference import generation_with, load_variant
-from stages.common.outputs import atomic_file
+from stages.common.outputs import atomic_file, check_writable_file
 from stages.config.params import load
+
+log = logging.getLogger(__name__)
 
 
 @main_with_clear_errors
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("variant")
     parser.add_argument("prompt")
     parser.add_argument("--device", default="CPU")
@@ -37,28 +39,48 @@ def main(argv: list[str] | None = None) -> None:
 
     params = load()
     variant = params.variant(args.variant)
-    # Validate everything before loading (and compiling) any model.
+    # 1. Check inputs: everything before loading (and compiling) any model.
     generation = generation_with(variant.generation, variant.model.family, args.steps, args.height, args.width)
+    check_png_path(args.out)
+    source = None
     if args.image is not None:
         if variant.model.family != "sdxl":
             raise UserError(f"--image (image-to-image) is not supported by the {variant.model.family} family (only sdxl)")
-        if not args.image.is_file():
-            raise UserError(f"input image {args.image} does not exist")
         check_img2img(args.steps or variant.generation.img2img_steps, args.strength)
+        source = read_image(args.image).resize((generation.width, generation.height))
+
+    # 2. Load and generate
     pipe = load_variant(args.variant, args.device, optimized=args.optimized, f32=args.f32, params=params)
     seed = variant.generation.seed if args.seed is None else args.seed
     started = time.perf_counter()
-    if args.image is not None:
-        from PIL import Image
-
-        source = Image.open(args.image).convert("RGB").resize((generation.width, generation.height))
+    if source is not None:
         image = pipe.image_to_image(args.prompt, source, generation, seed, steps=args.steps, strength=args.strength)
     else:
         image = pipe.text_to_image(args.prompt, generation, seed)
     seconds = time.perf_counter() - started
     with atomic_file(args.out) as tmp:
         image.save(tmp, format="PNG")
-    print(f"{args.out}  {image.width}x{image.height}  {seconds:.3f} s")
+    log.info("%s  %dx%d  %.3f s", args.out, image.width, image.height, seconds)
+
+
+def check_png_path(path: Path) -> None:
+    check_writable_file(path, "--out")
+    if path.suffix.lower() != ".png":
+        raise UserError(f"--out {path}: the image is written as PNG, so name it *.png")
+
+
+def read_image(path: Path):
+    """The input image, decoded now: a file PIL cannot read fails here, not after the model loaded."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise UserError(f"input image {path} does not exist")
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
+        raise UserError(f"input image {path} is not an image PIL can read ({type(error).__name__}): "
+                        "pass a PNG or JPEG file") from error
 
 
 if __name__ == "__main__":

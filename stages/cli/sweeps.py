@@ -12,7 +12,6 @@ each latency).
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from stages.common.errors import UserError, main_with_clear_errors
+from stages.common.errors import UserError, argument_parser, main_with_clear_errors
 
 SIMILARITY = "ssim_mean"
 LATENCY = "latency_s"
@@ -110,7 +109,7 @@ def load_exp_show(path: str | None) -> list[dict]:
 
 @main_with_clear_errors
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("exp_show_json", nargs="?", help="output of `dvc exp show --json` (default: run it)")
     parser.add_argument("--variant", default="tiny-sdxl-turbo")
     parser.add_argument("--device", default="CPU")

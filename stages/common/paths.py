@@ -36,3 +36,29 @@ def metrics(variant: str, name: str, device: str | None = None) -> Path:
 
 def report(variant: str, name: str, device: str) -> Path:
     return REPORTS / variant / device / name
+
+
+def stage_that_makes(path: Path | str) -> str | None:
+    """The DVC stage whose output holds ``path`` (the layout above read backwards), e.g.
+    models/v/fp/unet/openvino_model.bin -> export@v; None for a path outside the layout."""
+    path = Path(path)
+    if path.is_absolute():
+        try:
+            path = path.relative_to(Path.cwd())
+        except ValueError:
+            return None
+    parts = path.parts
+    if len(parts) >= 3 and parts[0] == MODELS.name:
+        if parts[2] == "fp":
+            return f"export@{parts[1]}"
+        if parts[2].startswith("optimized-"):
+            return f"quantize@{parts[1]}-{parts[2].removeprefix('optimized-')}"
+    if len(parts) >= 3 and parts[:2] == DATA.joinpath("calibration").parts:
+        return f"calibrate@{parts[2]}"
+    return None
+
+
+def remake_hint(path: Path | str) -> str:
+    """What to run to make ``path`` again."""
+    stage = stage_that_makes(path)
+    return f"re-run `dvc repro -f {stage}`" if stage else "make it again with the command that wrote it"

@@ -1,7 +1,9 @@
-"""Prompt sources through the `datasets` library: the local JSON-lines sets or a hub dataset."""
+"""Prompt sources: the local JSON-lines sets (read line by line, so that a bad line is named), or a hub
+dataset through `datasets`."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Iterator
 
@@ -10,28 +12,51 @@ from stages.config.specs import PromptSource
 
 
 def _local_rows(path: str | Path, column: str = "caption") -> list[dict]:
-    import datasets
-
+    """Every row of a JSON-lines prompt file as {"id", "caption"}; the first bad line is a UserError naming it."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"prompts file {path} does not exist")
-    if not path.read_text().strip():
-        raise UserError(f"prompts file {path} is empty: it needs one JSON object per line with an '{column}' field")
-    dataset = datasets.load_dataset("json", data_files=str(path), split="train")
-    if column not in dataset.column_names:
-        raise UserError(f"prompts file {path} has no '{column}' field (it has {', '.join(dataset.column_names)})")
-    ids = dataset["id"] if "id" in dataset.column_names else [f"{path.stem}-{i}" for i in range(len(dataset))]
-    return [{"id": str(i), "caption": str(c)} for i, c in zip(ids, dataset[column])]
+    expected = f'one JSON object per line with a \'{column}\' text, e.g. {{"id": "p1", "{column}": "a cat"}}'
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise UserError(f"prompts file {path} is not UTF-8 text ({error.reason} at byte {error.start}): "
+                        f"it needs {expected}") from error
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise UserError(f"prompts file {path} line {number} is not JSON ({error.msg}, column {error.colno}): "
+                            f"it needs {expected}") from error
+        caption = row.get(column) if isinstance(row, dict) else None
+        if not isinstance(caption, str) or not caption.strip():
+            raise UserError(f"prompts file {path} line {number} has no '{column}' text: it needs {expected}")
+        rows.append({"id": str(row.get("id", f"{path.stem}-{len(rows)}")), "caption": caption})
+    if not rows:
+        raise UserError(f"prompts file {path} is empty: it needs {expected}")
+    return rows
 
 
 def calibration_prompts(source: PromptSource) -> Iterator[dict]:
-    """Yield {"id", "caption"} rows from the configured calibration source."""
+    """{"id", "caption"} rows from the configured calibration source. A local file is read (and checked)
+    at once, so that a bad line stops the stage before any model loads; a hub dataset is streamed."""
     if source.source == "local":
-        yield from _local_rows(source.path, source.column)
-        return
+        return iter(_local_rows(source.path, source.column))
+    return _hub_rows(source)
+
+
+def _hub_rows(source: PromptSource) -> Iterator[dict]:
     stream = _hub_stream(source).shuffle(seed=source.shuffle_seed, buffer_size=10_000)
     for index, row in enumerate(stream):
-        yield {"id": f"{source.dataset_id}:{source.split}:{index}", "caption": str(row[source.column])}
+        caption = row.get(source.column)
+        if not isinstance(caption, str) or not caption.strip():
+            raise UserError(f"dataset {source.dataset_id} ({source.split}, shuffled with seed {source.shuffle_seed}) "
+                            f"row {index} has no '{source.column}' text: set calibrate.prompts.column to its "
+                            f"caption column (it has {', '.join(row)})")
+        yield {"id": f"{source.dataset_id}:{source.split}:{index}", "caption": caption}
 
 
 def _hub_stream(source: PromptSource):

@@ -1,27 +1,32 @@
 """params.yaml, loaded and validated in one place into typed objects.
 
-Every stage calls :func:`load` and reads only what it declares as a DVC param;
-errors are one line that names the bad value and what is allowed.
+Every stage calls :func:`load` and reads only what it declares as a DVC param. Every value is checked
+here, its type and its range, before any stage does any work (so a bad value never reaches NNCF,
+diffusers or OpenVINO halfway through a run): an error is one line that names the bad value and what
+is allowed, a YAML syntax error names its line, and a key this file does not know is refused (a
+misspelt knob would otherwise be silently ignored).
+
+    python -m stages.config.params      validate params.yaml and print the variants the DAG runs
 """
 
 from __future__ import annotations
 
+import math
+import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
-from stages.common.errors import UserError
+from stages.common.errors import UserError, argument_parser, main_with_clear_errors
 from stages.config.specs import (  # noqa: F401  (re-exported: the params API in one import)
     ModelSpec,
-    TrainSpec,
-    VariantEvaluate,
-    ScenesParams,
     GenerationSpec,
     CalibrateSpec,
     QuantizeSpec,
     GateSpec,
+    GateParams,
     Variant,
     PromptSource,
     EvaluateParams,
@@ -32,129 +37,215 @@ from stages.config.specs import (  # noqa: F401  (re-exported: the params API in
     FAMILIES,
     RECIPES,
     PROMPT_SOURCES,
+    PSNR_CAP_DB,
     LARGE_MODEL_PATHS,
+    TrainSpec,
+    VariantEvaluate,
+    ScenesParams,
 )
 
 PARAMS_FILE = Path("params.yaml")
+SEED_MAX = 2**32 - 1  # every generator the pipelines seed (torch, numpy, datasets' shuffle) takes 0 .. 2**32 - 1
+MAX_LENGTH_MAX = 512  # T5 tokenizers' model_max_length
+RUNTIMES = ("optimum", "genai")
 
 
-def _require(section: dict, key: str, where: str) -> Any:
-    if not isinstance(section, dict) or key not in section:
-        raise UserError(f"params.yaml: missing '{where}.{key}'")
-    return section[key]
+# -- typed readers: each returns the value or raises one line naming it ----------------------------------
+def _bad(where: str, value: Any, rule: str) -> UserError:
+    return UserError(f"params.yaml: {where} = {value!r}: {rule}")
 
 
-def _positive_int(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise UserError(f"params.yaml: {where} = {value!r}: must be a positive integer")
+def _section(raw: Any, where: str, keys: tuple[str, ...], required: tuple[str, ...] = ()) -> dict:
+    """A mapping with only known keys (and the required ones)."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise UserError(f"params.yaml: {where or 'the file'} must be a mapping (key: value), "
+                        f"not {type(raw).__name__} {raw!r}"[:300])
+    prefix = f"{where}." if where else ""
+    for key in raw:
+        if key not in keys:
+            raise UserError(f"params.yaml: unknown key '{prefix}{key}': {where or 'the top level'} takes "
+                            f"{', '.join(keys)}")
+    for key in required:
+        if key not in raw:
+            raise UserError(f"params.yaml: missing '{prefix}{key}'")
+    return raw
+
+
+def _int(value: Any, where: str, low: int | None = None, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low) \
+            or (high is not None and value > high):
+        if high is None:
+            rule = {1: "must be a positive integer", 0: "must be a non-negative integer"}.get(low, "must be an integer")
+        else:
+            rule = f"must be an integer from {low} to {high}"
+        raise _bad(where, value, rule)
     return value
 
 
+def _number(value: Any, where: str, rule: str, accept: Callable[[float], bool] = lambda _: True) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not accept(value):
+        raise _bad(where, value, rule)
+    return float(value)
+
+
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise _bad(where, value, "must be true or false")
+    return value
+
+
+def _text(value: Any, where: str, rule: str = "must be a non-empty string") -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _bad(where, value, rule)
+    return value
+
+
+def _optional_text(value: Any, where: str) -> str | None:
+    return None if value is None else _text(value, where, "must be null or a non-empty string")
+
+
+def _choice(value: Any, where: str, choices: tuple[str, ...], what: str) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise UserError(f"unknown {what} {value!r} at {where}: allowed are {', '.join(choices)}")
+    return value
+
+
+def _names(value: Any, where: str, what: str, allow_empty: bool) -> list[str]:
+    """A YAML list of distinct non-empty names."""
+    if not isinstance(value, list) or (not value and not allow_empty):
+        raise _bad(where, value, f"must be a list of {what}{' (it may be empty)' if allow_empty else ''}")
+    for item in value:
+        _text(item, where, f"must be a list of {what}")
+    duplicates = sorted({item for item in value if value.count(item) > 1})
+    if duplicates:
+        raise _bad(where, value, f"lists {', '.join(duplicates)} more than once")
+    return list(value)
+
+
+# -- the variant registry -----------------------------------------------------------------------------
 TRAINED_SOURCE = "trained"  # `source: trained`: the source stage trains the reference model
 
 
 def _train_spec(raw: Any, where: str) -> TrainSpec:
-    if not isinstance(raw, dict):
-        raise UserError(f"params.yaml: {where} must map steps (and batch_size, lr, vae_steps, taesd_steps, threads)"
-                        " for source 'trained'")
-    lr = raw.get("lr", 1e-3)
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < 1:
-        raise UserError(f"params.yaml: {where}.lr = {lr!r}: must be a number in (0, 1)")
+    raw = _section(raw, where, ("steps", "batch_size", "lr", "vae_steps", "taesd_steps", "threads"),
+                   required=("steps",))
     return TrainSpec(
-        steps=_positive_int(_require(raw, "steps", where), f"{where}.steps"),
-        batch_size=_positive_int(raw.get("batch_size", 32), f"{where}.batch_size"),
-        lr=float(lr),
-        vae_steps=_positive_int(raw.get("vae_steps", 600), f"{where}.vae_steps"),
-        taesd_steps=_positive_int(raw.get("taesd_steps", 500), f"{where}.taesd_steps"),
-        threads=_positive_int(raw.get("threads", 2), f"{where}.threads"),
+        steps=_int(raw["steps"], f"{where}.steps", 1),
+        batch_size=_int(raw.get("batch_size", 32), f"{where}.batch_size", 1, 4096),
+        lr=_number(raw.get("lr", 1e-3), f"{where}.lr", "must be a number in (0, 1)", lambda value: 0 < value < 1),
+        vae_steps=_int(raw.get("vae_steps", 600), f"{where}.vae_steps", 1),
+        taesd_steps=_int(raw.get("taesd_steps", 500), f"{where}.taesd_steps", 1),
+        threads=_int(raw.get("threads", 2), f"{where}.threads", 1, 256),
     )
-
-
-def _model_spec(raw: dict, where: str, variant: str) -> ModelSpec:
-    family = _require(raw, "family", where)
-    if family not in FAMILIES:
-        raise UserError(f"unknown family {family!r} at {where}.family: allowed are {', '.join(FAMILIES)}")
-    source = _require(raw, "source", where)
-    if not isinstance(source, str) or not source:
-        raise UserError(f"params.yaml: {where}.source = {source!r}: use 'tiny', a hub id or a local path")
-    spec = ModelSpec(
-        family=family,
-        source=source,
-        seed=int(raw.get("seed", 0)),
-        taesd=raw.get("taesd"),
-        max_length=_positive_int(raw.get("max_length", 120), f"{where}.max_length"),
-        weights_variant=raw.get("weights_variant"),
-        revision=_revision(raw.get("revision"), f"{where}.revision"),
-        taesd_revision=_revision(raw.get("taesd_revision"), f"{where}.taesd_revision"),
-    )
-    if source == TRAINED_SOURCE or "train" in raw:
-        if source != TRAINED_SOURCE or family != "sdxl":
-            raise UserError(f"params.yaml: {where}: `train` goes with `source: trained`, for the sdxl family only")
-        # the source stage writes the trained pipeline (and its tiny autoencoder) here; export reads it as a path
-        trained = f"models/{variant}/source"
-        spec = replace(spec, source=trained, taesd=f"{trained}/taesd" if spec.taesd == TRAINED_SOURCE else spec.taesd,
-                       train=_train_spec(raw.get("train"), f"{where}.train"))
-    return spec
 
 
 def _revision(value: Any, where: str) -> str | None:
-    if value is not None and (not isinstance(value, str) or not value.strip()):
-        raise UserError(f"params.yaml: {where} = {value!r}: use a commit hash, tag or branch of the hub repo (or null)")
-    return value
+    return None if value is None else _text(value, where, "use a commit hash, tag or branch of the hub repo (or null)")
 
 
-def _generation_spec(raw: dict, family: str, where: str) -> GenerationSpec:
-    from stages.families import family_class
-
-    spec = GenerationSpec(
-        height=_positive_int(_require(raw, "height", where), f"{where}.height"),
-        width=_positive_int(_require(raw, "width", where), f"{where}.width"),
-        steps=_positive_int(_require(raw, "steps", where), f"{where}.steps"),
-        guidance=float(raw.get("guidance", 0.0)),
-        seed=int(raw.get("seed", 0)),
-        img2img_steps=_positive_int(raw.get("img2img_steps", 2), f"{where}.img2img_steps"),
-        img2img_strength=float(raw.get("img2img_strength", 0.5)),
+def _model_spec(raw: Any, where: str, variant: str = "<variant>") -> ModelSpec:
+    raw = _section(raw, where, ("family", "source", "seed", "taesd", "max_length", "weights_variant", "revision",
+                                "taesd_revision", "train"),
+                   required=("family", "source"))
+    family = _choice(raw["family"], f"{where}.family", FAMILIES, "family")
+    taesd = _optional_text(raw.get("taesd"), f"{where}.taesd")
+    if taesd is not None and family != "sdxl":
+        raise _bad(f"{where}.taesd", taesd, f"the tiny autoencoder is for the sdxl family, this is {family}: remove it")
+    return ModelSpec(
+        family=family,
+        source=_text(raw["source"], f"{where}.source", "use 'tiny', 'arch', a hub id or a local path"),
+        seed=_int(raw.get("seed", 0), f"{where}.seed", 0, SEED_MAX),
+        taesd=taesd,
+        max_length=_int(raw.get("max_length", 120), f"{where}.max_length", 1, MAX_LENGTH_MAX),
+        weights_variant=_optional_text(raw.get("weights_variant"), f"{where}.weights_variant"),
+        revision=_revision(raw.get("revision"), f"{where}.revision"),
+        taesd_revision=_revision(raw.get("taesd_revision"), f"{where}.taesd_revision"),
     )
-    family_class(family).check_size(spec.height, spec.width)
+
+
+def _trained(spec: ModelSpec, raw: Any, where: str, variant: str) -> ModelSpec:
+    """`source: trained`: the source stage writes the pipeline (and its tiny autoencoder) to models/<variant>/source,
+    which export then reads as a local path."""
+    if spec.source != TRAINED_SOURCE and "train" not in raw:
+        return spec
+    if spec.source != TRAINED_SOURCE or spec.family != "sdxl":
+        raise UserError(f"params.yaml: {where}: `train` goes with `source: trained`, for the sdxl family only")
+    trained = f"models/{variant}/source"
+    return replace(spec, source=trained, taesd=f"{trained}/taesd" if spec.taesd == TRAINED_SOURCE else spec.taesd,
+                   train=_train_spec(raw.get("train"), f"{where}.train"))
+
+
+def _generation_spec(raw: Any, family: str, where: str) -> GenerationSpec:
+    from stages.families import family_class
+    from stages.families.sdxl import check_img2img
+
+    raw = _section(raw, where, ("height", "width", "steps", "guidance", "seed", "img2img_steps", "img2img_strength"),
+                   required=("height", "width", "steps"))
+    family_cls = family_class(family)
+    spec = GenerationSpec(
+        height=_int(raw["height"], f"{where}.height", 1),
+        width=_int(raw["width"], f"{where}.width", 1),
+        steps=_int(raw["steps"], f"{where}.steps", 1),
+        guidance=_number(raw.get("guidance", 0.0), f"{where}.guidance", "must be a number >= 0 (0 or 1: no CFG)",
+                         lambda value: value >= 0),
+        seed=_int(raw.get("seed", 0), f"{where}.seed", 0, SEED_MAX),
+        img2img_steps=_int(raw.get("img2img_steps", 2), f"{where}.img2img_steps", 1),
+        img2img_strength=_number(raw.get("img2img_strength", 0.5), f"{where}.img2img_strength",
+                                 "must be a number in (0, 1]", lambda value: 0 < value <= 1),
+    )
+    family_cls.check_size(spec.height, spec.width, f"params.yaml: {where}.")
+    family_cls.check_steps(spec.steps, f"params.yaml: {where}.steps")
+    if family == "sdxl":
+        family_cls.check_steps(spec.img2img_steps, f"params.yaml: {where}.img2img_steps")
+        try:
+            check_img2img(spec.img2img_steps, spec.img2img_strength)
+        except UserError as error:
+            raise UserError(f"params.yaml: {where}.img2img_steps/img2img_strength: {error}") from error
     return spec
 
 
-def _quantize_spec(raw: dict, family: str, where: str) -> QuantizeSpec:
+def _quantize_spec(raw: Any, family: str, where: str) -> QuantizeSpec:
     from stages.families import family_class
 
-    components = raw.get("components")
+    raw = _section(raw, where, ("components", "smooth_quant_alpha", "ignored_scope", "int4_group_size", "int4_ratio",
+                                "large_model_path"), required=("components",))
+    components = raw["components"]
     allowed = family_class(family).components
     if not isinstance(components, dict) or not components:
         raise UserError(f"params.yaml: {where}.components must map components ({', '.join(allowed)}) to recipes")
     for component, recipe in components.items():
         if component not in allowed:
             raise UserError(f"unknown component {component!r} at {where}.components: {family} has {', '.join(allowed)}")
-        if recipe not in RECIPES:
-            raise UserError(f"unknown recipe {recipe!r} at {where}.components.{component}: allowed are {', '.join(RECIPES)}")
+        _choice(recipe, f"{where}.components.{component}", RECIPES, "recipe")
     alpha = raw.get("smooth_quant_alpha")
-    if alpha is not None and not (alpha == -1 or 0.0 <= float(alpha) <= 1.0):
-        raise UserError(f"params.yaml: {where}.smooth_quant_alpha = {alpha!r}: use null, -1 (off) or a value in [0, 1]")
-    ratio = float(raw.get("int4_ratio", 1.0))
-    if not 0.0 < ratio <= 1.0:
-        raise UserError(f"params.yaml: {where}.int4_ratio = {ratio!r}: must be in (0, 1]")
+    if alpha is not None:
+        alpha = _number(alpha, f"{where}.smooth_quant_alpha", "use null (NNCF's default), -1 (off) or a number in [0, 1]",
+                        lambda value: value == -1 or 0 <= value <= 1)
     large = raw.get("large_model_path", "auto")
     if isinstance(large, bool):  # YAML 1.1 (PyYAML) reads a bare on/off as a boolean
         large = "on" if large else "off"
-    if large not in LARGE_MODEL_PATHS:
-        raise UserError(f"params.yaml: {where}.large_model_path = {large!r}: allowed are {', '.join(LARGE_MODEL_PATHS)}")
+    large = _choice(large, f"{where}.large_model_path", LARGE_MODEL_PATHS, "large_model_path")
+    group_size = _int(raw.get("int4_group_size", 64), f"{where}.int4_group_size")
+    if group_size != -1 and group_size < 1:
+        raise _bad(f"{where}.int4_group_size", group_size, "use a positive group size (e.g. 64) or -1 (per channel)")
     return QuantizeSpec(
         components=dict(components),
-        smooth_quant_alpha=None if alpha is None else float(alpha),
-        ignored_scope=bool(raw.get("ignored_scope", True)),
-        int4_group_size=int(raw.get("int4_group_size", 64)),
-        int4_ratio=ratio,
+        smooth_quant_alpha=alpha,
+        ignored_scope=_bool(raw.get("ignored_scope", True), f"{where}.ignored_scope"),
+        int4_group_size=group_size,
+        int4_ratio=_number(raw.get("int4_ratio", 1.0), f"{where}.int4_ratio", "must be a number in (0, 1]",
+                           lambda value: 0 < value <= 1),
         large_model_path=large,
     )
 
 
-def _calibrate_spec(raw: dict, family: str, where: str) -> CalibrateSpec:
+def _calibrate_spec(raw: Any, family: str, where: str) -> CalibrateSpec:
     from stages.families import family_class
 
+    raw = _section(raw, where, ("subset_size", "other_components", "prompts"), required=("subset_size",))
     others = raw.get("other_components") or {}
     if not isinstance(others, dict):
         raise UserError(f"params.yaml: {where}.other_components must map components to sample counts, "
@@ -165,152 +256,254 @@ def _calibrate_spec(raw: dict, family: str, where: str) -> CalibrateSpec:
         if component not in allowed:
             raise UserError(f"unknown component {component!r} at {where}.other_components: allowed are "
                             f"{', '.join(allowed)} (the denoiser's count is subset_size)")
-        _positive_int(count, f"{where}.other_components.{component}")
-    prompts = raw.get("prompts")
-    if prompts is not None and (not isinstance(prompts, str) or not prompts.endswith(".jsonl")):
-        raise UserError(f"params.yaml: {where}.prompts = {prompts!r}: a JSON-lines file (.jsonl) or null")
+        _int(count, f"{where}.other_components.{component}", 1)
     return CalibrateSpec(
-        subset_size=_positive_int(_require(raw, "subset_size", where), f"{where}.subset_size"),
+        subset_size=_int(raw["subset_size"], f"{where}.subset_size", 1),
         other_components={component: int(count) for component, count in others.items()},
-        prompts=prompts,
+        prompts=_jsonl(raw.get("prompts"), f"{where}.prompts"),
     )
+
+
+def _jsonl(value: Any, where: str) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value.endswith(".jsonl")):
+        raise _bad(where, value, "use a JSON-lines file (.jsonl) or null")
+    return value
 
 
 JUDGES = ("scenes",)
 
 
 def _variant_evaluate(raw: Any, where: str) -> VariantEvaluate:
-    if raw is None:
-        return VariantEvaluate()
-    if not isinstance(raw, dict):
-        raise UserError(f"params.yaml: {where} must map prompts / num_prompts / judge")
-    judge, prompts = raw.get("judge"), raw.get("prompts")
-    if judge is not None and judge not in JUDGES:
-        raise UserError(f"unknown judge {judge!r} at {where}.judge: allowed are {', '.join(JUDGES)} (or null)")
-    if prompts is not None and (not isinstance(prompts, str) or not prompts.endswith(".jsonl")):
-        raise UserError(f"params.yaml: {where}.prompts = {prompts!r}: a JSON-lines file (.jsonl) or null")
+    raw = _section(raw, where, ("prompts", "num_prompts", "judge"))
+    judge = raw.get("judge")
     count = raw.get("num_prompts")
-    return VariantEvaluate(prompts=prompts, judge=judge,
-                           num_prompts=None if count is None else _positive_int(count, f"{where}.num_prompts"))
+    return VariantEvaluate(prompts=_jsonl(raw.get("prompts"), f"{where}.prompts"),
+                           num_prompts=None if count is None else _int(count, f"{where}.num_prompts", 1),
+                           judge=None if judge is None else _choice(judge, f"{where}.judge", JUDGES, "judge"))
 
 
-def _gate_spec(raw: dict | None, where: str) -> GateSpec | None:
+# Thresholds that can never fail (or never pass) are refused: PSNR of 8-bit images is never below 0 dB and
+# is capped at PSNR_CAP_DB; SSIM and the CLIP cosine lie in [-1, 1].
+THRESHOLDS = {
+    "ssim_min": ("a number in (-1, 1]", lambda value: -1 < value <= 1),
+    "psnr_min": (f"a number of dB in (0, {PSNR_CAP_DB:g}]", lambda value: 0 < value <= PSNR_CAP_DB),
+    "clip_sim_min": ("a number in (-1, 1]", lambda value: -1 < value <= 1),
+    # judged variants: how much lower than FP's the optimized model's prompt adherence (0..1) may be
+    "adherence_drop_max": ("a number in [0, 1)", lambda value: 0 <= value < 1),
+}
+
+
+def _gate_spec(raw: Any, where: str) -> GateSpec | None:
     if raw is None:
-        return None
-    clip = raw.get("clip_sim_min")
-    drop = raw.get("adherence_drop_max")
-    return GateSpec(
-        ssim_min=float(_require(raw, "ssim_min", where)),
-        psnr_min=float(_require(raw, "psnr_min", where)),
-        clip_sim_min=None if clip is None else float(clip),
-        adherence_drop_max=None if drop is None else float(drop),
-    )
+        return None  # explicitly not gated: reported as such, never as a pass
+    raw = _section(raw, where, tuple(THRESHOLDS))
+    thresholds = {}
+    for name, (rule, accept) in THRESHOLDS.items():
+        value = raw.get(name)
+        thresholds[name] = None if value is None else _number(
+            value, f"{where}.{name}", f"use null or {rule} (a threshold that cannot fail checks nothing)", accept)
+    if all(value is None for value in thresholds.values()):
+        raise UserError(f"params.yaml: {where} has no threshold: set at least one of {', '.join(THRESHOLDS)}, "
+                        f"or `gate: null` to leave the variant explicitly ungated")
+    return GateSpec(**thresholds)
 
 
-def _variant(name: str, raw: dict) -> Variant:
+def _variant(name: str, raw: Any) -> Variant:
     check_variant_name(name)
     where = f"variants.{name}"
-    model = _model_spec(_require(raw, "model", where), f"{where}.model", name)
-    calibrate_raw = raw.get("calibrate", {})
+    raw = _section(raw, where, ("model", "generation", "calibrate", "quantize", "evaluate", "gate"),
+                   required=("model", "generation", "calibrate", "quantize", "gate"))
+    model = _trained(_model_spec(raw["model"], f"{where}.model"), raw["model"], f"{where}.model", name)
     return Variant(
         name=name,
         model=model,
-        generation=_generation_spec(_require(raw, "generation", where), model.family, f"{where}.generation"),
-        calibrate=_calibrate_spec(calibrate_raw, model.family, f"{where}.calibrate"),
-        quantize=_quantize_spec(_require(raw, "quantize", where), model.family, f"{where}.quantize"),
-        gate=_gate_spec(raw.get("gate"), f"{where}.gate"),
+        generation=_generation_spec(raw["generation"], model.family, f"{where}.generation"),
+        calibrate=_calibrate_spec(raw["calibrate"], model.family, f"{where}.calibrate"),
+        quantize=_quantize_spec(raw["quantize"], model.family, f"{where}.quantize"),
+        gate=_gate_spec(raw["gate"], f"{where}.gate"),
         evaluate=_variant_evaluate(raw.get("evaluate"), f"{where}.evaluate"),
     )
 
 
-def parse(raw: dict[str, Any]) -> Params:
+# -- stage-wide sections ----------------------------------------------------------------------------------
+def _prompt_source(raw: Any) -> PromptSource:
+    where = "calibrate.prompts"
+    raw = _section(raw, where, ("source", "path", "dataset_id", "split", "column", "shuffle_seed", "revision"))
+    return PromptSource(
+        source=_choice(raw.get("source", "local"), f"{where}.source", PROMPT_SOURCES, "prompt source"),
+        path=_text(raw.get("path", "data/prompts/calibration.jsonl"), f"{where}.path"),
+        dataset_id=_text(raw.get("dataset_id", "google-research-datasets/conceptual_captions"), f"{where}.dataset_id"),
+        split=_text(raw.get("split", "train"), f"{where}.split"),
+        shuffle_seed=_int(raw.get("shuffle_seed", 42), f"{where}.shuffle_seed", 0, SEED_MAX),
+        column=_text(raw.get("column", "caption"), f"{where}.column"),
+        revision=_revision(raw.get("revision"), f"{where}.revision"),
+    )
+
+
+def _evaluate(raw: Any) -> tuple[str, EvaluateParams]:
+    raw = _section(raw, "evaluate", ("prompts", "num_prompts", "seeds", "clip_model", "clip_revision"))
+    num_prompts = raw.get("num_prompts", 8)
+    if isinstance(num_prompts, bool) or not isinstance(num_prompts, int) or num_prompts <= 0:
+        raise _bad("evaluate.num_prompts", num_prompts, "the validation count must be a positive integer")
+    seeds = raw.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds:
+        raise _bad("evaluate.seeds", seeds, "must be a non-empty list of seeds")
+    return _text(raw.get("prompts", "data/prompts/validation.jsonl"), "evaluate.prompts"), EvaluateParams(
+        num_prompts=num_prompts,
+        seeds=[_int(seed, "evaluate.seeds[]", 0, SEED_MAX) for seed in seeds],
+        clip_model=_optional_text(raw.get("clip_model"), "evaluate.clip_model"),
+        clip_revision=_revision(raw.get("clip_revision"), "evaluate.clip_revision"),
+    )
+
+
+def _benchmark(raw: Any) -> BenchmarkParams:
+    raw = _section(raw, "benchmark", ("warmup", "runs", "prompts", "rounds", "static_shapes", "bf16_baseline",
+                                      "f32_baseline", "runtimes"))
+    runtimes = _names(raw.get("runtimes", ["optimum"]), "benchmark.runtimes", "runtimes", allow_empty=False)
+    for runtime in runtimes:
+        _choice(runtime, "benchmark.runtimes", RUNTIMES, "runtime")
+    if "optimum" not in runtimes:
+        raise UserError(f"benchmark.runtimes = {runtimes!r}: must include optimum (the project's own pipelines, "
+                        "always measured); genai is the optional second runtime")
+    return BenchmarkParams(
+        warmup=_int(raw.get("warmup", 1), "benchmark.warmup", 0),
+        runs=_int(raw.get("runs", 3), "benchmark.runs", 1),
+        prompts=_int(raw.get("prompts", 3), "benchmark.prompts", 1),
+        f32_baseline=_bool(raw.get("f32_baseline", True), "benchmark.f32_baseline"),
+        bf16_baseline=_bool(raw.get("bf16_baseline", True), "benchmark.bf16_baseline"),
+        runtimes=runtimes,
+        rounds=_int(raw.get("rounds", 1), "benchmark.rounds", 1),
+        static_shapes=_bool(raw.get("static_shapes", False), "benchmark.static_shapes"),
+    )
+
+
+def parse(raw: Any) -> Params:
     """Validate a params mapping (as read from params.yaml)."""
-    variants = {name: _variant(name, body) for name, body in (_require(raw, "variants", "") or {}).items()}
-    enabled = list(raw.get("enabled") or [])
+    raw = _section(raw, "", ("enabled", "devices", "host", "variants", "scenes", "calibrate", "evaluate", "benchmark",
+                             "gate"), required=("enabled", "variants"))
+    if not isinstance(raw["variants"], dict) or not raw["variants"]:
+        raise _bad("variants", raw["variants"], "must map variant names to their model, generation, calibrate, "
+                                                "quantize and gate")
+    variants = {str(name): _variant(str(name), body) for name, body in raw["variants"].items()}
+    enabled = _names(raw["enabled"], "enabled", "variant names", allow_empty=True)
     for name in enabled:
         check_variant_name(name)
         if name not in variants:
             raise UserError(f"unknown variant {name!r} in 'enabled': params.yaml defines {', '.join(sorted(variants))}")
-    devices = list(raw.get("devices") or ["CPU"])
+    devices = _names(raw.get("devices", ["CPU"]), "devices", "OpenVINO device names, e.g. [CPU]", allow_empty=False)
 
-    calibrate = raw.get("calibrate", {})
-    prompts = calibrate.get("prompts", {})
-    source = prompts.get("source", "local")
-    if source not in PROMPT_SOURCES:
-        raise UserError(f"unknown prompt source {source!r} at calibrate.prompts.source: allowed are {', '.join(PROMPT_SOURCES)}")
-
-    evaluate = raw.get("evaluate", {})
-    benchmark = raw.get("benchmark", {})
-    runtimes = list(benchmark.get("runtimes", ["optimum"]))
-    for runtime in runtimes:
-        if runtime not in ("optimum", "genai"):
-            raise UserError(f"unknown runtime {runtime!r} at benchmark.runtimes: allowed are optimum, genai")
-    if "optimum" not in runtimes:
-        raise UserError(f"benchmark.runtimes = {runtimes!r}: must include optimum (the project's own pipelines, "
-                        "always measured); genai is the optional second runtime")
-    warmup = benchmark.get("warmup", 1)
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise UserError(f"params.yaml: benchmark.warmup = {warmup!r}: must be a non-negative integer")
-    num_prompts = evaluate.get("num_prompts", 8)
-    if isinstance(num_prompts, bool) or not isinstance(num_prompts, int) or num_prompts <= 0:
-        raise UserError(f"params.yaml: evaluate.num_prompts = {num_prompts!r}: the validation count must be a positive integer")
+    calibrate = _section(raw.get("calibrate"), "calibrate", ("prompts", "compare_notebook_prompts"))
+    validation_path, evaluate = _evaluate(raw.get("evaluate"))
+    gate = _section(raw.get("gate"), "gate", ("allow_empty",))
     return Params(
         enabled=enabled,
         devices=devices,
         variants=variants,
-        calibration_prompts=PromptSource(
-            source=source,
-            path=str(prompts.get("path", "data/prompts/calibration.jsonl")),
-            dataset_id=str(prompts.get("dataset_id", "google-research-datasets/conceptual_captions")),
-            split=str(prompts.get("split", "train")),
-            shuffle_seed=int(prompts.get("shuffle_seed", 42)),
-            column=str(prompts.get("column", "caption")),
-            revision=_revision(prompts.get("revision"), "calibrate.prompts.revision"),
-        ),
-        calibrate_compare_prompts=int(calibrate.get("compare_notebook_prompts", 0)),
-        validation_prompts_path=str(evaluate.get("prompts", "data/prompts/validation.jsonl")),
-        evaluate=EvaluateParams(
-            num_prompts=num_prompts,
-            seeds=[int(s) for s in evaluate.get("seeds", [0])],
-            clip_model=evaluate.get("clip_model"),
-            clip_revision=_revision(evaluate.get("clip_revision"), "evaluate.clip_revision"),
-        ),
-        benchmark=BenchmarkParams(
-            warmup=warmup,
-            runs=_positive_int(benchmark.get("runs", 3), "benchmark.runs"),
-            prompts=_positive_int(benchmark.get("prompts", 3), "benchmark.prompts"),
-            f32_baseline=bool(benchmark.get("f32_baseline", True)),
-            bf16_baseline=bool(benchmark.get("bf16_baseline", True)),
-            runtimes=runtimes,
-            rounds=_positive_int(benchmark.get("rounds", 1), "benchmark.rounds"),
-            static_shapes=bool(benchmark.get("static_shapes", False)),
-        ),
+        calibration_prompts=_prompt_source(calibrate.get("prompts")),
+        calibrate_compare_prompts=_int(calibrate.get("compare_notebook_prompts", 0),
+                                       "calibrate.compare_notebook_prompts", 0),
+        validation_prompts_path=validation_path,
+        evaluate=evaluate,
+        benchmark=_benchmark(raw.get("benchmark")),
+        gate=GateParams(allow_empty=_bool(gate.get("allow_empty", False), "gate.allow_empty")),
         raw=raw,
-        host_precision=_host_precision((raw.get("host") or {}).get("precision", "auto")),
-        scenes=_scenes(raw.get("scenes") or {}),
+        host_precision=_host_precision(raw.get("host")),
+        scenes=_scenes(raw.get("scenes")),
     )
 
 
-def _scenes(raw: dict) -> ScenesParams:
-    size = _positive_int(raw.get("image_size", 64), "scenes.image_size")
-    if size % 32:
-        raise UserError(f"params.yaml: scenes.image_size = {size}: use a multiple of 32 (the SDXL family's size step)")
-    return ScenesParams(seed=int(raw.get("seed", 0)), image_size=size,
-                        train_size=_positive_int(raw.get("train_size", 6000), "scenes.train_size"),
-                        heldout_size=_positive_int(raw.get("heldout_size", 200), "scenes.heldout_size"))
-
-
-def _host_precision(value: Any) -> str:
+def _host_precision(raw: Any) -> str:
     from stages.runtime.host import PRECISIONS
 
-    if value not in PRECISIONS:
-        raise UserError(f"params.yaml: host.precision = {value!r}: allowed are {', '.join(PRECISIONS)}")
-    return value
+    raw = _section(raw, "host", ("precision",))
+    return _choice(raw.get("precision", "auto"), "host.precision", PRECISIONS, "precision")
+
+
+def _scenes(raw: Any) -> ScenesParams:
+    raw = _section(raw, "scenes", ("seed", "image_size", "train_size", "heldout_size"))
+    size = _int(raw.get("image_size", 64), "scenes.image_size", 32, 1024)
+    if size % 32:
+        raise _bad("scenes.image_size", size, "use a multiple of 32 (the SDXL family's size step)")
+    return ScenesParams(seed=_int(raw.get("seed", 0), "scenes.seed", 0, SEED_MAX), image_size=size,
+                        train_size=_int(raw.get("train_size", 6000), "scenes.train_size", 1, 1_000_000),
+                        heldout_size=_int(raw.get("heldout_size", 200), "scenes.heldout_size", 1, 100_000))
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys without a word; a params file must not say two things."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: Path | str) -> Any:
+    """A YAML file's content; a syntax error is one line naming the file, line and column."""
+    path = Path(path)
+    try:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "an unknown line"
+        context = ""
+        if error.context and error.context_mark and error.context_mark is not mark:
+            context = f" ({error.context} that starts at line {error.context_mark.line + 1})"
+        if not isinstance(error, yaml.constructor.ConstructorError):
+            where += " (or the line before)"  # a parser notices a missing ':' or ']' where the next token starts
+        raise UserError(f"{path} is not valid YAML at {where}: {error.problem}{context}") from error
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise UserError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from error
 
 
 def load(path: Path | str = PARAMS_FILE) -> Params:
     path = Path(path)
     if not path.exists():
         raise UserError(f"no {path} here: run the stages from the repository root")
-    with path.open() as handle:
-        return parse(yaml.safe_load(handle) or {})
+    return parse(read_yaml(path))
+
+
+# -- python -m stages.config.params ----------------------------------------------------------------------
+def describe(params: Params) -> str:
+    """The variants the DAG runs (enabled x devices), each with its family, source, recipes and gate."""
+    def gate(spec: GateSpec | None) -> str:
+        if spec is None:
+            return "not gated"
+        return ", ".join(f"{name.removesuffix('_min')} >= {value:g}"
+                         for name, value in vars(spec).items() if value is not None)
+
+    lines = [f"{len(params.enabled)} enabled variant(s) x {len(params.devices)} device(s) "
+             f"({', '.join(params.devices)}):"]
+    for name in params.enabled:
+        variant = params.variant(name)
+        generation = variant.generation
+        lines += [f"  {name}: family {variant.model.family}, source {variant.model.source}, "
+                  f"{generation.width}x{generation.height}, {generation.steps} step(s)",
+                  f"    recipes: {', '.join(f'{c}={r}' for c, r in variant.quantize.components.items())}; "
+                  f"gate: {gate(variant.gate)}",
+                  f"    stages: source@{name}, export@{name}, calibrate@{name}, "
+                  + ", ".join(f"{stage}@{name}-{device}" for device in params.devices
+                              for stage in ("quantize", "evaluate", "benchmark"))]
+    if not params.enabled:
+        lines.append("  (none: the DAG runs only gate and report"
+                     + ("" if params.gate.allow_empty else ", and the gate fails: it would check nothing") + ")")
+    others = sorted(set(params.variants) - set(params.enabled))
+    if others:
+        lines.append(f"defined, not enabled: {', '.join(others)}")
+    return "\n".join(lines)
+
+
+@main_with_clear_errors
+def main(argv: list[str] | None = None) -> None:
+    parser = argument_parser(__doc__)
+    parser.add_argument("path", nargs="?", default=str(PARAMS_FILE), help="default: params.yaml")
+    args = parser.parse_args(argv)
+    sys.stdout.write(f"{args.path} is valid. " + describe(load(args.path)) + "\n")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

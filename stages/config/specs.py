@@ -11,6 +11,7 @@ from typing import Any
 from stages.common.errors import UserError
 
 VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+PSNR_CAP_DB = 100.0  # identical images have infinite PSNR; JSON, plots and the gate need a number
 FAMILIES = ("sdxl", "pixart")
 RECIPES = ("int8", "hybrid", "int8_weights", "int4_sym", "int4_asym", "none")
 PROMPT_SOURCES = ("local", "hub")
@@ -147,6 +148,13 @@ class BenchmarkParams:
 
 
 @dataclass(frozen=True)
+class GateParams:
+    # A gate run that checked nothing (nothing enabled, or every enabled variant `gate: null`) fails unless
+    # this allows it, e.g. `make bench-arch`, whose random-weight variants have no meaningful threshold.
+    allow_empty: bool = False
+
+
+@dataclass(frozen=True)
 class Params:
     enabled: list[str]
     devices: list[str]
@@ -156,6 +164,7 @@ class Params:
     validation_prompts_path: str
     evaluate: EvaluateParams
     benchmark: BenchmarkParams
+    gate: GateParams = field(default_factory=GateParams)
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
     host_precision: str = "auto"
     scenes: ScenesParams = field(default_factory=ScenesParams)  # host.precision: auto (OpenVINO's default for this CPU), f32 or bf16

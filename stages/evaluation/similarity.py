@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from stages.common.errors import UserError
-
-PSNR_CAP_DB = 100.0  # identical images have infinite PSNR; JSON and plots need a number
+from stages.config.specs import PSNR_CAP_DB  # noqa: F401  (re-exported beside psnr_ssim, which applies it)
 
 
 def _to_tensor(image):

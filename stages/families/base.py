@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
+from stages.common.artifacts import check_ir
 from stages.common.errors import UserError
 from stages.config.specs import GenerationSpec, ModelSpec
 
@@ -60,14 +61,25 @@ class ModelFamily(ABC):
     components: ClassVar[tuple[str, ...]]  # OpenVINO IR sub-directories of an exported model
     denoiser: ClassVar[str]  # the component called once per step: calibrated and quantized
     size_multiple: ClassVar[int]  # height and width must be multiples of this
+    # Twice the largest native size of these families (SDXL 1024, SDXL-Turbo 512, PixArt 1024): at 2048 x 2048
+    # the self-attention over the finest latent grid (16,384 tokens) already takes ~1 GiB per head in f32,
+    # and larger sizes only fail allocating memory after the model has loaded.
+    max_size: ClassVar[int] = 2048
+    max_steps: ClassVar[int]  # what the family's scheduler allows
+    max_steps_reason: ClassVar[str]
 
     @classmethod
-    def check_size(cls, height: int, width: int) -> None:
-        for label, value in (("height", height), ("width", width)):
-            if value % cls.size_multiple:
-                raise UserError(
-                    f"{label} {value} is not allowed for {cls.name}: use a positive multiple of {cls.size_multiple}"
-                )
+    def check_size(cls, height: int, width: int, where: str = "") -> None:
+        for label, value in ((f"{where}height", height), (f"{where}width", width)):
+            if value <= 0 or value % cls.size_multiple or value > cls.max_size:
+                raise UserError(f"{label} {value} is not allowed for {cls.name}: use a positive multiple of "
+                                f"{cls.size_multiple} up to {cls.max_size}")
+
+    @classmethod
+    def check_steps(cls, steps: int, label: str = "steps") -> None:
+        if not 1 <= steps <= cls.max_steps:
+            raise UserError(f"{label} {steps} is not allowed for {cls.name}: use 1 to {cls.max_steps} "
+                            f"({cls.max_steps_reason})")
 
     @abstractmethod
     def build_tiny(self, spec: ModelSpec, out_dir: Path) -> None:
@@ -154,7 +166,7 @@ class ModelFamily(ABC):
         return json.loads(path.read_text()) if path.exists() else {}
 
     def check_exported(self, model_dir: Path) -> None:
-        """A clear error for a missing or incomplete model directory."""
+        """A clear error for a missing, incomplete or damaged model directory (before any library opens it)."""
         model_dir = Path(model_dir)
         if not model_dir.is_dir():
             raise UserError(f"model directory {model_dir} does not exist: run `dvc repro` for its export/quantize stage")
@@ -162,3 +174,4 @@ class ModelFamily(ABC):
             xml = model_dir / component / "openvino_model.xml"
             if not xml.exists() or not xml.with_suffix(".bin").exists():
                 raise UserError(f"{xml} (or its .bin) is missing: {model_dir} is not a complete {self.name} export")
+            check_ir(xml)

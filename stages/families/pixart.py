@@ -8,10 +8,12 @@ diffusers PixArtAlphaPipeline calls.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from collections import namedtuple
 from pathlib import Path
 
+from stages.common.artifacts import read_ir
 from stages.common.errors import UserError
 from stages.families.base import LoadedPipeline, ModelFamily
 from stages.families.tiny_weights import TINY_CALIBRATION_PROMPTS
@@ -20,6 +22,7 @@ from stages.config.specs import GenerationSpec, ModelSpec
 PIPELINE_FILE = "pixart_pipeline.json"
 EncoderOutput = namedtuple("EncoderOutput", "last_hidden_state")
 DecoderOutput = namedtuple("DecoderOutput", "sample")
+log = logging.getLogger(__name__)
 
 
 def _torch_module_with_config(config: dict, dtype):
@@ -107,7 +110,7 @@ class PixArtPipeline(LoadedPipeline):
         self.max_length = meta["max_length"]
 
         def compile_part(name):
-            return core.compile_model(model_dir / name / "openvino_model.xml", device,
+            return core.compile_model(read_ir(model_dir / name / "openvino_model.xml"), device,
                                       {**ov_config, **per_component.get(name, {})})
 
         def config_of(name):
@@ -126,6 +129,9 @@ class PixArtPipeline(LoadedPipeline):
             text_encoder=None, transformer=None, vae=None,
             scheduler=LCMScheduler.from_pretrained(model_dir / "scheduler"),
         )
+        # LCMScheduler refuses more steps than its original schedule (and than its training timesteps)
+        scheduler_config = self.pipe.scheduler.config
+        self.max_steps = min(scheduler_config.original_inference_steps, scheduler_config.num_train_timesteps)
         # Plain attributes, not registered torch modules: the pipeline only calls them.
         self.pipe.text_encoder, self.pipe.transformer, self.pipe.vae = self.text_encoder, self.transformer, self.vae
         self.pipe.vae_scale_factor = vae_scale_factor
@@ -141,6 +147,9 @@ class PixArtPipeline(LoadedPipeline):
                       width=None):
         import torch
 
+        if (steps or generation.steps) > self.max_steps:
+            raise UserError(f"steps {steps or generation.steps} is not allowed for this model: its LCM scheduler "
+                            f"allows 1 to {self.max_steps} (original_inference_steps)")
         result = self.pipe(
             prompt=prompt,
             num_inference_steps=steps or generation.steps,
@@ -172,6 +181,9 @@ class PixArtFamily(ModelFamily):
     components = ("text_encoder", "transformer", "vae_decoder")
     denoiser = "transformer"
     size_multiple = 16  # VAE factor 8 x patch size 2
+    max_steps = 50
+    max_steps_reason = ("LCMScheduler's original_inference_steps in the tiny and PixArt-LCM scheduler configs: "
+                        "diffusers refuses more")
 
     def build_tiny(self, spec: ModelSpec, out_dir: Path) -> None:
         import torch
@@ -225,10 +237,9 @@ class PixArtFamily(ModelFamily):
         transformer = arch.seeded_module(lambda: PixArtTransformer2DModel(**arch.PIXART_TRANSFORMER), spec.seed + 1,
                                          dtype)
         vae = arch.seeded_module(lambda: AutoencoderKL(**arch.SD_VAE), spec.seed + 2, dtype)
-        print(f"pixart arch: transformer {arch.parameter_count(transformer) / 1e9:.3f} B, T5 encoder "
-              f"{arch.parameter_count(text_encoder) / 1e9:.3f} B ({arch.T5_ENCODER_LAYERS} of "
-              f"{arch.T5_FULL_LAYERS} layers), vae {arch.parameter_count(vae) / 1e6:.0f} M parameters (random weights)",
-              flush=True)
+        log.info("pixart arch: transformer %.3f B, T5 encoder %.3f B (%d of %d layers), vae %.0f M parameters "
+                 "(random weights)", arch.parameter_count(transformer) / 1e9, arch.parameter_count(text_encoder) / 1e9,
+                 arch.T5_ENCODER_LAYERS, arch.T5_FULL_LAYERS, arch.parameter_count(vae) / 1e6)
         scheduler = LCMScheduler(num_train_timesteps=1000, beta_start=0.0001, beta_end=0.02, beta_schedule="linear",
                                  prediction_type="epsilon", original_inference_steps=50)
         pipe = PixArtAlphaPipeline(tokenizer=build_t5_tokenizer(spec.max_length), text_encoder=text_encoder,

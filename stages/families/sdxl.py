@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from stages.families.base import ARCH_SOURCE, LoadedPipeline, ModelFamily
 from stages.families.tiny_weights import TINY_CALIBRATION_PROMPTS
 from stages.config.specs import GenerationSpec, ModelSpec
 
+log = logging.getLogger(__name__)
 
 
 class SDXLPipeline(LoadedPipeline):
@@ -112,6 +114,8 @@ class SDXLFamily(ModelFamily):
     components = ("text_encoder", "text_encoder_2", "unet", "vae_decoder", "vae_encoder")
     denoiser = "unet"
     size_multiple = 32
+    max_steps = 1000
+    max_steps_reason = "the scheduler's num_train_timesteps: more steps would repeat timesteps"
 
     # -- tiny model ----------------------------------------------------------------------------
     def build_tiny(self, spec: ModelSpec, out_dir: Path) -> None:
@@ -195,9 +199,9 @@ class SDXLFamily(ModelFamily):
             num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
             timestep_spacing="trailing", steps_offset=1, prediction_type="epsilon",
         )
-        print(f"sdxl arch: unet {arch.parameter_count(unet) / 1e9:.3f} B, text encoders "
-              f"{arch.parameter_count(text_encoder) / 1e6:.0f} M + {arch.parameter_count(text_encoder_2) / 1e6:.0f} M "
-              "parameters (random weights)", flush=True)
+        log.info("sdxl arch: unet %.3f B, text encoders %.0f M + %.0f M parameters (random weights)",
+                 arch.parameter_count(unet) / 1e9, arch.parameter_count(text_encoder) / 1e6,
+                 arch.parameter_count(text_encoder_2) / 1e6)
         pipe = StableDiffusionXLPipeline(vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2,
                                          tokenizer=tokenizer, tokenizer_2=tokenizer, unet=unet, scheduler=scheduler)
         pipe.save_pretrained(out_dir, safe_serialization=True)

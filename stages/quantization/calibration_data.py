@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import openvino as ov
 
-from stages.common.errors import UserError
+from stages.common.artifacts import corrupt, missing
+from stages.common.errors import UserError, one_line
 
 MANIFEST = "manifest.json"
 SHARD_SIZE = 64  # samples per shard file
@@ -31,18 +32,36 @@ def save(out_dir: Path, samples: list[dict[str, np.ndarray]], manifest: dict) ->
 
 
 def load(data_dir: Path) -> tuple[list[dict[str, np.ndarray]], dict]:
+    """The recorded samples and the manifest; a damaged manifest or shard is one line naming the file."""
+    from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
     data_dir = Path(data_dir)
     manifest_path = data_dir / MANIFEST
     if not manifest_path.is_file():
         raise UserError(f"no calibration data at {data_dir}: run `dvc repro calibrate@<variant>` first")
-    manifest = json.loads(manifest_path.read_text())
-    samples: list[dict[str, np.ndarray]] = [{} for _ in range(manifest["num_samples"])]
-    for shard in manifest["shards"]:
-        for key, value in load_file(str(data_dir / shard)).items():
-            index, name = key.split("/", 1)
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        count, shards = int(manifest["num_samples"]), [str(name) for name in manifest["shards"]]
+    except (ValueError, KeyError, TypeError) as error:  # JSONDecodeError is a ValueError
+        raise corrupt(manifest_path, f"not the manifest JSON with num_samples and shards: {one_line(error)}") from error
+    samples: list[dict[str, np.ndarray]] = [{} for _ in range(count)]
+    for shard in shards:
+        path = data_dir / shard
+        if not path.is_file():
+            raise missing(path)
+        try:
+            tensors = load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as error:
+            raise corrupt(path, f"not a readable safetensors file: {one_line(error)}") from error
+        for key, value in tensors.items():
+            index, _, name = key.partition("/")
+            if not index.isdigit() or not name or int(index) >= count:
+                raise corrupt(path, f"tensor {key!r} is not '<sample index>/<input name>' for "
+                                    f"{count} samples")
             samples[int(index)][name] = value
+    if any(not sample for sample in samples):
+        raise corrupt(manifest_path, f"it lists {count} samples, the shards hold {sum(map(bool, samples))}")
     return samples, manifest
 
 

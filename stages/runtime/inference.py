@@ -100,12 +100,11 @@ def specialize_to_static_shapes(pipeline: LoadedPipeline, generation: Generation
 
 def generation_with(base: GenerationSpec, family: str, steps: int | None = None, height: int | None = None,
                     width: int | None = None) -> GenerationSpec:
-    """``base`` with overrides, validated like params (positive steps, sizes the family allows)."""
+    """``base`` with overrides, validated like params (steps and sizes the family allows)."""
     from stages.families import family_class
 
-    for label, value in (("steps", steps), ("height", height), ("width", width)):
-        if value is not None and value <= 0:
-            raise UserError(f"{label} {value} is not allowed: use a positive integer")
-    spec = replace(base, steps=steps or base.steps, height=height or base.height, width=width or base.width)
+    spec = replace(base, steps=base.steps if steps is None else steps, height=base.height if height is None else height,
+                   width=base.width if width is None else width)
     family_class(family).check_size(spec.height, spec.width)
+    family_class(family).check_steps(spec.steps)
     return spec

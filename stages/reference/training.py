@@ -1,0 +1,435 @@
+"""Train a small SDXL-family reference model on the scene data set (``stages.reference.scenes``).
+
+The result is an ordinary diffusers SDXL directory (two CLIP text encoders, a ``text_time``
+UNet, an ``AutoencoderKL`` and an Euler-ancestral scheduler, plus an ``AutoencoderTiny`` in
+``taesd/``), the same classes as ``SDXLFamily.build_tiny``, so export and quantization treat
+it like the tiny model; but its images can be judged (``stages.reference.judge``).
+
+Design, for 2 CPU cores:
+
+* 64 px images and autoencoders with two downsamplings (vae_scale_factor 4): 16 x 16 x 4
+  latents keep each shape 2-5 latent pixels wide, so a small autoencoder learns the scenes
+  in a minute and the UNet sees the same latent size as the tiny model's 128 px / 8x one.
+* Three phases: the ``AutoencoderKL``, then the UNet and both text encoders jointly on the
+  autoencoder's cached latents, then the ``AutoencoderTiny`` distilled to the same latent
+  space (its encoder regresses the scaled KL latents, its decoder reconstructs the images).
+* Epsilon prediction with SDXL's noise schedule (as the tiny model and SDXL-Turbo), min-SNR
+  loss weighting and a cosine learning-rate decay, which matter most for short runs. 10 %
+  of captions are dropped to zero embeddings, which is what the SDXL pipeline feeds as the
+  unconditional branch, so classifier-free guidance works too.
+* Deterministic: seeded generators for every random draw, a fixed thread count, and
+  ``torch.use_deterministic_algorithms`` while training; same arguments on the same host
+  give the same weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from stages.common.outputs import atomic_dir
+from stages.reference.scenes import SCENE_WORDS, load_split
+
+log = logging.getLogger(__name__)
+
+IMAGE_SIZE = 64
+LATENT_CHANNELS = 4
+TEXT_HIDDEN = 64  # per encoder; the UNet's cross-attention sees both, concatenated
+TEXT_LAYERS = 2
+ADDITION_TIME_EMBED_DIM = 8
+SAMPLING_STEPS = 8  # what the scheduler is meant to run at (see the report in the module's caller)
+
+# Measured presets (2-core AMX Xeon): "full" ~20 min, "short" (CI) ~3 min.
+PRESETS: dict[str, dict[str, Any]] = {
+    "full": dict(steps=5000, batch_size=32, lr=1e-3, vae_steps=600, taesd_steps=500),
+    "short": dict(steps=700, batch_size=32, lr=1e-3, vae_steps=150, taesd_steps=120),
+}
+
+SPECIAL_CLIP = ("<|startoftext|>", "<|endoftext|>")
+
+
+# -- models --------------------------------------------------------------------------------------
+def build_tokenizer(max_length: int = 77):
+    """A byte-level BPE ``CLIPTokenizer`` in which every scene-caption word is one token.
+
+    Built like ``stages.families.tiny_tokenizers.build_clip_tokenizer`` (merges written out, not
+    trained, nothing downloaded), from the scene vocabulary only: the tiny tokenizer's corpus lacks
+    the shape and position words, and a vocabulary of its own keeps a trained model's token ids
+    independent of edits to that corpus. Unlike a plain left-to-right chain, each word's merges
+    continue from how the earlier merges already split it ("green" starts as "g re e n" once
+    "red" is in), so no word falls apart into pieces.
+    """
+    from tokenizers import pre_tokenizers
+    from transformers import CLIPTokenizer
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab: dict[str, int] = {}
+    for token in [*SPECIAL_CLIP, *alphabet, *(symbol + "</w>" for symbol in alphabet)]:
+        vocab.setdefault(token, len(vocab))
+    ranks: dict[tuple[str, str], int] = {}
+    for word in dict.fromkeys(w.lower() for w in SCENE_WORDS):
+        pieces = _bpe(list(word[:-1]) + [word[-1] + "</w>"], ranks)
+        while len(pieces) > 1:  # new merges rank last, so they cannot change earlier words
+            ranks.setdefault((pieces[0], pieces[1]), len(ranks))
+            vocab.setdefault(pieces[0] + pieces[1], len(vocab))
+            pieces = _bpe(pieces, ranks)
+    return CLIPTokenizer(vocab=vocab, merges=list(ranks), model_max_length=max_length)
+
+
+def _bpe(pieces: list[str], ranks: dict[tuple[str, str], int]) -> list[str]:
+    """Byte-pair encoding of one word: repeatedly merge the adjacent pair of lowest rank."""
+    pieces = list(pieces)
+    while len(pieces) > 1:
+        pairs = [(ranks.get(pair, math.inf), i) for i, pair in enumerate(zip(pieces, pieces[1:]))]
+        rank, i = min(pairs)
+        if rank == math.inf:
+            break
+        pieces[i:i + 2] = [pieces[i] + pieces[i + 1]]
+    return pieces
+
+
+def build_models(tokenizer, seed: int) -> dict[str, Any]:
+    """Freshly initialised (seeded) components of the reference pipeline."""
+    import torch
+    from diffusers import AutoencoderKL, AutoencoderTiny, EulerAncestralDiscreteScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    text_config = dict(
+        vocab_size=len(tokenizer), hidden_size=TEXT_HIDDEN, intermediate_size=2 * TEXT_HIDDEN,
+        num_hidden_layers=TEXT_LAYERS, num_attention_heads=4, max_position_embeddings=tokenizer.model_max_length,
+        projection_dim=TEXT_HIDDEN, hidden_act="gelu", bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    text_encoder = CLIPTextModel(CLIPTextConfig(**text_config))
+    torch.manual_seed(seed + 1)
+    text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(**text_config))
+    torch.manual_seed(seed + 2)
+    unet = UNet2DConditionModel(
+        sample_size=IMAGE_SIZE // 4, in_channels=LATENT_CHANNELS, out_channels=LATENT_CHANNELS, layers_per_block=1,
+        block_out_channels=(32, 64, 128),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4, 4), transformer_layers_per_block=1, use_linear_projection=True,
+        cross_attention_dim=2 * TEXT_HIDDEN, addition_embed_type="text_time",
+        addition_time_embed_dim=ADDITION_TIME_EMBED_DIM,
+        projection_class_embeddings_input_dim=6 * ADDITION_TIME_EMBED_DIM + TEXT_HIDDEN, norm_num_groups=16,
+    )
+    torch.manual_seed(seed + 3)
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=LATENT_CHANNELS, layers_per_block=1,
+        block_out_channels=(32, 64, 64), norm_num_groups=16,
+        down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
+        sample_size=IMAGE_SIZE, scaling_factor=1.0,  # set from the trained latents' spread
+    )
+    torch.manual_seed(seed + 4)
+    taesd = AutoencoderTiny(
+        encoder_block_out_channels=(32, 32, 32), decoder_block_out_channels=(32, 32, 32),
+        num_encoder_blocks=(1, 1, 1), num_decoder_blocks=(1, 1, 1), latent_channels=LATENT_CHANNELS,
+    )
+    scheduler = EulerAncestralDiscreteScheduler(
+        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+        timestep_spacing="trailing", steps_offset=1, prediction_type="epsilon",
+    )
+    return dict(text_encoder=text_encoder, text_encoder_2=text_encoder_2, unet=unet, vae=vae, taesd=taesd,
+                scheduler=scheduler, tokenizer=tokenizer)
+
+
+def encode_text(text_encoder, text_encoder_2, input_ids):
+    """(prompt_embeds, pooled_prompt_embeds) exactly as ``StableDiffusionXLPipeline.encode_prompt`` makes them."""
+    import torch
+
+    first = text_encoder(input_ids, output_hidden_states=True)
+    second = text_encoder_2(input_ids, output_hidden_states=True)
+    return torch.cat([first.hidden_states[-2], second.hidden_states[-2]], dim=-1), second.text_embeds
+
+
+# -- training helpers ----------------------------------------------------------------------------
+@contextlib.contextmanager
+def deterministic_torch(threads: int) -> Iterator[None]:
+    """Fixed thread count and deterministic algorithms inside the block; the previous settings after."""
+    import torch
+
+    previous = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
+                torch.is_deterministic_algorithms_warn_only_enabled())
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous[0])
+        torch.use_deterministic_algorithms(previous[1], warn_only=previous[2])
+
+
+def cosine_lr(step: int, steps: int, lr: float, warmup: int) -> float:
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, steps - warmup)
+    return lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _progress(total: int, description: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=description, unit="step", disable=not enabled, mininterval=2.0, leave=False)
+
+
+def _loss_summary(losses: Sequence[float]) -> dict[str, float]:
+    """First / last tenth means of a loss curve (single steps are too noisy to compare)."""
+    tenth = max(1, len(losses) // 10)
+    return {"first": float(np.mean(losses[:tenth])), "final": float(np.mean(losses[-tenth:])),
+            "min_tenth": float(min(np.mean(losses[i:i + tenth]) for i in range(0, len(losses), tenth)))}
+
+
+def _run(name: str, steps: int, lr: float, params, step_fn, progress: bool) -> dict[str, Any]:
+    """The shared optimisation loop: AdamW, warmup + cosine decay, one loss per step."""
+    import torch
+
+    params = [p for p in params if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    losses: list[float] = []
+    start = time.perf_counter()
+    with _progress(steps, name, progress) as bar:
+        for step in range(steps):
+            for group in optimizer.param_groups:
+                group["lr"] = cosine_lr(step, steps, lr, warmup=max(1, steps // 20))
+            loss = step_fn(step)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            losses.append(float(loss.detach()))
+            bar.update()
+            if step % 50 == 0:
+                bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+    seconds = time.perf_counter() - start
+    summary = {"steps": steps, "seconds": round(seconds, 1), "loss": _loss_summary(losses)}
+    log.info("%s: %d steps in %.0f s, loss %.4f -> %.4f", name, steps, seconds, summary["loss"]["first"],
+             summary["loss"]["final"])
+    return summary
+
+
+def _to_tensor(images: np.ndarray):
+    import torch
+
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+def train_autoencoder(vae, images: np.ndarray, *, seed: int, steps: int, batch_size: int, lr: float,
+                      kl_weight: float = 1e-4, progress: bool = True) -> dict[str, Any]:
+    """Reconstruction (L1 + MSE) plus a small KL term, on random batches of the training images."""
+    import torch
+
+    data = _to_tensor(images)
+    generator = torch.Generator().manual_seed(seed)
+    vae.train()
+
+    def step_fn(step):
+        x = data[torch.randint(len(data), (batch_size,), generator=generator)]
+        posterior = vae.encode(x).latent_dist
+        z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator)
+        reconstruction = vae.decode(z).sample
+        return ((reconstruction - x).abs().mean() + (reconstruction - x).pow(2).mean()
+                + kl_weight * posterior.kl().mean() / posterior.mean[0].numel())
+
+    summary = _run("autoencoder", steps, lr, vae.parameters(), step_fn, progress)
+    vae.eval()
+    return summary
+
+
+def encode_latents(vae, images: np.ndarray, batch_size: int = 256):
+    """Posterior (mean, std) of every image, unscaled."""
+    import torch
+
+    means, stds = [], []
+    with torch.no_grad():
+        for i in range(0, len(images), batch_size):
+            posterior = vae.encode(_to_tensor(images[i:i + batch_size])).latent_dist
+            means.append(posterior.mean)
+            stds.append(posterior.std)
+    return torch.cat(means), torch.cat(stds)
+
+
+def train_tiny_autoencoder(taesd, images: np.ndarray, means, stds, scaling_factor: float, *, seed: int,
+                           steps: int, batch_size: int, lr: float, progress: bool = True) -> dict[str, Any]:
+    """Distil ``AutoencoderTiny`` into the KL autoencoder's scaled latent space.
+
+    The SDXL pipeline hands it the UNet's latents unscaled (its scaling factor is 1), so its
+    encoder regresses ``mean * scaling_factor`` and its decoder reconstructs the image from
+    ``sample * scaling_factor``.
+    """
+    import torch
+
+    data = _to_tensor(images)
+    generator = torch.Generator().manual_seed(seed)
+    taesd.train()
+
+    def step_fn(step):
+        index = torch.randint(len(data), (batch_size,), generator=generator)
+        x = data[index]
+        latents = (means[index] + stds[index] * torch.randn(means[index].shape, generator=generator)) * scaling_factor
+        encoded = taesd.encoder(x)
+        decoded = taesd.decoder(latents)
+        return ((encoded - means[index] * scaling_factor).pow(2).mean()
+                + (decoded - x).abs().mean() + (decoded - x).pow(2).mean())
+
+    summary = _run("tiny autoencoder", steps, lr, taesd.parameters(), step_fn, progress)
+    taesd.eval()
+    return summary
+
+
+def train_denoiser(models: dict[str, Any], input_ids, means, stds, scaling_factor: float, *, seed: int, steps: int,
+                   batch_size: int, lr: float, caption_dropout: float = 0.1, min_snr_gamma: float = 5.0,
+                   train_text_encoders: bool = True, progress: bool = True) -> dict[str, Any]:
+    """The UNet (and, with ``train_text_encoders``, both text encoders) on noised cached latents."""
+    import torch
+    from diffusers import DDPMScheduler
+
+    unet, text_encoder, text_encoder_2 = models["unet"], models["text_encoder"], models["text_encoder_2"]
+    noise_schedule = DDPMScheduler.from_config(models["scheduler"].config)
+    alphas_cumprod = noise_schedule.alphas_cumprod
+    snr = alphas_cumprod / (1 - alphas_cumprod)
+    weights = snr.clamp(max=min_snr_gamma) / snr  # min-SNR-gamma for epsilon prediction
+    time_ids = torch.tensor([[IMAGE_SIZE, IMAGE_SIZE, 0, 0, IMAGE_SIZE, IMAGE_SIZE]], dtype=torch.float32)
+    generator = torch.Generator().manual_seed(seed)
+    for module in (text_encoder, text_encoder_2):
+        module.train(train_text_encoders)
+        module.requires_grad_(train_text_encoders)
+    unet.train()
+    params = list(unet.parameters())
+    if train_text_encoders:
+        params += list(text_encoder.parameters()) + list(text_encoder_2.parameters())
+
+    def step_fn(step):
+        index = torch.randint(len(means), (batch_size,), generator=generator)
+        latents = (means[index] + stds[index] * torch.randn(means[index].shape, generator=generator)) * scaling_factor
+        noise = torch.randn(latents.shape, generator=generator)
+        timesteps = torch.randint(0, noise_schedule.config.num_train_timesteps, (batch_size,), generator=generator)
+        noisy = noise_schedule.add_noise(latents, noise, timesteps)
+        with torch.set_grad_enabled(train_text_encoders):
+            prompt_embeds, pooled = encode_text(text_encoder, text_encoder_2, input_ids[index])
+        keep = (torch.rand(batch_size, generator=generator) >= caption_dropout).float()
+        prompt_embeds = prompt_embeds * keep[:, None, None]
+        pooled = pooled * keep[:, None]
+        prediction = unet(noisy, timesteps, prompt_embeds,
+                          added_cond_kwargs={"text_embeds": pooled, "time_ids": time_ids.expand(batch_size, -1)}).sample
+        per_sample = (prediction - noise).pow(2).mean(dim=(1, 2, 3))
+        return (per_sample * weights[timesteps]).mean()
+
+    summary = _run("denoiser", steps, lr, params, step_fn, progress)
+    for module in (unet, text_encoder, text_encoder_2):
+        module.eval()
+        module.requires_grad_(False)
+    return summary
+
+
+# -- the whole model -----------------------------------------------------------------------------
+def train_reference(dataset_dir: Path | str, out_dir: Path | str, *, seed: int = 0, steps: int = 5000,
+                    batch_size: int = 32, lr: float = 1e-3, vae_steps: int = 600, taesd_steps: int = 500,
+                    vae_lr: float = 1e-3, train_text_encoders: bool = True, threads: int = 2,
+                    progress: bool = True) -> dict[str, Any]:
+    """Train the reference model on ``dataset_dir`` and save it to ``out_dir`` (replaced atomically).
+
+    ``out_dir`` loads with ``StableDiffusionXLPipeline.from_pretrained`` and holds the tiny
+    autoencoder in ``taesd/``. Returns training metrics: per phase steps, seconds and a loss
+    summary, the latent scaling factor and the total seconds. ``PRESETS`` holds the measured
+    full and short (CI) settings.
+    """
+    import torch
+    from diffusers import StableDiffusionXLPipeline
+
+    start = time.perf_counter()
+    images, rows = load_split(dataset_dir, "train")
+    if images is None or images.shape[1:3] != (IMAGE_SIZE, IMAGE_SIZE):
+        raise ValueError(f"{dataset_dir}: the reference model trains on {IMAGE_SIZE} px training images")
+    tokenizer = build_tokenizer()
+    input_ids = tokenizer([row["caption"] for row in rows], padding="max_length", max_length=tokenizer.model_max_length,
+                          truncation=True, return_tensors="pt").input_ids
+    metrics: dict[str, Any] = {"seed": seed, "images": len(rows), "image_size": IMAGE_SIZE, "threads": threads}
+    with deterministic_torch(threads):
+        models = build_models(tokenizer, seed)
+        metrics["autoencoder"] = train_autoencoder(models["vae"], images, seed=seed + 10, steps=vae_steps,
+                                                   batch_size=batch_size, lr=vae_lr, progress=progress)
+        means, stds = encode_latents(models["vae"], images)
+        # Like SD's 0.18215: unit-variance latents for the diffusion model (rounded: it is a config value).
+        scaling_factor = round(float(1.0 / (means + stds * torch.randn(means.shape, generator=torch.Generator()
+                                                                        .manual_seed(seed))).std()), 5)
+        models["vae"].register_to_config(scaling_factor=scaling_factor)
+        metrics["latent_scaling_factor"] = scaling_factor
+        metrics["denoiser"] = train_denoiser(models, input_ids, means, stds, scaling_factor, seed=seed + 20,
+                                             steps=steps, batch_size=batch_size, lr=lr,
+                                             train_text_encoders=train_text_encoders, progress=progress)
+        metrics["tiny_autoencoder"] = train_tiny_autoencoder(models["taesd"], images, means, stds, scaling_factor,
+                                                             seed=seed + 30, steps=taesd_steps, batch_size=batch_size,
+                                                             lr=vae_lr, progress=progress)
+        pipe = StableDiffusionXLPipeline(
+            vae=models["vae"], text_encoder=models["text_encoder"], text_encoder_2=models["text_encoder_2"],
+            tokenizer=tokenizer, tokenizer_2=tokenizer, unet=models["unet"], scheduler=models["scheduler"])
+        with atomic_dir(out_dir) as tmp:
+            pipe.save_pretrained(tmp, safe_serialization=True)
+            models["taesd"].save_pretrained(tmp / "taesd", safe_serialization=True)
+    metrics["train_text_encoders"] = train_text_encoders
+    metrics["seconds"] = round(time.perf_counter() - start, 1)
+    log.info("reference model trained in %.0f s -> %s", metrics["seconds"], out_dir)
+    return metrics
+
+
+# -- generation and evaluation ------------------------------------------------------------------
+def load_pipeline(model_dir: Path | str, taesd: bool = False):
+    """The trained model as a torch ``StableDiffusionXLPipeline`` (with ``taesd``: its tiny autoencoder)."""
+    from diffusers import AutoencoderTiny, StableDiffusionXLPipeline
+
+    pipe = StableDiffusionXLPipeline.from_pretrained(model_dir, use_safetensors=True)
+    if taesd:
+        pipe.vae = AutoencoderTiny.from_pretrained(Path(model_dir) / "taesd", use_safetensors=True)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def generate(pipe, captions: Sequence[str], *, seed: int = 0, steps: int = SAMPLING_STEPS, guidance: float = 0.0,
+             height: int = IMAGE_SIZE, width: int = IMAGE_SIZE, batch_size: int = 16,
+             progress: bool = False) -> list[np.ndarray]:
+    """uint8 RGB images of ``captions``; image i uses generator seed ``seed + i`` whatever the batching."""
+    import torch
+
+    images: list[np.ndarray] = []
+    with _progress(len(captions), "generate", progress) as bar:
+        for i in range(0, len(captions), batch_size):
+            chunk = list(captions[i:i + batch_size])
+            generators = [torch.Generator().manual_seed(seed + i + j) for j in range(len(chunk))]
+            with torch.no_grad():
+                out = pipe(chunk, num_inference_steps=steps, guidance_scale=guidance, height=height, width=width,
+                           generator=generators, output_type="np").images
+            images += [np.clip(np.round(image * 255), 0, 255).astype(np.uint8) for image in out]
+            bar.update(len(chunk))
+    return images
+
+
+def evaluate(model_dir: Path | str, dataset_dir: Path | str, *, split: str = "heldout", limit: int | None = None,
+             seed: int = 0, steps: int = SAMPLING_STEPS, guidance: float = 0.0, taesd: bool = False,
+             threads: int = 2, progress: bool = False) -> dict[str, Any]:
+    """Judge adherence of the torch pipeline's images to the captions of a data set split."""
+    import torch
+
+    from stages.reference.judge import adherence
+
+    _, rows = load_split(dataset_dir, split)
+    captions = [row["caption"] for row in rows[:limit]]
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        start = time.perf_counter()
+        images = generate(load_pipeline(model_dir, taesd=taesd), captions, seed=seed, steps=steps,
+                          guidance=guidance, progress=progress)
+        seconds = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(previous)
+    result = adherence(images, captions)
+    return {**result, "split": split, "steps": steps, "guidance": guidance, "taesd": taesd,
+            "seconds": round(seconds, 1)}
