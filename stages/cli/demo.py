@@ -1,7 +1,7 @@
 """Interactive comparison demo: FP and optimized images side by side, from the pipeline's own models.
 
     pip install -e ".[demo]"
-    python -m stages.cli.demo                 # http://127.0.0.1:7860
+    ovdq demo [--host 127.0.0.1] [--port 7860]     (or: python -m stages.cli.demo ...)   # http://127.0.0.1:7860
 
 Reads models/<variant>/fp and models/<variant>/optimized-<device> of the enabled variants.
 Models load once per variant x device x precision and stay cached. Gradio is an optional
@@ -180,11 +180,15 @@ def build_app(params: Params):
     return app
 
 
-def main(argv: list[str] | None = None) -> int:
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments().parse_args(argv)
     try:
         import gradio  # noqa: F401
     except ImportError:
