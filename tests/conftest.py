@@ -125,9 +125,10 @@ def make_repo_copy(tmp_path: Path) -> Path:
     return target
 
 
-def run_in(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run a command in ``repo`` with this interpreter's environment (its venv's dvc and python first)."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+def run_in(repo: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+           ) -> subprocess.CompletedProcess:
+    """Run a command in ``repo`` with this interpreter's environment (its venv's dvc and python first), plus ``env``."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", **(env or {})}
     result = subprocess.run(list(args), cwd=repo, capture_output=True, text=True, env=env)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n"
