@@ -27,7 +27,8 @@ test: setup
 
 # The real architectures with random weights (sdxl-turbo-arch, pixart-lcm-arch; see params.yaml): real speed
 # and memory, noise images. Heavy (about 23 GB of RAM at peak, about an hour), so not part of repro or CI.
-# One DVC experiment under a memory watchdog; afterwards the workspace is back on the default DAG, with the
-# new metrics/<arch>/ files shown in reports/summary.md as "recorded" columns (scripts/bench_arch.sh).
+# One DVC experiment in a temporary workspace (`dvc exp run --temp`) under a memory watchdog: this workspace is
+# not reset; only metrics/<arch>/, reports/<arch>/ and reports/op_profile.md come back (scripts/bench_arch.sh).
+# `dvc repro report` then shows them in reports/summary.md as "recorded" columns.
 bench-arch: setup
 	bash scripts/bench_arch.sh

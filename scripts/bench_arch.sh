@@ -1,38 +1,52 @@
 #!/usr/bin/env bash
-# `make bench-arch`: the full-size architectures (random weights) end to end, as one DVC experiment.
+# `make bench-arch`: the full-size architectures (random weights) end to end, as one DVC experiment run in a
+# temporary workspace. This workspace (params.yaml, dvc.lock, the default DAG's outputs, uncommitted edits) is
+# never reset or checked out; only the new metrics/<variant>/, reports/<variant>/ and reports/op_profile.md
+# are written into it.
 #
-# Runs sdxl-turbo-arch and pixart-lcm-arch through every stage under a memory watchdog, profiles where
-# their time goes (reports/op_profile.md), then puts the workspace back on the default DAG (params,
-# dvc.lock, the tiny variants' outputs) while keeping the new metrics/<arch>/ and reports/<arch>/ files,
-# and brings the default DAG up to date (gate, report): reports/summary.md then shows the arch runs as
-# "recorded" columns. The experiment itself stays in DVC (`dvc exp show`, `dvc exp apply <name>` brings its models back).
+#   bash scripts/bench_arch.sh [variant ...]     default: $BENCH_ARCH_VARIANTS or "sdxl-turbo-arch pixart-lcm-arch"
+#
+# 1. `dvc exp run --temp` with enabled=[variants], benchmark.rounds=$BENCH_ARCH_ROUNDS (2), under a memory watchdog
+#    that needs $BENCH_ARCH_REQUIRE_GB (20) GB free. The experiment starts from this workspace as it is
+#    (uncommitted edits included) and is kept in DVC: `dvc exp show`, `dvc exp apply <name>`.
+# 2. The op profile (scripts/op_profile.py -> reports/op_profile.md) from the experiment's models, checked out
+#    into a scratch git worktree under .dvc/tmp that links DVC's cache (no copy of the models).
+# 3. metrics/<variant>/ and reports/<variant>/ from the experiment's commit into this workspace; then
+#    `dvc repro report` shows them in reports/summary.md as "(recorded)" columns.
 set -euo pipefail
-ARCH=(sdxl-turbo-arch pixart-lcm-arch)
+read -r -a VARIANTS <<< "${*:-${BENCH_ARCH_VARIANTS:-sdxl-turbo-arch pixart-lcm-arch}}"
+ROUNDS=${BENCH_ARCH_ROUNDS:-2}
+REQUIRE_GB=${BENCH_ARCH_REQUIRE_GB:-20}
+DEVICE=CPU
 NAME="bench-arch-$(date +%Y%m%d-%H%M%S)"
+REPO=$(pwd)
 started=$(date +%s)
 
-python scripts/watchdog.py --require-available-gb 20 --min-available-gb 1.5 -- \
-    dvc exp run -n "$NAME" -S "enabled=[$(IFS=,; echo "${ARCH[*]}")]" -S benchmark.rounds=2 \
+echo "bench-arch: experiment $NAME: ${VARIANTS[*]}, $ROUNDS benchmark rounds, in a temporary workspace" >&2
+python scripts/watchdog.py --require-available-gb "$REQUIRE_GB" --min-available-gb 1.5 -- \
+    dvc exp run --temp -n "$NAME" -S "enabled=[$(IFS=,; echo "${VARIANTS[*]}")]" -S "benchmark.rounds=$ROUNDS" \
     -S gate.allow_empty=true   # random weights: the arch variants are not gated
+ref=$(git for-each-ref --format='%(refname)' refs/exps | grep "/$NAME\$")
 
+scratch="$REPO/.dvc/tmp/$NAME"
+cleanup() { git -C "$REPO" worktree remove --force "$scratch" 2>/dev/null || true; git -C "$REPO" worktree prune; }
+trap cleanup EXIT
+git worktree add -q --detach "$scratch" "$ref"
 profile=$(mktemp)
-for variant in "${ARCH[@]}"; do
-    python scripts/op_profile.py "$variant" --markdown "$profile"
-done
+(
+    cd "$scratch"
+    dvc cache dir --local "$REPO/.dvc/cache"
+    for variant in "${VARIANTS[@]}"; do
+        dvc checkout -q "export@$variant" "calibrate@$variant" "quantize@$variant-$DEVICE"
+        python "$REPO/scripts/op_profile.py" "$variant" --device "$DEVICE" --markdown "$profile"
+    done
+)
+{ echo "# Where the time goes (\`scripts/op_profile.py\`, run by \`make bench-arch\` $(date -u +%F), experiment $NAME)"
+  echo; cat "$profile"; } > reports/op_profile.md
+rm -f "$profile"
 
-keep=$(mktemp -d)
-for variant in "${ARCH[@]}"; do
-    mkdir -p "$keep/metrics" "$keep/reports"
-    cp -r "metrics/$variant" "$keep/metrics/"
-    cp -r "reports/$variant" "$keep/reports/"
+for variant in "${VARIANTS[@]}"; do
+    git restore --source="$ref" --worktree -- "metrics/$variant" "reports/$variant"
 done
-git checkout -- params.yaml dvc.lock
-dvc checkout -q                       # the default DAG's outputs back; DVC drops the experiment's from the workspace
-deleted=$(git ls-files --deleted)
-[ -z "$deleted" ] || git checkout -- $deleted
-cp -r "$keep/metrics/." metrics/
-cp -r "$keep/reports/." reports/
-{ echo "# Where the time goes (\`scripts/op_profile.py\`, run by \`make bench-arch\` $(date -u +%F))"; echo;
-  cat "$profile"; } > reports/op_profile.md
-dvc repro                             # the default DAG: stale stages (gate, report) re-run
-echo "bench-arch: $NAME done in $(( ($(date +%s) - started) / 60 )) min; metrics/<arch>/, reports/summary.md, reports/op_profile.md"
+echo "bench-arch: $NAME done in $(( ($(date +%s) - started) / 60 )) min: metrics/<variant>/, reports/<variant>/," \
+     "reports/op_profile.md; \`dvc repro report\` adds them to reports/summary.md" >&2

@@ -125,8 +125,9 @@ def make_repo_copy(tmp_path: Path) -> Path:
     return target
 
 
-def run_in(repo: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run a command in ``repo`` with this interpreter's environment (its venv's dvc and python first)."""
+def run_in(repo: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+           ) -> subprocess.CompletedProcess:
+    """Run a command in ``repo`` with this interpreter's environment (its venv's dvc and python first), plus ``env``."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", **(env or {})}
     result = subprocess.run(list(args), cwd=repo, capture_output=True, text=True, env=env)
     if check and result.returncode != 0:

@@ -159,7 +159,7 @@ def test_a_queued_sweep_and_its_pareto_table(reproduced):
     run_in(repo, "dvc", "exp", "run", "--queue", "-n", "sdxl-sq-off-16",
            "-S", f"{prefix}.quantize.smooth_quant_alpha=-1", "-S", f"{prefix}.calibrate.subset_size=16")
     run_in(repo, "dvc", "exp", "run", "--run-all", "-j", "1")
-    table = run_in(repo, "python", "-m", "stages.cli.sweeps", "--variant", "tiny-sdxl-turbo", "--device", "CPU").stdout
+    table = run_in(repo, "python", "-m", "stages.cli.sweeps", "tiny-sdxl-turbo", "CPU").stdout
     for name in ("sdxl-int8w", "sdxl-sq-off-16"):
         assert name in table
     assert "unet=int8_weights" in table and "front" in table

@@ -1,12 +1,15 @@
 """A markdown regression report for a pull request: metrics and params against a base revision, and the gate.
 
-    python -m stages.cli.ci_report --base origin/main --out reports/ci_report.md
+    ovdq ci-report [--base REV] [--out FILE]       (or: python -m stages.cli.ci_report ...)
+    ovdq ci-report --base origin/main --out ci_report.md
 
 Runs `dvc metrics diff --md` and `dvc params diff --md` against ``--base`` and appends the
 quality gate's table. Exits 1 when the gate fails, so CI can post the report and still go red.
 """
 
 from __future__ import annotations
+
+import argparse
 
 import subprocess
 import sys
@@ -38,12 +41,16 @@ def build_report(base: str) -> tuple[str, bool]:
     return "\n\n".join(sections) + "\n", result.passed
 
 
-@main_with_clear_errors
-def main(argv: list[str] | None = None) -> None:
+def arguments() -> argparse.ArgumentParser:
     parser = argument_parser(__doc__)
     parser.add_argument("--base", default="HEAD", help="git revision to compare against (default: HEAD)")
     parser.add_argument("--out", help="write the markdown here as well as to stdout")
-    args = parser.parse_args(argv)
+    return parser
+
+
+@main_with_clear_errors
+def main(argv: list[str] | None = None) -> None:
+    args = arguments().parse_args(argv)
     report, passed = build_report(args.base)
     sys.stdout.write(report)
     if args.out:

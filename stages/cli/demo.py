@@ -1,7 +1,7 @@
 """Interactive comparison demo: FP and optimized images side by side, from the pipeline's own models.
 
     pip install -e ".[demo]"
-    python -m stages.cli.demo                 # http://127.0.0.1:7860
+    ovdq demo [--host 127.0.0.1] [--port 7860]     (or: python -m stages.cli.demo ...)   # http://127.0.0.1:7860
 
 Reads models/<variant>/fp and models/<variant>/optimized-<device> of the enabled variants.
 Models load once per variant x device x precision and stay cached. Gradio is an optional
@@ -9,6 +9,8 @@ extra: nothing in the pipeline imports this module.
 """
 
 from __future__ import annotations
+
+import argparse
 
 import threading
 import time
@@ -181,12 +183,16 @@ def build_app(params: Params):
     return app
 
 
-@main_with_clear_errors
-def main(argv: list[str] | None = None) -> None:
+def arguments() -> argparse.ArgumentParser:
     parser = argument_parser(__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860)
-    args = parser.parse_args(argv)
+    return parser
+
+
+@main_with_clear_errors
+def main(argv: list[str] | None = None) -> None:
+    args = arguments().parse_args(argv)
     try:
         import gradio  # noqa: F401
     except ImportError as error:

@@ -1,11 +1,16 @@
 """Generate one image with an exported (or optimized) variant.
 
-    python -m stages.cli.generate tiny-sdxl-turbo "cute cat" --out cat.png
-    python -m stages.cli.generate tiny-sdxl-turbo "a cute cat with bow tie" --image cat.png --strength 0.5 --steps 2
-    python -m stages.cli.generate tiny-pixart-lcm "a small cactus" --optimized --device CPU
+    ovdq generate <variant> [<device>] <prompt> [options]        (or: python -m stages.cli.generate ...)
+    ovdq generate tiny-sdxl-turbo "cute cat" --out cat.png
+    ovdq generate tiny-sdxl-turbo "a cute cat with bow tie" --image cat.png --strength 0.5 --steps 2
+    ovdq generate tiny-pixart-lcm AUTO "a small cactus" --optimized
+
+The device defaults to CPU.
 """
 
 from __future__ import annotations
+
+import argparse
 
 import logging
 import time
@@ -20,12 +25,12 @@ from stages.config.params import load
 log = logging.getLogger(__name__)
 
 
-@main_with_clear_errors
-def main(argv: list[str] | None = None) -> None:
+def arguments() -> argparse.ArgumentParser:
     parser = argument_parser(__doc__)
     parser.add_argument("variant")
+    parser.add_argument("device", nargs="?", help="OpenVINO device (default: CPU)")
     parser.add_argument("prompt")
-    parser.add_argument("--device", default="CPU")
+    parser.add_argument("--device", dest="device_option", help=argparse.SUPPRESS)  # the earlier spelling
     parser.add_argument("--optimized", action="store_true", help="use models/<variant>/optimized-<device>")
     parser.add_argument("--f32", action="store_true", help="force f32 execution (default: the device's choice)")
     parser.add_argument("--seed", type=int)
@@ -35,7 +40,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--image", type=Path, help="input image: image-to-image (sdxl only)")
     parser.add_argument("--strength", type=float, default=0.5)
     parser.add_argument("--out", type=Path, default=Path("generated.png"))
-    args = parser.parse_args(argv)
+    return parser
+
+
+@main_with_clear_errors
+def main(argv: list[str] | None = None) -> None:
+    args = arguments().parse_args(argv)
+    device = args.device or args.device_option or "CPU"
 
     params = load()
     variant = params.variant(args.variant)
@@ -50,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         source = read_image(args.image).resize((generation.width, generation.height))
 
     # 2. Load and generate
-    pipe = load_variant(args.variant, args.device, optimized=args.optimized, f32=args.f32, params=params)
+    pipe = load_variant(args.variant, device, optimized=args.optimized, f32=args.f32, params=params)
     seed = variant.generation.seed if args.seed is None else args.seed
     started = time.perf_counter()
     if source is not None:

@@ -1,7 +1,8 @@
 """Turn `dvc exp show --json` into a markdown table of a sweep, with a Pareto view.
 
-    dvc exp show --json > exps.json
-    python -m stages.cli.sweeps --variant tiny-sdxl-turbo --device CPU exps.json     # or no file: runs dvc itself
+    ovdq sweeps <variant> [<device>] [--exp-show-json FILE]     (or: python -m stages.cli.sweeps ...)
+    ovdq sweeps tiny-sdxl-turbo                                  # runs `dvc exp show --json` itself
+    dvc exp show --json > exps.json && ovdq sweeps tiny-sdxl-turbo CPU --exp-show-json exps.json
 
 For one variant x device, each experiment (and the baseline) becomes a row: its quantize
 params, similarity (SSIM/PSNR mean), optimized latency, size and speedup. A run is
@@ -11,6 +12,8 @@ each latency).
 """
 
 from __future__ import annotations
+
+import argparse
 
 import json
 import subprocess
@@ -107,15 +110,26 @@ def load_exp_show(path: str | None) -> list[dict]:
     return json.loads(result.stdout)
 
 
+def arguments() -> argparse.ArgumentParser:
+    parser = argument_parser(__doc__)
+    parser.add_argument("variant", nargs="?", help="the variant whose sweep to tabulate")
+    parser.add_argument("device", nargs="?", help="OpenVINO device (default: CPU)")
+    parser.add_argument("--exp-show-json", help="output of `dvc exp show --json` (default: run it)")
+    # the earlier spelling
+    parser.add_argument("--variant", dest="variant_option", help=argparse.SUPPRESS)
+    parser.add_argument("--device", dest="device_option", help=argparse.SUPPRESS)
+    return parser
+
+
 @main_with_clear_errors
 def main(argv: list[str] | None = None) -> None:
-    parser = argument_parser(__doc__)
-    parser.add_argument("exp_show_json", nargs="?", help="output of `dvc exp show --json` (default: run it)")
-    parser.add_argument("--variant", default="tiny-sdxl-turbo")
-    parser.add_argument("--device", default="CPU")
-    args = parser.parse_args(argv)
-    frame = mark_dominated(sweep_frame(load_exp_show(args.exp_show_json), args.variant, args.device))
-    sys.stdout.write(markdown(frame, args.variant, args.device))
+    args = arguments().parse_args(argv)
+    variant = args.variant or args.variant_option
+    if not variant:
+        raise UserError("name the variant: ovdq sweeps <variant> [<device>]")
+    device = args.device or args.device_option or "CPU"
+    frame = mark_dominated(sweep_frame(load_exp_show(args.exp_show_json), variant, device))
+    sys.stdout.write(markdown(frame, variant, device))
 
 
 if __name__ == "__main__":

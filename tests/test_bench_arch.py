@@ -1,0 +1,48 @@
+"""`make bench-arch` (scripts/bench_arch.sh) runs its variants as a DVC experiment in a temporary workspace and
+brings back only their metrics and reports: the user's workspace, uncommitted edits included, stays as it was.
+
+The full-size variants take an hour and 23 GB; the mechanism is the same for a tiny stand-in.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import make_repo_copy, run_in
+
+pytestmark = pytest.mark.e2e
+VARIANT = "tiny-pixart-lcm"
+
+
+def test_bench_arch_leaves_the_workspace_alone_and_brings_back_the_metrics(tmp_path):
+    repo = make_repo_copy(tmp_path)
+    run_in(repo, "git", "rm", "-rq", f"metrics/{VARIANT}", f"reports/{VARIANT}")
+    run_in(repo, "git", "commit", "-qm", "no recorded run of the stand-in yet")
+    params = repo / "params.yaml"
+    edited = (params.read_text().replace("  runs: 5 ", "  runs: 1 ").replace("f32_baseline: true", "f32_baseline: false"))
+    assert edited != params.read_text()
+    params.write_text(edited)  # uncommitted, and it makes the run shorter
+    lock = (repo / "dvc.lock").read_text()
+
+    result = run_in(repo, "bash", "scripts/bench_arch.sh", VARIANT,
+                    env={"BENCH_ARCH_REQUIRE_GB": "1", "BENCH_ARCH_ROUNDS": "1"})
+
+    assert params.read_text() == edited, "the uncommitted params edit is still there"
+    assert (repo / "dvc.lock").read_text() == lock
+    assert not (repo / "models" / VARIANT).exists() or not any((repo / "models" / VARIANT).iterdir()), \
+        "no experiment output was checked out here"
+    benchmark = json.loads((repo / "metrics" / VARIANT / "CPU" / "benchmark.json").read_text())
+    assert set(benchmark["configurations"]) == {"fp", "optimized"}, "the experiment ran on the edited params"
+    assert len(benchmark["configurations"]["optimized"]["runs_s"]) == 1
+    for name in ("export.json", "calibrate.json", "CPU/quantize.json", "CPU/evaluate.json"):
+        assert (repo / "metrics" / VARIANT / name).is_file(), name
+    assert (repo / "reports" / VARIANT / "CPU" / "grid.png").is_file()
+    assert f"### {VARIANT}: static shapes" in (repo / "reports" / "op_profile.md").read_text()
+    changed = run_in(repo, "git", "status", "--porcelain").stdout.splitlines()
+    assert sorted(line[3:] for line in changed) == sorted(
+        ["params.yaml", "reports/op_profile.md", f"metrics/{VARIANT}/", f"reports/{VARIANT}/"])
+    assert len(run_in(repo, "git", "worktree", "list").stdout.splitlines()) == 1, "the scratch worktree is gone"
+    assert "bench-arch-" in run_in(repo, "dvc", "exp", "list", "--name-only").stdout
+    assert "done in" in result.stderr
