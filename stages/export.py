@@ -10,6 +10,7 @@ import time
 from stages.common import paths
 from stages.common.errors import argument_parser, main_with_clear_errors
 from stages.families import get_family
+from stages.families.base import drop_source_paths
 from stages.common.outputs import atomic_dir, dir_size_bytes, write_json
 from stages.config.params import load
 
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     with atomic_dir(paths.fp_model(variant.name)) as out_dir:
         family.export(variant.model, variant.generation, out_dir)
+        drop_source_paths(out_dir)
         family.check_exported(out_dir)
     write_json(paths.metrics(variant.name, "export.json"), {
         "export_seconds": round(time.perf_counter() - started, 2),

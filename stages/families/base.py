@@ -20,6 +20,10 @@ from stages.common.errors import UserError
 from stages.config.specs import GenerationSpec, ModelSpec
 
 COMPILE_CONFIG_FILE = "compile_config.json"
+# diffusers and transformers write the directory a model was loaded from into its config: a random temp
+# directory for the generated sources, this machine's HF cache for hub ids. Nothing reads it back, and it
+# made two exports of the same weights differ (so DVC saw a new output and re-ran everything downstream).
+SOURCE_PATH_KEY = "_name_or_path"
 ARCH_SOURCE = "arch"  # params `source: arch`: the real architecture with seeded random weights
 
 
@@ -131,3 +135,15 @@ class ModelFamily(ABC):
             if not xml.exists() or not xml.with_suffix(".bin").exists():
                 raise UserError(f"{xml} (or its .bin) is missing: {model_dir} is not a complete {self.name} export")
             check_ir(xml)
+
+
+def drop_source_paths(model_dir: Path) -> None:
+    """Remove ``SOURCE_PATH_KEY`` from every JSON config under ``model_dir``, so that an export depends on
+    its inputs only."""
+    for path in sorted(Path(model_dir).rglob("*.json")):
+        text = path.read_text()
+        if SOURCE_PATH_KEY not in text:
+            continue
+        config = json.loads(text)
+        if isinstance(config, dict) and config.pop(SOURCE_PATH_KEY, None) is not None:
+            path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
