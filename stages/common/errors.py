@@ -78,6 +78,15 @@ if not is_verbose(sys.argv[1:]):
     for _name, _value in QUIET_ENV.items():
         os.environ.setdefault(_name, _value)
 
+    def _interrupted_before_main(kind, value, trace, default=sys.excepthook):
+        """Ctrl-C while the entry point is still importing its libraries (seconds): one line too."""
+        if issubclass(kind, KeyboardInterrupt):
+            print("error: interrupted by SIGINT before it started: nothing was written", file=sys.stderr)
+        else:
+            default(kind, value, trace)
+
+    sys.excepthook = _interrupted_before_main
+
 
 @contextlib.contextmanager
 def entry_point_setup(verbose: bool) -> Iterator[None]:
@@ -118,6 +127,8 @@ def entry_point_setup(verbose: bool) -> Iterator[None]:
             raise Interrupted(signum)
 
         for signum in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(signum) is signal.SIG_IGN:
+                continue  # started with the signal ignored (nohup, a background job): keep it so
             with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
                 undo.callback(signal.signal, signum, signal.signal(signum, interrupt))
         yield
