@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 
 from stages.common import paths
@@ -20,6 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("variant")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # the export phases; no-op if already set up
 
     variant = load().variant(args.variant)
     family = get_family(variant.model.family)
