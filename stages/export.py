@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from stages.common import paths
@@ -20,6 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argument_parser(__doc__)
     parser.add_argument("variant")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # the export phases; no-op if already set up
 
     variant = load().variant(args.variant)
     family = get_family(variant.model.family)

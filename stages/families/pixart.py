@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import time
 from collections import namedtuple
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from stages.families.base import LoadedPipeline, ModelFamily
 from stages.families.tiny_weights import TINY_CALIBRATION_PROMPTS
 from stages.config.specs import GenerationSpec, ModelSpec
 
+log = logging.getLogger(__name__)
 PIPELINE_FILE = "pixart_pipeline.json"
 EncoderOutput = namedtuple("EncoderOutput", "last_hidden_state")
 DecoderOutput = namedtuple("DecoderOutput", "sample")
@@ -249,7 +251,9 @@ class PixArtFamily(ModelFamily):
         gc.collect()
 
     def export(self, spec: ModelSpec, generation: GenerationSpec, out_dir: Path) -> None:
+        started = time.perf_counter()
         with self.source_dir(spec) as source:
+            log.info("export: source %s ready (%.0f s)", spec.source, time.perf_counter() - started)
             self._convert(source, spec, generation, Path(out_dir))
             self.record_sources(out_dir, {"model": (source, spec.source)})
 
@@ -260,6 +264,8 @@ class PixArtFamily(ModelFamily):
         from transformers import AutoTokenizer, T5EncoderModel
 
         def save(model: torch.nn.Module, example, name: str, config: dict | None = None) -> None:
+            started = time.perf_counter()
+            log.info("export: converting %s", name)
             model.eval()
             with torch.no_grad():
                 ov_model = ov.convert_model(model, example_input=example)
@@ -272,6 +278,7 @@ class PixArtFamily(ModelFamily):
             if config is not None:
                 (out_dir / name / "config.json").write_text(json.dumps(config, indent=2, default=str))
             del ov_model
+            log.info("export: %s saved (%.0f s)", name, time.perf_counter() - started)
 
         length = spec.max_length
         text_encoder = T5EncoderModel.from_pretrained(source / "text_encoder", use_safetensors=True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -234,7 +235,10 @@ class SDXLFamily(ModelFamily):
 
         from stages.common.hub import local_model_dir, model_files
 
+        started = time.perf_counter()
         with self.source_dir(spec) as source:
+            log.info("export: source %s ready (%.0f s); optimum-intel converts the text encoders, UNet and VAE",
+                     spec.source, time.perf_counter() - started)
             if spec.taesd in ("tiny", ARCH_SOURCE):
                 taesd_dir = source / "taesd"  # build_tiny / build_arch wrote it beside the pipeline
             else:
@@ -242,8 +246,11 @@ class SDXLFamily(ModelFamily):
                              if spec.taesd else None)
             main_export(model_name_or_path=str(source), output=out_dir, task="text-to-image",
                         ov_config=OVConfig(dtype="fp16"), convert_tokenizer=True, variant=spec.weights_variant)
+            log.info("export: optimum-intel done (%.0f s so far)", time.perf_counter() - started)
             if taesd_dir is not None:
                 self.export_taesd(taesd_dir, out_dir, generation)
+                log.info("export: tiny autoencoder (taesd) in place of the VAE (%.0f s so far)",
+                         time.perf_counter() - started)
             self.record_sources(out_dir, {"model": (source, spec.source),
                                           **({"taesd": (taesd_dir, spec.taesd)} if taesd_dir else {})})
 
