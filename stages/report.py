@@ -15,13 +15,12 @@ a value that does not exist says why, as "n/a (reason)".
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import pandas as pd
 
-from stages.common import paths
+from stages.common import artifacts, paths
 from stages.common.errors import argument_parser, main_with_clear_errors
 from stages.families import family_class
 from stages.common.outputs import atomic_file
@@ -75,7 +74,7 @@ CAVEATS = """\
 
 
 def read_json(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.exists() else None
+    return artifacts.read_json(path) if path.exists() else None
 
 
 def missing(path: Path, stage: str) -> str:

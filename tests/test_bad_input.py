@@ -92,6 +92,38 @@ def test_a_gated_variant_with_no_results_in_its_evaluate_json_fails(tmp_path, mo
     assert code == 1 and "FAIL" in out and err[-1] == "quality gate FAILED: 1 of 1 checks"
 
 
+def test_a_corrupt_evaluate_json_names_its_file_and_stage(tmp_path, monkeypatch, capsys):
+    workspace(tmp_path, monkeypatch, lambda raw: raw.update(enabled=["tiny-sdxl-turbo"]))
+    write_evaluate(tmp_path, "tiny-sdxl-turbo")
+    (tmp_path / "metrics/tiny-sdxl-turbo/CPU/evaluate.json").write_text('{"text2image": ')
+    code, out, err = run_gate(capsys)
+    assert code == 2 and out == ""
+    assert err == ["error: metrics/tiny-sdxl-turbo/CPU/evaluate.json is corrupt (not JSON: Expecting value: line 1 "
+                   "column 16 (char 15)): re-run `dvc repro -f evaluate@tiny-sdxl-turbo-CPU`"]
+
+
+def test_output_paths_of_the_gate_and_the_ci_report_are_checked_first(tmp_path, monkeypatch, capsys):
+    from stages.cli import ci_report
+
+    workspace(tmp_path, monkeypatch)
+    (tmp_path / "reports").mkdir()
+    assert run_gate(capsys, "--markdown", "reports")[2] == ["error: --markdown reports is a directory: name a file"]
+    monkeypatch.setattr(ci_report, "build_report", lambda base: pytest.fail("the report was built first"))
+    assert ci_report.main(["--out", "reports"]) == 2
+    assert error_lines(capsys) == ["error: --out reports is a directory: name a file"]
+
+
+def test_sweeps_names_a_bad_exp_show_file(tmp_path, capsys):
+    from stages.cli import sweeps
+
+    (tmp_path / "exps.json").write_text("not json")
+    assert sweeps.main([str(tmp_path / "exps.json")]) == 2
+    assert error_lines(capsys)[0].startswith(f"error: {tmp_path / 'exps.json'} is not the JSON of `dvc exp show "
+                                             "--json`")
+    assert sweeps.main([str(tmp_path / "missing.json")]) == 2
+    assert "missing.json does not exist" in error_lines(capsys)[0]
+
+
 def test_the_ci_report_uses_the_same_verdict(tmp_path, monkeypatch):
     from stages.cli import ci_report
 
@@ -167,6 +199,8 @@ def test_the_stage_that_makes_a_path_is_read_from_the_layout():
     assert stage_that_makes("models/v/fp/unet/openvino_model.bin") == "export@v"
     assert stage_that_makes("models/v/optimized-AUTO/unet/openvino_model.xml") == "quantize@v-AUTO"
     assert stage_that_makes("data/calibration/v/vae_decoder/samples-00000.safetensors") == "calibrate@v"
+    assert stage_that_makes("metrics/v/CPU/evaluate_per_prompt.csv") == "evaluate@v-CPU"
+    assert stage_that_makes("metrics/v/export.json") == "export@v"
     assert stage_that_makes("/elsewhere/model.xml") is None
     assert remake_hint("models/v/fp") == "re-run `dvc repro -f export@v`"
 

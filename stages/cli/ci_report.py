@@ -13,7 +13,7 @@ import sys
 
 from stages.common.errors import UserError, argument_parser, main_with_clear_errors
 from stages.gate import markdown_table, run_checks, verdict
-from stages.common.outputs import atomic_file
+from stages.common.outputs import atomic_file, check_writable_file
 from stages.config.params import load
 
 
@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--base", default="HEAD", help="git revision to compare against (default: HEAD)")
     parser.add_argument("--out", help="write the markdown here as well as to stdout")
     args = parser.parse_args(argv)
+    if args.out:
+        check_writable_file(args.out, "--out")
     report, passed = build_report(args.base)
     sys.stdout.write(report)
     if args.out:
