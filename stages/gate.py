@@ -11,13 +11,13 @@ gated) fails unless `gate.allow_empty` is true.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 
 from stages.common import paths
+from stages.common.artifacts import read_json
 from stages.common.errors import argument_parser, main_with_clear_errors
-from stages.common.outputs import atomic_file
+from stages.common.outputs import atomic_file, check_writable_file
 from stages.config.params import Params, load
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def run_checks(params: Params) -> list[Check]:
                 checks.append(Check(name, device, "-", "evaluate.json", 0.0, None,
                                     f"missing: run `dvc repro evaluate@{name}-{device}`"))
                 continue
-            metrics = json.loads(path.read_text())
+            metrics = read_json(path)
             modes = [mode for mode in MODES if isinstance(metrics.get(mode), dict)]
             before = len(checks)
             for threshold_name, metric in CHECKS:
@@ -145,6 +145,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argument_parser(__doc__)
     parser.add_argument("--markdown", help="also write the table as markdown to this file")
     args = parser.parse_args(argv)
+    if args.markdown:
+        check_writable_file(args.markdown, "--markdown")
 
     params = load()
     checks = run_checks(params)

@@ -16,7 +16,7 @@ import sys
 
 from stages.common.errors import UserError, argument_parser, main_with_clear_errors
 from stages.gate import markdown_table, run_checks, verdict
-from stages.common.outputs import atomic_file
+from stages.common.outputs import atomic_file, check_writable_file
 from stages.config.params import load
 
 
@@ -51,6 +51,8 @@ def arguments() -> argparse.ArgumentParser:
 @main_with_clear_errors
 def main(argv: list[str] | None = None) -> None:
     args = arguments().parse_args(argv)
+    if args.out:
+        check_writable_file(args.out, "--out")
     report, passed = build_report(args.base)
     sys.stdout.write(report)
     if args.out:

@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def check_png_path(path: Path) -> None:
+    if path.is_dir():
+        raise UserError(f"--out {path} is a directory: name a file in it, e.g. {path / 'generated.png'}")
     check_writable_file(path, "--out")
     if path.suffix.lower() != ".png":
         raise UserError(f"--out {path}: the image is written as PNG, so name it *.png")

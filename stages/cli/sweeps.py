@@ -103,11 +103,22 @@ def markdown(frame: pd.DataFrame, variant: str, device: str) -> str:
 
 def load_exp_show(path: str | None) -> list[dict]:
     if path:
-        return json.loads(Path(path).read_text())
-    result = subprocess.run(["dvc", "exp", "show", "--json"], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise UserError(f"`dvc exp show --json` failed: {result.stderr.strip().splitlines()[-1:]}")
-    return json.loads(result.stdout)
+        if not Path(path).is_file():
+            raise UserError(f"{path} does not exist: pass the output of `dvc exp show --json`, or nothing to run it")
+        text, source = Path(path).read_text(), path
+    else:
+        result = subprocess.run(["dvc", "exp", "show", "--json"], capture_output=True, text=True)
+        if result.returncode != 0:
+            lines = (result.stderr.strip() or result.stdout.strip() or "no output").splitlines()
+            raise UserError(f"`dvc exp show --json` failed: {lines[-1]}")
+        text, source = result.stdout, "`dvc exp show --json`"
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise UserError(f"{source} is not the JSON of `dvc exp show --json` ({error})") from error
+    if not isinstance(data, list):
+        raise UserError(f"{source} is not the JSON of `dvc exp show --json` (a list of revisions)")
+    return data
 
 
 def arguments() -> argparse.ArgumentParser:

@@ -8,7 +8,9 @@ own to stderr before the RuntimeError. The calibration shards are checked where 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from stages.common.errors import UserError, one_line
 from stages.common.paths import remake_hint
@@ -57,3 +59,12 @@ def read_ir(xml: Path | str):
         return ov.Core().read_model(Path(xml))
     except RuntimeError as error:
         raise corrupt(xml, f"OpenVINO cannot read it: {one_line(error)}") from error
+
+
+def read_json(path: Path | str) -> Any:
+    """A JSON artifact (metrics, configs, manifests); unreadable JSON is one line naming the file."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
+        raise corrupt(path, f"not JSON: {one_line(error)}") from error

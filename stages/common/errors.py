@@ -110,6 +110,7 @@ def entry_point_setup(verbose: bool) -> Iterator[None]:
 
         undo.enter_context(warnings.catch_warnings())
         if verbose:
+            warnings.simplefilter("default")  # each warning once per place, whatever filters were set before
             logging.captureWarnings(True)
             undo.callback(logging.captureWarnings, False)
         else:

@@ -123,7 +123,7 @@ def check_writable_file(path: Path | str, what: str) -> Path:
     this user cannot write to."""
     path = Path(path)
     if path.is_dir():
-        raise UserError(f"{what} {path} is a directory: name a file in it, e.g. {path / 'generated.png'}")
+        raise UserError(f"{what} {path} is a directory: name a file")
     existing = next(parent for parent in path.absolute().parents if parent.exists())
     if not existing.is_dir():
         raise UserError(f"{what} {path}: {existing} is a file, not a directory")

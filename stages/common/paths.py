@@ -55,6 +55,9 @@ def stage_that_makes(path: Path | str) -> str | None:
             return f"quantize@{parts[1]}-{parts[2].removeprefix('optimized-')}"
     if len(parts) >= 3 and parts[:2] == DATA.joinpath("calibration").parts:
         return f"calibrate@{parts[2]}"
+    if len(parts) in (3, 4) and parts[0] == METRICS.name:  # metrics/v/export.json, metrics/v/d/evaluate_per_prompt.csv
+        stage = Path(parts[-1]).stem.split("_")[0]
+        return f"{stage}@{parts[1]}" if len(parts) == 3 else f"{stage}@{parts[1]}-{parts[2]}"
     return None
 
 

@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
-from stages.common.artifacts import check_ir
+from stages.common.artifacts import check_ir, read_json
 from stages.common.errors import UserError
 from stages.config.specs import GenerationSpec, ModelSpec
 
@@ -163,7 +163,7 @@ class ModelFamily(ABC):
     @staticmethod
     def read_compile_config(model_dir: Path) -> dict[str, dict[str, str]]:
         path = Path(model_dir) / COMPILE_CONFIG_FILE
-        return json.loads(path.read_text()) if path.exists() else {}
+        return read_json(path) if path.exists() else {}
 
     def check_exported(self, model_dir: Path) -> None:
         """A clear error for a missing, incomplete or damaged model directory (before any library opens it)."""

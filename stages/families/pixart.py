@@ -14,7 +14,7 @@ import time
 from collections import namedtuple
 from pathlib import Path
 
-from stages.common.artifacts import read_ir
+from stages.common.artifacts import read_ir, read_json
 from stages.common.errors import UserError
 from stages.families.base import LoadedPipeline, ModelFamily
 from stages.families.tiny_weights import TINY_CALIBRATION_PROMPTS
@@ -108,7 +108,7 @@ class PixArtPipeline(LoadedPipeline):
 
         model_dir = Path(model_dir)
         core = ov.Core()
-        meta = json.loads((model_dir / PIPELINE_FILE).read_text())
+        meta = read_json(model_dir / PIPELINE_FILE)
         self.max_length = meta["max_length"]
 
         def compile_part(name):
@@ -116,7 +116,7 @@ class PixArtPipeline(LoadedPipeline):
                                       {**ov_config, **per_component.get(name, {})})
 
         def config_of(name):
-            return json.loads((model_dir / name / "config.json").read_text())
+            return read_json(model_dir / name / "config.json")
 
         vae_config = config_of("vae_decoder")
         vae_scale_factor = 2 ** (len(vae_config["block_out_channels"]) - 1)

@@ -52,9 +52,9 @@ def to_array(image: Any) -> np.ndarray:
 
 def nearest_palette(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(index into COLORS, RGB distance) of the nearest palette colour of each pixel."""
-    distances = np.linalg.norm(pixels[..., None, :] - _PALETTE, axis=-1)
-    index = distances.argmin(-1)
-    return index, np.take_along_axis(distances, index[..., None], -1)[..., 0]
+    squared = (pixels ** 2).sum(-1)[..., None] - 2 * pixels @ _PALETTE.T + (_PALETTE ** 2).sum(-1)
+    index = squared.argmin(-1)
+    return index, np.sqrt(np.maximum(np.take_along_axis(squared, index[..., None], -1)[..., 0], 0))
 
 
 def _templates(height: int, width: int) -> dict[str, np.ndarray]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from stages.common import paths
+from stages.common import artifacts, paths
 from stages.config.params import Params
 from stages.families import family_class
 from stages.runtime import host
@@ -48,7 +48,7 @@ SECTIONS = {
         "compile_fp_s", "compile_optimized_s", "peak_rss_fp_mb", "peak_rss_optimized_mb"),
 }
 def read_json(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.exists() else None
+    return artifacts.read_json(path) if path.exists() else None
 
 
 def missing(path: Path, stage: str) -> str:

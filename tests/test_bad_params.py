@@ -1,0 +1,180 @@
+"""Bad params: every value's type and range is checked in stages/config/params.py, before any stage works.
+
+Each bad value is one line naming it and what is allowed; a YAML syntax error names its line.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import REPO
+from stages.common.errors import UserError
+from stages.config.params import load, parse
+
+RAW = yaml.safe_load((REPO / "params.yaml").read_text())
+SDXL, PIXART = "variants.tiny-sdxl-turbo", "variants.tiny-pixart-lcm"
+
+
+def with_change(path: str, value, delete: bool = False):
+    raw = copy.deepcopy(RAW)
+    *parents, last = path.split(".")
+    node = raw
+    for key in parents:
+        node = node[key]
+    if delete:
+        del node[last]
+    else:
+        node[last] = value
+    return raw
+
+
+def error_of(raw) -> str:
+    with pytest.raises(UserError) as caught:
+        parse(raw)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize("path, value, expected", [
+    # wrong types: these reached float()/int() or the libraries as tracebacks
+    (f"{SDXL}.quantize.smooth_quant_alpha", "abc", "smooth_quant_alpha = 'abc': use null (NNCF's default), -1"),
+    (f"{SDXL}.quantize.smooth_quant_alpha", 1.5, "smooth_quant_alpha = 1.5"),
+    (f"{SDXL}.gate.ssim_min", "high", "gate.ssim_min = 'high': use null or a number in (-1, 1]"),
+    (f"{SDXL}.model.seed", "x1", "model.seed = 'x1': must be an integer from 0 to 4294967295"),
+    (f"{SDXL}.model.seed", -1, "model.seed = -1"),
+    (f"{PIXART}.generation.seed", 2.5, "generation.seed = 2.5"),
+    (f"{SDXL}.generation.guidance", "none", "generation.guidance = 'none'"),
+    (f"{SDXL}.quantize.ignored_scope", "yes", "ignored_scope = 'yes': must be true or false"),
+    ("benchmark.static_shapes", "no", "benchmark.static_shapes = 'no': must be true or false"),
+    ("evaluate.seeds", ["a"], "evaluate.seeds[] = 'a'"),
+    ("evaluate.seeds", [], "evaluate.seeds = []: must be a non-empty list"),
+    ("calibrate.compare_notebook_prompts", -1, "compare_notebook_prompts = -1: must be a non-negative integer"),
+    # every knob that reaches NNCF, before the first component is quantized
+    (f"{PIXART}.quantize.int4_group_size", 0, "int4_group_size = 0: use a positive group size (e.g. 64) or -1"),
+    (f"{PIXART}.quantize.int4_group_size", "16", "int4_group_size = '16'"),
+    (f"{PIXART}.quantize.int4_ratio", 0, "int4_ratio = 0: must be a number in (0, 1]"),
+    (f"{PIXART}.calibrate.subset_size", 1.5, "subset_size = 1.5: must be a positive integer"),
+    # ranges the families allow
+    (f"{SDXL}.generation.height", 4096, "generation.height 4096 is not allowed for sdxl: use a positive multiple of "
+                                        "32 up to 2048"),
+    (f"{PIXART}.generation.width", 2064, "generation.width 2064 is not allowed for pixart"),
+    (f"{PIXART}.generation.steps", 51, "generation.steps 51 is not allowed for pixart: use 1 to 50 (LCMScheduler"),
+    (f"{SDXL}.generation.steps", 1001, "generation.steps 1001 is not allowed for sdxl: use 1 to 1000"),
+    (f"{SDXL}.generation.img2img_strength", 0.2, "steps x strength = 2 x 0.2"),
+    (f"{SDXL}.generation.img2img_strength", 0, "img2img_strength = 0: must be a number in (0, 1]"),
+    (f"{PIXART}.model.taesd", "tiny", "the tiny autoencoder is for the sdxl family"),
+    (f"{PIXART}.model.max_length", 100000, "max_length = 100000: must be an integer from 1 to 512"),
+    # lists
+    ("enabled", ["tiny-sdxl-turbo", "tiny-sdxl-turbo"], "enabled = ['tiny-sdxl-turbo', 'tiny-sdxl-turbo']: lists "
+                                                        "tiny-sdxl-turbo more than once"),
+    ("enabled", "tiny-sdxl-turbo", "enabled = 'tiny-sdxl-turbo': must be a list of variant names"),
+    ("devices", [], "devices = []: must be a list of OpenVINO device names"),
+    ("benchmark.runtimes", ["optimum", "optimum"], "more than once"),
+])
+def test_a_bad_value_is_one_line_naming_it(path, value, expected):
+    assert expected in error_of(with_change(path, value))
+
+
+@pytest.mark.parametrize("path, value, expected", [
+    (f"{SDXL}.quantize.smooth_quant_alph", 0.5, "unknown key 'variants.tiny-sdxl-turbo.quantize.smooth_quant_alph': "
+                                                "variants.tiny-sdxl-turbo.quantize takes components, smooth_quant_alpha"),
+    ("benchmark.warmups", 2, "unknown key 'benchmark.warmups'"),
+    ("evaluation", {}, "unknown key 'evaluation': the top level takes enabled, devices, variants"),
+])
+def test_a_misspelt_key_is_refused_not_ignored(path, value, expected):
+    assert expected in error_of(with_change(path, value))
+
+
+def test_every_variant_says_whether_it_is_gated():
+    assert "missing 'variants.tiny-sdxl-turbo.gate'" in error_of(with_change(f"{SDXL}.gate", None, delete=True))
+    assert parse(with_change(f"{SDXL}.gate", None)).variant("tiny-sdxl-turbo").gate is None
+
+
+@pytest.mark.parametrize("threshold, value", [("psnr_min", 0.0), ("psnr_min", -3), ("ssim_min", -1.0),
+                                              ("clip_sim_min", -1), ("ssim_min", 1.5), ("psnr_min", 101)])
+def test_a_threshold_that_cannot_fail_or_cannot_pass_is_refused(threshold, value):
+    message = error_of(with_change(f"{SDXL}.gate.{threshold}", value))
+    assert f"gate.{threshold} = {value!r}" in message and "cannot fail" in message
+
+
+def test_a_gate_without_any_threshold_is_refused():
+    message = error_of(with_change(f"{SDXL}.gate", {"ssim_min": None, "psnr_min": None}))
+    assert "has no threshold" in message and "gate: null" in message
+
+
+def test_the_arch_variants_are_explicitly_ungated():
+    params = parse(RAW)
+    assert params.variant("sdxl-turbo-arch").gate is None and params.variant("pixart-lcm-arch").gate is None
+    assert params.gate.allow_empty is False
+    assert "gate.allow_empty = 'yes': must be true or false" in error_of(with_change("gate.allow_empty", "yes"))
+
+
+def write_params(tmp_path, text: str):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_a_yaml_syntax_error_names_its_line(tmp_path):
+    lines = (REPO / "params.yaml").read_text().splitlines()
+    number = next(i for i, line in enumerate(lines, start=1) if line.startswith("  warmup: 1"))
+    lines[number - 1] = lines[number - 1].replace("warmup: 1", "warmup 1")  # a missing colon
+    with pytest.raises(UserError) as caught:
+        load(write_params(tmp_path, "\n".join(lines) + "\n"))
+    message = str(caught.value)
+    # the parser notices it where the next key starts, and says so
+    assert f"is not valid YAML at line {number + 1}, column 3 (or the line before)" in message
+    assert "\n" not in message
+
+
+def test_a_duplicate_key_is_refused_at_its_line(tmp_path):
+    lines = (REPO / "params.yaml").read_text().splitlines()
+    number = next(i for i, line in enumerate(lines, start=1) if line.startswith("  runs: "))
+    lines[number - 1] = "  warmup: 5"
+    with pytest.raises(UserError, match=f"params.yaml is not valid YAML at line {number}, column 3: "
+                                        "duplicate key 'warmup'"):
+        load(write_params(tmp_path, "\n".join(lines) + "\n"))
+
+
+def run_module(module: str, cwd, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("PYTHONWARNINGS", None)  # what a user's shell has: nothing silences the libraries but the entry point
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+def test_python_m_stages_config_params_validates_and_prints_the_dags_variants():
+    result = run_module("stages.config.params", REPO)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "params.yaml is valid" in out and "2 enabled variant(s) x 1 device(s) (CPU)" in out
+    assert "tiny-sdxl-turbo: family sdxl, source tiny, 128x128, 1 step(s)" in out
+    assert "recipes: transformer=hybrid, text_encoder=int4_sym, vae_decoder=int4_sym; gate: ssim >= 0.95" in out
+    assert "quantize@tiny-pixart-lcm-CPU" in out
+    assert "defined, not enabled: pixart-lcm, pixart-lcm-arch, sdxl-turbo, sdxl-turbo-arch" in out
+
+
+def test_python_m_stages_config_params_on_invalid_params_exits_with_one_line(tmp_path):
+    write_params(tmp_path, (REPO / "params.yaml").read_text().replace("int4_group_size: 16", "int4_group_size: 0"))
+    result = run_module("stages.config.params", tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == ["error: params.yaml: variants.tiny-pixart-lcm.quantize.int4_group_size = 0: "
+                                          "use a positive group size (e.g. 64) or -1 (per channel)"]
+
+
+def test_a_bad_param_stops_the_heaviest_stage_with_only_its_line(tmp_path):
+    """quantize imports OpenVINO, NNCF and torch at its top: none of their warnings may come first."""
+    write_params(tmp_path, (REPO / "params.yaml").read_text().replace(
+        "smooth_quant_alpha: null   # null", "smooth_quant_alpha: abc   # null"))
+    result = run_module("stages.quantize", tmp_path, "tiny-sdxl-turbo", "CPU")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["error: params.yaml: variants.tiny-sdxl-turbo.quantize.smooth_quant_alpha "
+                                          "= 'abc': use null (NNCF's default), -1 (off) or a number in [0, 1]"]
+    verbose = run_module("stages.quantize", tmp_path, "tiny-sdxl-turbo", "CPU", "-v")
+    assert verbose.returncode == 2 and "Traceback" in verbose.stderr
