@@ -117,10 +117,10 @@ def test_sweeps_names_a_bad_exp_show_file(tmp_path, capsys):
     from stages.cli import sweeps
 
     (tmp_path / "exps.json").write_text("not json")
-    assert sweeps.main([str(tmp_path / "exps.json")]) == 2
+    assert sweeps.main(["tiny-sdxl-turbo", "--exp-show-json", str(tmp_path / "exps.json")]) == 2
     assert error_lines(capsys)[0].startswith(f"error: {tmp_path / 'exps.json'} is not the JSON of `dvc exp show "
                                              "--json`")
-    assert sweeps.main([str(tmp_path / "missing.json")]) == 2
+    assert sweeps.main(["tiny-sdxl-turbo", "--exp-show-json", str(tmp_path / "missing.json")]) == 2
     assert "missing.json does not exist" in error_lines(capsys)[0]
 
 

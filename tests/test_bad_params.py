@@ -86,7 +86,7 @@ def test_a_bad_value_is_one_line_naming_it(path, value, expected):
     (f"{SDXL}.quantize.smooth_quant_alph", 0.5, "unknown key 'variants.tiny-sdxl-turbo.quantize.smooth_quant_alph': "
                                                 "variants.tiny-sdxl-turbo.quantize takes components, smooth_quant_alpha"),
     ("benchmark.warmups", 2, "unknown key 'benchmark.warmups'"),
-    ("evaluation", {}, "unknown key 'evaluation': the top level takes enabled, devices, variants"),
+    ("evaluation", {}, "unknown key 'evaluation': the top level takes enabled, devices, host, variants"),
 ])
 def test_a_misspelt_key_is_refused_not_ignored(path, value, expected):
     assert expected in error_of(with_change(path, value))
