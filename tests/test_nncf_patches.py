@@ -127,6 +127,6 @@ def test_the_switch_in_params(value, expected):
     raw["variants"]["tiny-sdxl-turbo"]["quantize"]["large_model_path"] = value
     assert parse(raw).variant("tiny-sdxl-turbo").quantize.large_model_path == expected
     raw["variants"]["tiny-sdxl-turbo"]["quantize"]["large_model_path"] = "sometimes"
-    with pytest.raises(UserError, match="variants.tiny-sdxl-turbo.quantize.large_model_path = 'sometimes': "
-                                        "allowed are auto, on, off"):
+    with pytest.raises(UserError, match="unknown large_model_path 'sometimes' at "
+                                        "variants.tiny-sdxl-turbo.quantize.large_model_path: allowed are auto, on, off"):
         parse(raw)
