@@ -131,6 +131,8 @@ def test_a_stage_killed_at_a_random_moment_then_rerun_gives_identical_outputs(tm
     params["calibrate"]["compare_notebook_prompts"] = 0
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
+    # what export depends on: the host facts and the variant's source record (dvc repro checks its deps)
+    run_in(repo, "dvc", "repro", "host", f"source@{VARIANT}")
     durations, reference = {}, {}
     for name, _, args, out in STAGES:  # the uninterrupted run, timed as the killed runs will run
         started = time.monotonic()

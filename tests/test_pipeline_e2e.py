@@ -22,10 +22,12 @@ def stages_run(output: str) -> set[str]:
 def test_default_dag_runs_every_stage_and_the_gate_passes(reproduced):
     repo, output = reproduced
     for variant in VARIANTS:
-        for stage in ("export", "calibrate"):
+        for stage in ("source", "export", "calibrate"):
             assert f"{stage}@{variant}" in stages_run(output)
-        for stage in ("quantize", "evaluate"):
-            assert f"{stage}@{variant}-CPU" in stages_run(output)
+        assert f"quantize@{variant}-CPU" in stages_run(output)
+        # evaluate and benchmark run unless their deps came out byte-identical to the committed lock, whose
+        # metrics are in git: then DVC rightly keeps them (the outputs above are deterministic)
+    assert "changed" not in run_in(repo, "dvc", "status").stdout.replace("always changed", "")
         assert (repo / "models" / variant / "fp").is_dir()
         assert (repo / "models" / variant / "optimized-CPU" / "compile_config.json").is_file()
         assert (repo / "data" / "calibration" / variant / "manifest.json").is_file()
@@ -127,6 +129,7 @@ def test_metrics_show_and_diff_work(reproduced):
 
 def test_a_second_clone_restores_stages_from_a_shared_remote_instead_of_recomputing(reproduced, tmp_path):
     repo, _ = reproduced
+    run_in(repo, "dvc", "repro")  # what earlier tests re-ran by hand (gate, report) is brought up to date
     remote = tmp_path / "remote"
     run_in(repo, "dvc", "remote", "add", "-d", "shared", str(remote))
     run_in(repo, "git", "add", "-A")

@@ -115,13 +115,21 @@ def test_the_real_variants_run_end_to_end_from_the_cache(offline, tmp_path):
 
 
 def test_a_pinned_revision_is_used_and_a_missing_one_named(offline):
-    from stages.common.errors import UserError
-    from stages.common.hub import local_model_dir, snapshot_commit
+    """In a fresh process: huggingface_hub reads HF_HOME when it is imported."""
+    import subprocess
+    import sys
 
+    code = ("import sys; from stages.common.errors import UserError; "
+            "from stages.common.hub import local_model_dir, snapshot_commit\n"
+            "print(snapshot_commit(local_model_dir('madebyollin/taesdxl', revision=sys.argv[1])))\n"
+            "try:\n    local_model_dir('madebyollin/taesdxl', revision='0' * 40)\n"
+            "except UserError as error:\n    print(error)\n")
     commit = commit_of("madebyollin/taesdxl")
-    assert snapshot_commit(local_model_dir("madebyollin/taesdxl", revision=commit)) == commit
-    with pytest.raises(UserError, match="'madebyollin/taesdxl' at revision '0{40}' is not in the Hugging Face cache"):
-        local_model_dir("madebyollin/taesdxl", revision="0" * 40)
+    result = subprocess.run([sys.executable, "-c", code, commit], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[1], check=True)
+    resolved, missing = result.stdout.strip().splitlines()[-2:]
+    assert resolved == commit
+    assert "'madebyollin/taesdxl' at revision '" + "0" * 40 + "' is not in the Hugging Face cache" in missing
 
 
 @pytest.mark.parametrize("variant, repo_id", [("sdxl-turbo", "stabilityai/sdxl-turbo"),
