@@ -134,10 +134,10 @@ def _train_spec(raw: Any, where: str) -> TrainSpec:
                    required=("steps",))
     return TrainSpec(
         steps=_int(raw["steps"], f"{where}.steps", 1),
-        batch_size=_int(raw.get("batch_size", 32), f"{where}.batch_size", 1, 4096),
+        batch_size=_int(raw.get("batch_size", 16), f"{where}.batch_size", 1, 4096),
         lr=_number(raw.get("lr", 1e-3), f"{where}.lr", "must be a number in (0, 1)", lambda value: 0 < value < 1),
-        vae_steps=_int(raw.get("vae_steps", 600), f"{where}.vae_steps", 1),
-        taesd_steps=_int(raw.get("taesd_steps", 500), f"{where}.taesd_steps", 1),
+        vae_steps=_int(raw.get("vae_steps", 500), f"{where}.vae_steps", 1),
+        taesd_steps=_int(raw.get("taesd_steps", 600), f"{where}.taesd_steps", 1),
         threads=_int(raw.get("threads", 2), f"{where}.threads", 1, 256),
     )
 

@@ -22,10 +22,10 @@ LARGE_MODEL_PATHS = ("auto", "on", "off")  # stages/quantization/nncf_patches.py
 class TrainSpec:
     """How the reference model (`source: trained`) is trained on the scenes data set."""
     steps: int  # denoiser optimisation steps
-    batch_size: int = 32
+    batch_size: int = 16
     lr: float = 1e-3
-    vae_steps: int = 600  # autoencoder steps before the denoiser
-    taesd_steps: int = 500  # tiny-autoencoder steps after it
+    taesd_steps: int = 600  # tiny-autoencoder steps first: it defines the latent space
+    vae_steps: int = 500  # AutoencoderKL steps after the denoiser, distilled into that space
     threads: int = 2
 
 
