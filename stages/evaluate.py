@@ -49,8 +49,12 @@ def adherence_fp_vs_optimized(judged: dict[str, list], captions: list[str], seed
 
     captions = [caption for caption in captions for _ in seeds]
     scores = {name: adherence(images, captions) for name, images in judged.items()}
-    return {"fp": scores["fp"], "optimized": scores["optimized"],
-            "drop": round(scores["fp"]["overall"] - scores["optimized"]["overall"], 4)}
+    for score in scores.values():
+        # the gated score: mean accuracy over the five attributes. "overall" (all five right) is reported too, but
+        # one hard attribute (shape, for the reference model) caps it and makes its drop a coin flip per image
+        score["attributes"] = round(sum(score["per_attribute"].values()) / len(score["per_attribute"]), 4)
+    return {"fp": scores["fp"], "optimized": scores["optimized"], "score": "attributes",
+            "drop": round(scores["fp"]["attributes"] - scores["optimized"]["attributes"], 4)}
 
 
 @main_with_clear_errors

@@ -83,7 +83,8 @@ def run_checks(params: Params) -> list[Check]:
                 adherence = metrics.get("adherence")
                 checks.append(Check(name, device, "text2image", "prompt adherence, optimized - FP",
                                     -variant.gate.adherence_drop_max, -adherence["drop"] if adherence else None,
-                                    f"FP {adherence['fp']['overall']:.3f}, optimized {adherence['optimized']['overall']:.3f}"
+                                    f"mean attribute accuracy FP {adherence['fp']['attributes']:.3f}, "
+                                    f"optimized {adherence['optimized']['attributes']:.3f}"
                                     if adherence else f"not measured: set variants.{name}.evaluate.judge"))
             if len(checks) == before:  # gated, yet nothing to compare: that is not a pass
                 checks.append(Check(name, device, "-", "evaluate.json", 0.0, None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -119,3 +120,51 @@ def test_gate_logic(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         gate.main([])
     assert "evaluate@tiny-pixart-lcm-CPU" in capsys.readouterr().out
+
+
+def test_adherence_of_fp_and_optimized_images_and_its_drop():
+    from stages.evaluate import adherence_fp_vs_optimized
+    from stages.reference.scenes import caption, render, split_scenes
+
+    _, heldout = split_scenes(seed=0, train_size=10, heldout_size=20)
+    truth = [render(scene) for scene in heldout]
+    recoloured = [image[..., ::-1].copy() for image in truth]  # RGB -> BGR: colours change, layout stays
+    result = adherence_fp_vs_optimized({"fp": truth, "optimized": recoloured}, [caption(s) for s in heldout], [0])
+    assert result["fp"]["attributes"] == 1.0 and result["fp"]["overall"] == 1.0
+    per_attribute = result["optimized"]["per_attribute"]
+    assert result["optimized"]["attributes"] == pytest.approx(sum(per_attribute.values()) / 5, abs=1e-4)
+    assert result["drop"] == pytest.approx(1.0 - result["optimized"]["attributes"], abs=1e-4) and result["drop"] > 0.1
+
+
+def test_the_gate_on_prompt_adherence(tmp_path, monkeypatch, capsys):
+    import yaml
+
+    from conftest import REPO
+    from stages import gate
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["enabled"] = ["trained-sdxl"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    drop_max = params["variants"]["trained-sdxl"]["gate"]["adherence_drop_max"]
+
+    def write(fp, optimized):
+        write_evaluate(tmp_path, "trained-sdxl", "CPU", 0.9, 30.0)
+        path = tmp_path / "metrics/trained-sdxl/CPU/evaluate.json"
+        metrics = json.loads(path.read_text())
+        scores = {name: {"overall": 0.2, "attributes": value} for name, value in (("fp", fp), ("optimized", optimized))}
+        path.write_text(json.dumps({**metrics, "adherence": {**scores, "drop": round(fp - optimized, 4)}}))
+
+    write(0.80, 0.80 - drop_max / 2)
+    assert gate.main(["--markdown", "gate.md"]) == 0
+    assert "prompt adherence, optimized - FP" in (tmp_path / "gate.md").read_text()
+    write(0.80, 0.80 - 2 * drop_max)
+    with pytest.raises(SystemExit) as failed:
+        gate.main([])
+    assert failed.value.code == 1
+    assert re.search(r"prompt adherence.*FAIL.*FP 0\.800, optimized 0\.760", capsys.readouterr().out)
+
+    write_evaluate(tmp_path, "trained-sdxl", "CPU", 0.9, 30.0)  # judged variant, no adherence measured
+    with pytest.raises(SystemExit):
+        gate.main([])
+    assert "not measured: set variants.trained-sdxl.evaluate.judge" in capsys.readouterr().out

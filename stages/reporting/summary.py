@@ -37,7 +37,7 @@ SECTIONS = {
     "Size (MB on disk; compression = FP size / optimized size)": ("fp_mb", "optimized_mb", "compression_ratio"),
     "Similarity of FP and optimized images (same prompts and seeds)": tuple(
         f"{mode}_{metric}" for mode in MODES
-        for metric in ("psnr_mean", "psnr_min", "ssim_mean", "ssim_min", "clip_sim")),
+        for metric in ("psnr_mean", "psnr_min", "ssim_mean", "ssim_min", "clip_sim")) + ("prompt_adherence",),
     "Latency on this machine (median seconds per image) and speedups": (
         "fp_precision", "fp_median_s", "fp_f32_median_s", "optimized_median_s", "speedup_vs_fp", "speedup_vs_fp_f32",
         "denoiser_step_speedup_vs_fp", "denoiser_step_speedup_vs_fp_f32", "genai_fp_median_s",
@@ -88,6 +88,9 @@ def similarity_columns(evaluate: dict | None, path: Path, stage: str, family: st
         clip = evaluate[mode].get("clip_sim")
         row[f"{mode}_clip_sim"] = (f"{clip['mean']:.4f} (min {clip['min']:.4f})" if clip
                                    else f"n/a (CLIP skipped: {clip_skipped or 'no reason recorded'})")
+    judged = evaluate.get("adherence")  # the scenes judge: mean accuracy over the five attributes (the gated score)
+    row["prompt_adherence"] = (f"FP {judged['fp']['attributes']:.3f}, optimized {judged['optimized']['attributes']:.3f}"
+                               if judged else "n/a (no judge: not a trained reference model)")
     return row
 
 
