@@ -1,0 +1,82 @@
+"""The recipe-regression table of docs/reference-model.md: the default recipe and deliberately worse ones, on the
+trained reference model and on the tiny random model, each through evaluate and the gate.
+
+    python scripts/recipe_regressions.py [variant ...] [--out reports/recipe_regressions.json]
+
+Run it in a scratch worktree (`git worktree add ../scratch`): for each row it rewrites params.yaml there
+(restored at the end) and runs `dvc repro evaluate@<variant>-CPU`, so dvc.lock and the outputs change; DVC's
+run-cache makes a second run cheap. The trained variant's first run trains it (about 20 min).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+WORSE = {
+    "default": {},
+    "no IgnoredScope": {"quantize": {"ignored_scope": False}},
+    "SmoothQuant alpha 0.05": {"quantize": {"smooth_quant_alpha": 0.05}},
+    "INT4 UNet weights (int4_sym)": {"quantize": {"components": {"unet": "int4_sym"}}},
+    "4 calibration samples": {"calibrate": {"subset_size": 4}},
+}
+DEVICE = "CPU"
+
+
+def failed_checks(markdown: str) -> list[str]:
+    """'<mode> <metric>' of each FAIL row of the gate's table."""
+    cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in markdown.splitlines() if "**FAIL**" in line]
+    return [f"{row[2]} {row[3]}" for row in cells]
+
+
+def run_row(repo: Path, base: dict, variant: str, recipe: str, overrides: dict) -> dict:
+    params = copy.deepcopy(base)
+    params["enabled"] = [variant]
+    for section, values in overrides.items():
+        params["variants"][variant].setdefault(section, {}).update(values)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    subprocess.run(["dvc", "repro", f"evaluate@{variant}-{DEVICE}"], cwd=repo, check=True, capture_output=True)
+    with tempfile.NamedTemporaryFile(suffix=".md") as table:
+        gate = subprocess.run([sys.executable, "-m", "stages.gate", "--markdown", table.name], cwd=repo,
+                              capture_output=True, text=True)
+        failed = failed_checks(Path(table.name).read_text())
+    evaluate = json.loads((repo / f"metrics/{variant}/{DEVICE}/evaluate.json").read_text())
+    adherence = evaluate.get("adherence")
+    return {
+        "variant": variant, "recipe": recipe, "overrides": overrides, "gate": "pass" if gate.returncode == 0 else "FAIL",
+        "failed_checks": failed,
+        **{f"{metric}_min": evaluate["text2image"][metric]["min"] for metric in ("ssim", "psnr")},
+        "adherence_fp": adherence["fp"]["attributes"] if adherence else None,
+        "adherence_optimized": adherence["optimized"]["attributes"] if adherence else None,
+        "host": evaluate.get("host"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("variants", nargs="*", default=["trained-sdxl", "tiny-sdxl-turbo"])
+    parser.add_argument("--out", type=Path, default=Path("reports/recipe_regressions.json"))
+    args = parser.parse_args()
+    repo = Path.cwd()
+    original = (repo / "params.yaml").read_text()
+    base = yaml.safe_load(original)
+    rows = []
+    try:
+        for variant in args.variants:
+            for recipe, overrides in WORSE.items():
+                rows.append(run_row(repo, base, variant, recipe, overrides))
+                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    finally:
+        (repo / "params.yaml").write_text(original)
+    args.out.write_text(json.dumps(rows, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
