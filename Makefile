@@ -9,7 +9,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONWARNINGS ?= ignore
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup repro test bench-arch reference
+.PHONY: setup repro test test-all bench-arch reference
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,12 @@ setup: $(STAMP)
 repro: setup
 	dvc repro
 
+# `make test` is what CI runs; `make test-all` adds the slow e2e tier (pytest -m slow); `pytest -m "not e2e"` is the
+# quick inner loop (no dvc repro). Times per tier and host: docs/pipeline.md#tests.
 test: setup
+	pytest -m "not slow"
+
+test-all: setup
 	pytest
 
 # The real architectures with random weights (sdxl-turbo-arch, pixart-lcm-arch; see params.yaml): real speed

@@ -48,13 +48,14 @@ if [ "$PROFILE" = 0 ]; then
 fi
 
 scratch="$REPO/.dvc/tmp/$NAME"
+cache=$(dvc cache dir)
 cleanup() { git -C "$REPO" worktree remove --force "$scratch" 2>/dev/null || true; git -C "$REPO" worktree prune; }
 trap cleanup EXIT
 git worktree add -q --detach "$scratch" "$ref"
 profile=$(mktemp)
 (
     cd "$scratch"
-    dvc cache dir --local "$REPO/.dvc/cache"
+    dvc cache dir --local "$cache"
     for variant in "${VARIANTS[@]}"; do
         dvc checkout -q "export@$variant" "calibrate@$variant" "quantize@$variant-$DEVICE"
         python "$REPO/scripts/op_profile.py" "$variant" --device "$DEVICE" --markdown "$profile"

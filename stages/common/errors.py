@@ -50,6 +50,16 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
+_pending_signal: list[int] = []  # signals that arrived in this process (the handler below records them)
+
+
+def raise_if_interrupted() -> None:
+    """Raise ``Interrupted`` if a signal arrived, even one whose exception a library swallowed (raised while
+    the main thread was in a finalizer or a broad ``except``); called before an output is moved into place."""
+    if _pending_signal:
+        raise Interrupted(_pending_signal[0])
+
+
 def argument_parser(doc: str | None) -> argparse.ArgumentParser:
     """The parser every entry point starts from: its module docstring as help, and ``-v``."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -125,7 +135,10 @@ def entry_point_setup(verbose: bool) -> Iterator[None]:
                     set_level(logging.getLogger(name), logging.ERROR)
 
         def interrupt(signum, frame):
+            _pending_signal.append(signum)
             raise Interrupted(signum)
+
+        undo.callback(_pending_signal.clear)
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             if signal.getsignal(signum) is signal.SIG_IGN:
@@ -145,6 +158,7 @@ def main_with_clear_errors(main: Callable[[list[str] | None], object]) -> Callab
         with entry_point_setup(verbose):
             try:
                 result = main(argv)
+                raise_if_interrupted()  # the signal's exception was swallowed on the way: still an interrupted run
             except UserError as error:
                 return _fail(f"error: {error}", 2, verbose)
             except Interrupted as interrupted:

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from stages.common.errors import UserError
+from stages.common.errors import UserError, raise_if_interrupted
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ def atomic_dir(target: Path | str) -> Iterator[Path]:
     succeeded = False
     try:
         yield tmp
+        raise_if_interrupted()
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
@@ -110,6 +111,7 @@ def atomic_file(target: Path | str) -> Iterator[Path]:
     succeeded = False
     try:
         yield tmp
+        raise_if_interrupted()
         os.replace(tmp, target)
         succeeded = True
     finally:
