@@ -38,8 +38,9 @@ import json, pathlib, sys
 evaluate = json.loads(pathlib.Path(f"metrics/{sys.argv[1]}/{sys.argv[2]}/evaluate.json").read_text())
 if "adherence" in evaluate:
     a = evaluate["adherence"]
-    print(f"{sys.argv[1]}: prompt adherence FP {a['fp']['overall']:.3f}, optimized {a['optimized']['overall']:.3f} "
-          f"(drop {a['drop']:+.3f}); SSIM min {evaluate['text2image']['ssim']['min']:.3f}")
+    print(f"{sys.argv[1]}: prompt adherence (mean attribute accuracy) FP {a['fp']['attributes']:.3f}, optimized "
+          f"{a['optimized']['attributes']:.3f}; all five right FP {a['fp']['overall']:.2f}, optimized "
+          f"{a['optimized']['overall']:.2f}; SSIM min {evaluate['text2image']['ssim']['min']:.3f}")
 PY
 done
 if [ "$PROFILE" = 0 ]; then
