@@ -25,7 +25,7 @@ PROFILE=${BENCH_ARCH_PROFILE:-1}
 REPO=$(pwd)
 started=$(date +%s)
 
-echo "$NAME: experiment $NAME: ${VARIANTS[*]}, $ROUNDS benchmark rounds, in a temporary workspace" >&2
+echo "$NAME: experiment of ${VARIANTS[*]}, $ROUNDS benchmark rounds, in a temporary workspace" >&2
 python scripts/watchdog.py --require-available-gb "$REQUIRE_GB" --min-available-gb 1.5 -- \
     dvc exp run --temp -n "$NAME" -S "enabled=[$(IFS=,; echo "${VARIANTS[*]}")]" -S "benchmark.rounds=$ROUNDS" \
     -S gate.allow_empty=true   # random weights: the arch variants are not gated (judged variants still are)

@@ -15,10 +15,13 @@ import copy
 import json
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import yaml
+
+sys.path.insert(0, str(Path.cwd()))  # this checkout's stages (an editable install may point at another worktree)
+from stages import gate  # noqa: E402
+from stages.config.params import load as load_params  # noqa: E402
 
 WORSE = {
     "default": {},
@@ -30,12 +33,6 @@ WORSE = {
 DEVICE = "CPU"
 
 
-def failed_checks(markdown: str) -> list[str]:
-    """'<mode> <metric>' of each FAIL row of the gate's table."""
-    cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in markdown.splitlines() if "**FAIL**" in line]
-    return [f"{row[2]} {row[3]}" for row in cells]
-
-
 def run_row(repo: Path, base: dict, variant: str, recipe: str, overrides: dict) -> dict:
     params = copy.deepcopy(base)
     params["enabled"] = [variant]
@@ -43,15 +40,12 @@ def run_row(repo: Path, base: dict, variant: str, recipe: str, overrides: dict) 
         params["variants"][variant].setdefault(section, {}).update(values)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     subprocess.run(["dvc", "repro", f"evaluate@{variant}-{DEVICE}"], cwd=repo, check=True, capture_output=True)
-    with tempfile.NamedTemporaryFile(suffix=".md") as table:
-        gate = subprocess.run([sys.executable, "-m", "stages.gate", "--markdown", table.name], cwd=repo,
-                              capture_output=True, text=True)
-        failed = failed_checks(Path(table.name).read_text())
+    checks = gate.run_checks(load_params())  # the gate stage's own checks, on what evaluate just wrote
     evaluate = json.loads((repo / f"metrics/{variant}/{DEVICE}/evaluate.json").read_text())
     adherence = evaluate.get("adherence")
     return {
-        "variant": variant, "recipe": recipe, "overrides": overrides, "gate": "pass" if gate.returncode == 0 else "FAIL",
-        "failed_checks": failed,
+        "variant": variant, "recipe": recipe, "overrides": overrides, "gate": "FAIL" if any(c.status == gate.FAIL for c in checks) else "pass",
+        "failed_checks": [f"{c.mode} {c.metric}" for c in checks if c.status == gate.FAIL],
         **{f"{metric}_min": evaluate["text2image"][metric]["min"] for metric in ("ssim", "psnr")},
         "adherence_fp": adherence["fp"]["attributes"] if adherence else None,
         "adherence_optimized": adherence["optimized"]["attributes"] if adherence else None,
