@@ -39,7 +39,7 @@ bench-arch: setup
 	bash scripts/bench_arch.sh
 
 # The trained reference model (variant trained-sdxl, docs/reference-model.md): trains it on the procedural scenes
-# (about 20 min on 2 cores; DVC's run-cache keeps it, so only the first run pays), then export, calibrate, quantize,
+# (23 min on the 2-core AMX Xeon; DVC's run-cache keeps it, so only the first run pays), then export, calibrate, quantize,
 # evaluate and benchmark, and the gate on its prompt adherence, as one experiment in a temporary workspace like
 # bench-arch. Prints adherence FP vs optimized; metrics/trained-sdxl/ and reports/trained-sdxl/ come back.
 reference: setup
