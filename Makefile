@@ -8,6 +8,8 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONWARNINGS ?= ignore
 export TOKENIZERS_PARALLELISM ?= false
+# torch's OpenMP threads wait passively: spinning ones starve a second process on a 2-core host (tests/conftest.py)
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: setup repro test test-all bench-arch reference
 
@@ -25,10 +27,10 @@ repro: setup
 # `make test` is what CI runs; `make test-all` adds the slow e2e tier (pytest -m slow); `pytest -m "not e2e"` is the
 # quick inner loop (no dvc repro). Times per tier and host: docs/pipeline.md#tests.
 test: setup
-	pytest -m "not slow"
+	pytest -m "not slow" -n 2 --dist loadfile
 
 test-all: setup
-	pytest
+	pytest -n 2 --dist loadfile
 
 # The real architectures with random weights (sdxl-turbo-arch, pixart-lcm-arch; see params.yaml): real speed
 # and memory, noise images. Heavy (about 23 GB of RAM at peak, about an hour), so not part of repro or CI.

@@ -14,6 +14,57 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("PYTHONWARNINGS", "ignore")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# Torch's OpenMP threads spin while they wait; with two such processes on two cores (two xdist workers, or a
+# worker beside a stage) each spins on the core the other needs: measured, two 12-step trainings side by side
+# went from 34 s to over 9 min. Passive waiting changes no result (same threads, same order of reductions).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+# `make test` runs the tests in two pytest-xdist workers (`-n 2 --dist loadfile`): a `dvc repro` in a test keeps about
+# one core busy (stage start-up, imports, export and NNCF's graph work are single-threaded), so two of them share the
+# machine's two cores. Each worker builds a session fixture for itself, so the files that use an expensive one run
+# in one worker as one unit (pytest-xdist's `xdist_group` marks would do this, but they are ignored under pytest
+# 9.2: xdist 3.8 renames `item._nodeid`, which pytest 9.2 no longer reads).
+SHARED_FIXTURE_UNITS = {
+    "test_reference_e2e.py": "reference model, short-trained",  # one module fixture, about 5 min alone
+    "test_pipeline_e2e.py": "reproduced",  # the `reproduced` tiny default
+    "test_demo.py": "reproduced",
+    "test_bench_arch.py": "reproduced",
+    "test_real_ids_offline.py": "filled HF cache",  # one module fixture
+}
+
+
+def _unit(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    return SHARED_FIXTURE_UNITS.get(Path(path).name, path)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Order: the reference model, the reproduced default, one quick file, the HF-cache unit, the other quick files.
+
+    The workers take units in this order. xdist hands a worker its next unit while it has at most 2 tests pending,
+    so the unit after the first two waits behind the reference model (2 tests): a quick file goes there, and the
+    remaining quick files fill whichever worker is free at the end."""
+    for item in items:
+        if "reproduced" in item.fixturenames and _unit(item.nodeid) != "reproduced":
+            raise pytest.UsageError(f"{item.nodeid} uses `reproduced`: add its file to SHARED_FIXTURE_UNITS")
+    first_quick = next((_unit(item.nodeid) for item in items if Path(item.path).name not in SHARED_FIXTURE_UNITS), None)
+    rank = {"reference model, short-trained": 0, "reproduced": 1, first_quick: 2, "filled HF cache": 3}
+    items.sort(key=lambda item: rank.get(_unit(item.nodeid), 4))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile`, with the files of one SHARED_FIXTURE_UNITS entry as one unit, in collection order."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedFixtureScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _unit(nodeid)
+
+    config.option.loadscopereorder = False  # keep the order above (xdist otherwise puts the biggest units first)
+    return SharedFixtureScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
