@@ -45,12 +45,13 @@ def pytest_collection_modifyitems(config, items):
     The workers take units in this order. xdist hands a worker its next unit while it has at most 2 tests pending,
     so the unit after the first two waits behind the reference model (2 tests): a quick file goes there, and the
     remaining quick files fill whichever worker is free at the end."""
+    unit_of = {item.nodeid: _unit(item.nodeid) for item in items}
     for item in items:
-        if "reproduced" in item.fixturenames and _unit(item.nodeid) != "reproduced":
+        if "reproduced" in item.fixturenames and unit_of[item.nodeid] != "reproduced":
             raise pytest.UsageError(f"{item.nodeid} uses `reproduced`: add its file to SHARED_FIXTURE_UNITS")
-    first_quick = next((_unit(item.nodeid) for item in items if Path(item.path).name not in SHARED_FIXTURE_UNITS), None)
+    first_quick = next((unit for unit in unit_of.values() if unit not in SHARED_FIXTURE_UNITS.values()), None)
     rank = {"reference model, short-trained": 0, "reproduced": 1, first_quick: 2, "filled HF cache": 3}
-    items.sort(key=lambda item: rank.get(_unit(item.nodeid), 4))
+    items.sort(key=lambda item: rank.get(unit_of[item.nodeid], 4))
 
 
 def pytest_xdist_make_scheduler(config, log):
