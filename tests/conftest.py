@@ -68,6 +68,18 @@ def pytest_xdist_make_scheduler(config, log):
     return SharedFixtureScheduling(config, log)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compile_at_the_device_default():
+    """In-process tests compile at the device's default precision, as in a fresh clone: the workspace's
+    data/host/runtime.json is from whichever host last ran `dvc repro` here, which may be another kind of host
+    (the CPU differs from session to session). Tests that need host facts run `dvc repro` in a copy."""
+    from stages.runtime import host
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(host, "RUNTIME_FILE", REPO / "tests" / "no-host-facts" / "runtime.json")
+        yield
+
+
 @pytest.fixture(scope="session")
 def params():
     from stages.config.params import load

@@ -120,12 +120,17 @@ def facts(requested_precision: str = "auto") -> dict[str, dict]:
     }
 
 
-@functools.lru_cache(maxsize=1)
 def recorded_runtime() -> dict | None:
-    """data/host/runtime.json as the host stage wrote it, or None outside a pipeline run."""
-    if not RUNTIME_FILE.exists():
+    """data/host/runtime.json of the workspace in the current directory, as the host stage wrote it, or None
+    outside a pipeline run."""
+    return _read_runtime(RUNTIME_FILE.resolve())
+
+
+@functools.lru_cache(maxsize=8)
+def _read_runtime(path: Path) -> dict | None:
+    if not path.exists():
         return None
-    return json.loads(RUNTIME_FILE.read_text())
+    return json.loads(path.read_text())
 
 
 def inference_precision() -> str | None:

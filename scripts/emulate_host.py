@@ -1,0 +1,46 @@
+"""Run a command as if on a smaller host: `python scripts/emulate_host.py avx512 -- make test`.
+
+For measuring what a host class this machine is not would get (docs/hosts-and-caching.md#emulating-a-host):
+- OVDQ_HOST_ISA makes the pipeline's host stage report the class, so its precision (f32 without bf16) applies;
+- ONEDNN_MAX_CPU_ISA caps the kernels oneDNN picks, in OpenVINO and in torch (e.g. avx512: no VNNI, no AMX:
+  INT8 runs in brgemm_avx512_i8 instead of brgemm_avx512_amx_i8);
+- every openvino.Core defaults to f32 on classes without bf16 (emulate_host/sitecustomize.py), as OpenVINO
+  does on such a CPU by itself.
+What it cannot emulate: the other CPU's clock, caches and memory bandwidth. Compare as ratios on one machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+# host class (stages/runtime/host.py ISA_CLASSES) -> oneDNN's cap (oneDNN docs, "CPU Dispatcher Controls")
+ONEDNN_ISA = {
+    "avx2": "AVX2",
+    "avx512": "AVX512_CORE",
+    "avx512_vnni": "AVX512_CORE_VNNI",
+    "avx512_bf16": "AVX512_CORE_BF16",
+}
+WITHOUT_BF16 = {"avx2", "avx512", "avx512_vnni"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("host_class", choices=sorted(ONEDNN_ISA))
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="after --, the command to run")
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("no command: give it after --, e.g. `-- make test`")
+    env = dict(os.environ, OVDQ_HOST_ISA=args.host_class, ONEDNN_MAX_CPU_ISA=ONEDNN_ISA[args.host_class])
+    if args.host_class in WITHOUT_BF16:
+        env["OVDQ_EMULATED_DEFAULT_PRECISION"] = "f32"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parent / "emulate_host"),
+                                                      env.get("PYTHONPATH")]))
+    os.execvpe(command[0], command, env)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
