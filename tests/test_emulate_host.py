@@ -38,6 +38,13 @@ def test_a_host_with_bf16_keeps_openvinos_default():
 
 
 def test_no_command_is_one_line_saying_how_to_give_it():
-    result = emulated("avx2")
+    result = emulated("avx512")
     assert result.returncode == 2
     assert "no command: give it after --" in result.stderr
+
+
+def test_a_class_it_cannot_emulate_is_one_line_naming_it_and_the_allowed_ones():
+    result = emulated("avx2", "true")
+    assert result.returncode == 2
+    assert "cannot emulate 'avx2' (OpenVINO's CPU plugin crashes" in result.stderr
+    assert "allowed are avx512, avx512_vnni, avx512_bf16" in result.stderr.splitlines()[-1]
