@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM ?= false
 # torch's OpenMP threads wait passively: spinning ones starve a second process on a 2-core host (tests/conftest.py)
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup repro test test-all bench-arch reference
+.PHONY: setup repro test test-quick test-all bench-arch reference
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,10 +24,13 @@ setup: $(STAMP)
 repro: setup
 	dvc repro
 
-# `make test` is what CI runs; `make test-all` adds the slow e2e tier (pytest -m slow); `pytest -m "not e2e"` is the
-# quick inner loop (no dvc repro). Times per tier and host: docs/pipeline.md#tests.
+# `make test` is what CI runs; `make test-all` adds the slow e2e tier (pytest -m slow); `make test-quick` is the
+# quick inner loop (pytest -m "not e2e": no dvc repro). Times per tier and host: docs/pipeline.md#tests.
 test: setup
 	pytest -m "not slow" -n 2 --dist loadfile
+
+test-quick: setup
+	pytest -m "not e2e" -n 2 --dist loadfile
 
 test-all: setup
 	pytest -n 2 --dist loadfile

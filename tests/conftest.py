@@ -34,6 +34,34 @@ SHARED_FIXTURE_UNITS = {
 }
 
 
+def params_with(path: str, value=None, delete: bool = False) -> dict:
+    """The committed params.yaml as a dict, with the dotted ``path`` set to ``value`` (or deleted)."""
+    import yaml
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    *parents, last = path.split(".")
+    node = raw
+    for key in parents:
+        node = node[key]
+    if delete:
+        del node[last]
+    else:
+        node[last] = value
+    return raw
+
+
+def params_error(raw: dict) -> str:
+    """The message of the UserError that validating ``raw`` raises: one line."""
+    from stages.common.errors import UserError
+    from stages.config.params import parse
+
+    with pytest.raises(UserError) as caught:
+        parse(raw)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
 def _unit(nodeid: str) -> str:
     path = nodeid.split("::", 1)[0]
     return SHARED_FIXTURE_UNITS.get(Path(path).name, path)

@@ -5,7 +5,6 @@ Each bad value is one line naming it and what is allowed; a YAML syntax error na
 
 from __future__ import annotations
 
-import copy
 import os
 import subprocess
 import sys
@@ -13,33 +12,12 @@ import sys
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, params_error, params_with
 from stages.common.errors import UserError
 from stages.config.params import load, parse
 
 RAW = yaml.safe_load((REPO / "params.yaml").read_text())
 SDXL, PIXART = "variants.tiny-sdxl-turbo", "variants.tiny-pixart-lcm"
-
-
-def with_change(path: str, value, delete: bool = False):
-    raw = copy.deepcopy(RAW)
-    *parents, last = path.split(".")
-    node = raw
-    for key in parents:
-        node = node[key]
-    if delete:
-        del node[last]
-    else:
-        node[last] = value
-    return raw
-
-
-def error_of(raw) -> str:
-    with pytest.raises(UserError) as caught:
-        parse(raw)
-    message = str(caught.value)
-    assert "\n" not in message
-    return message
 
 
 @pytest.mark.parametrize("path, value, expected", [
@@ -79,7 +57,7 @@ def error_of(raw) -> str:
     ("benchmark.runtimes", ["optimum", "optimum"], "more than once"),
 ])
 def test_a_bad_value_is_one_line_naming_it(path, value, expected):
-    assert expected in error_of(with_change(path, value))
+    assert expected in params_error(params_with(path, value))
 
 
 @pytest.mark.parametrize("path, value, expected", [
@@ -89,23 +67,23 @@ def test_a_bad_value_is_one_line_naming_it(path, value, expected):
     ("evaluation", {}, "unknown key 'evaluation': the top level takes enabled, devices, host, variants"),
 ])
 def test_a_misspelt_key_is_refused_not_ignored(path, value, expected):
-    assert expected in error_of(with_change(path, value))
+    assert expected in params_error(params_with(path, value))
 
 
 def test_every_variant_says_whether_it_is_gated():
-    assert "missing 'variants.tiny-sdxl-turbo.gate'" in error_of(with_change(f"{SDXL}.gate", None, delete=True))
-    assert parse(with_change(f"{SDXL}.gate", None)).variant("tiny-sdxl-turbo").gate is None
+    assert "missing 'variants.tiny-sdxl-turbo.gate'" in params_error(params_with(f"{SDXL}.gate", None, delete=True))
+    assert parse(params_with(f"{SDXL}.gate", None)).variant("tiny-sdxl-turbo").gate is None
 
 
 @pytest.mark.parametrize("threshold, value", [("psnr_min", 0.0), ("psnr_min", -3), ("ssim_min", -1.0),
                                               ("clip_sim_min", -1), ("ssim_min", 1.5), ("psnr_min", 101)])
 def test_a_threshold_that_cannot_fail_or_cannot_pass_is_refused(threshold, value):
-    message = error_of(with_change(f"{SDXL}.gate.{threshold}", value))
+    message = params_error(params_with(f"{SDXL}.gate.{threshold}", value))
     assert f"gate.{threshold} = {value!r}" in message and "cannot fail" in message
 
 
 def test_a_gate_without_any_threshold_is_refused():
-    message = error_of(with_change(f"{SDXL}.gate", {"ssim_min": None, "psnr_min": None}))
+    message = params_error(params_with(f"{SDXL}.gate", {"ssim_min": None, "psnr_min": None}))
     assert "has no threshold" in message and "gate: null" in message
 
 
@@ -113,7 +91,7 @@ def test_the_arch_variants_are_explicitly_ungated():
     params = parse(RAW)
     assert params.variant("sdxl-turbo-arch").gate is None and params.variant("pixart-lcm-arch").gate is None
     assert params.gate.allow_empty is False
-    assert "gate.allow_empty = 'yes': must be true or false" in error_of(with_change("gate.allow_empty", "yes"))
+    assert "gate.allow_empty = 'yes': must be true or false" in params_error(params_with("gate.allow_empty", "yes"))
 
 
 def write_params(tmp_path, text: str):

@@ -7,29 +7,11 @@ import copy
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, params_error, params_with
 from stages.common.errors import UserError
 from stages.config.params import parse
 
 RAW = yaml.safe_load((REPO / "params.yaml").read_text())
-
-
-def with_change(path: str, value):
-    raw = copy.deepcopy(RAW)
-    *parents, last = path.split(".")
-    node = raw
-    for key in parents:
-        node = node[key]
-    node[last] = value
-    return raw
-
-
-def error_of(raw) -> str:
-    with pytest.raises(UserError) as caught:
-        parse(raw)
-    message = str(caught.value)
-    assert "\n" not in message
-    return message
 
 
 def test_the_committed_params_are_valid():
@@ -41,12 +23,12 @@ def test_the_committed_params_are_valid():
 
 
 def test_unknown_family_names_the_allowed_ones():
-    message = error_of(with_change("variants.tiny-sdxl-turbo.model.family", "flux"))
+    message = params_error(params_with("variants.tiny-sdxl-turbo.model.family", "flux"))
     assert "'flux'" in message and "sdxl, pixart" in message
 
 
 def test_unknown_enabled_variant():
-    message = error_of(with_change("enabled", ["tiny-sdxl-turbo", "nope"]))
+    message = params_error(params_with("enabled", ["tiny-sdxl-turbo", "nope"]))
     assert "'nope'" in message and "tiny-pixart-lcm" in message
 
 
@@ -54,44 +36,44 @@ def test_unknown_enabled_variant():
 def test_variant_names_with_path_characters_are_refused(name):
     raw = copy.deepcopy(RAW)
     raw["variants"][name] = raw["variants"]["tiny-sdxl-turbo"]
-    assert "no path characters" in error_of(raw)
+    assert "no path characters" in params_error(raw)
 
 
 @pytest.mark.parametrize("size", [100, 130])
 def test_height_must_be_a_multiple_the_family_allows(size):
-    message = error_of(with_change("variants.tiny-sdxl-turbo.generation.height", size))
+    message = params_error(params_with("variants.tiny-sdxl-turbo.generation.height", size))
     assert f"height {size}" in message and "multiple of 32" in message
 
 
 def test_pixart_allows_multiples_of_16():
-    parse(with_change("variants.tiny-pixart-lcm.generation.width", 144))
-    assert "multiple of 16" in error_of(with_change("variants.tiny-pixart-lcm.generation.width", 136))
+    parse(params_with("variants.tiny-pixart-lcm.generation.width", 144))
+    assert "multiple of 16" in params_error(params_with("variants.tiny-pixart-lcm.generation.width", 136))
 
 
 @pytest.mark.parametrize("steps", [0, -1])
 def test_non_positive_steps(steps):
-    assert "must be a positive integer" in error_of(with_change("variants.tiny-pixart-lcm.generation.steps", steps))
+    assert "must be a positive integer" in params_error(params_with("variants.tiny-pixart-lcm.generation.steps", steps))
 
 
 def test_unknown_recipe_and_component():
-    message = error_of(with_change("variants.tiny-sdxl-turbo.quantize.components", {"unet": "int3"}))
+    message = params_error(params_with("variants.tiny-sdxl-turbo.quantize.components", {"unet": "int3"}))
     assert "'int3'" in message and "int8, hybrid, int8_weights, int4_sym, int4_asym" in message
-    message = error_of(with_change("variants.tiny-sdxl-turbo.quantize.components", {"transformer": "int8"}))
+    message = params_error(params_with("variants.tiny-sdxl-turbo.quantize.components", {"transformer": "int8"}))
     assert "'transformer'" in message and "unet" in message
 
 
 @pytest.mark.parametrize("size", [0, -5])
 def test_subset_size_must_be_positive(size):
-    assert "subset_size" in error_of(with_change("variants.tiny-sdxl-turbo.calibrate.subset_size", size))
+    assert "subset_size" in params_error(params_with("variants.tiny-sdxl-turbo.calibrate.subset_size", size))
 
 
 def test_validation_count_of_zero():
-    assert "validation count" in error_of(with_change("evaluate.num_prompts", 0))
+    assert "validation count" in params_error(params_with("evaluate.num_prompts", 0))
 
 
 def test_unknown_prompt_source_and_runtime():
-    assert "local, hub" in error_of(with_change("calibrate.prompts.source", "s3"))
-    assert "optimum, genai" in error_of(with_change("benchmark.runtimes", ["onnx"]))
+    assert "local, hub" in params_error(params_with("calibrate.prompts.source", "s3"))
+    assert "optimum, genai" in params_error(params_with("benchmark.runtimes", ["onnx"]))
 
 
 def test_unknown_variant_lookup(params):
@@ -108,7 +90,7 @@ def test_unknown_device_lists_what_this_machine_has():
 
 
 def test_benchmark_rounds_must_be_positive():
-    assert "benchmark.rounds = 0: must be a positive integer" in error_of(with_change("benchmark.rounds", 0))
+    assert "benchmark.rounds = 0: must be a positive integer" in params_error(params_with("benchmark.rounds", 0))
 
 
 def test_benchmark_rounds_pool_the_timed_runs_and_keep_the_drift_visible():
