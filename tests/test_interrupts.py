@@ -200,3 +200,28 @@ def test_a_signal_whose_exception_a_library_swallowed_still_discards_the_output(
             (out / "whole.bin").write_bytes(b"z")
 
     assert next_stage([]) == 0 and (target / "whole.bin").is_file()
+
+
+FORKED_CHILD = """
+import multiprocessing, sys, time
+from stages.common.errors import main_with_clear_errors
+
+@main_with_clear_errors
+def stage(argv):
+    child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(30,))
+    child.start()
+    time.sleep(0.5)
+    child.terminate()  # what OpenVINO's telemetry does to its sender when the network is unreachable
+    child.join()
+    print(child.exitcode)
+
+sys.exit(stage([]))
+"""
+
+
+def test_a_forked_child_that_is_terminated_ends_quietly_and_the_stage_goes_on():
+    result = subprocess.run([sys.executable, "-c", FORKED_CHILD], capture_output=True, text=True, cwd=REPO,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(-signal.SIGTERM), "the child died of the signal, as without the handler"
+    assert "Traceback" not in result.stderr and "Interrupted" not in result.stderr, result.stderr

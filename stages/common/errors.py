@@ -134,7 +134,15 @@ def entry_point_setup(verbose: bool) -> Iterator[None]:
                 if isinstance(logging.Logger.manager.loggerDict.get(name), logging.Logger):
                     set_level(logging.getLogger(name), logging.ERROR)
 
+        entry_point_pid = os.getpid()
+
         def interrupt(signum, frame):
+            if os.getpid() != entry_point_pid:
+                # a forked child (OpenVINO's telemetry sender, which its parent terminates when it cannot reach
+                # the network) inherits this handler: it ends as the signal's default would, without a traceback
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+                return
             _pending_signal.append(signum)
             raise Interrupted(signum)
 
