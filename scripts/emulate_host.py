@@ -7,6 +7,9 @@ For measuring what a host class this machine is not would get (docs/hosts-and-ca
 - every openvino.Core defaults to f32 on classes without bf16 (emulate_host/sitecustomize.py), as OpenVINO
   does on such a CPU by itself.
 What it cannot emulate: the other CPU's clock, caches and memory bandwidth. Compare as ratios on one machine.
+
+Standard library only, and not behind the entry points' setup (stages.common.errors), which would put its quiet
+logging variables into the environment the command inherits.
 """
 
 from __future__ import annotations
@@ -22,10 +25,15 @@ ONEDNN_ISA = {
     "avx512_vnni": "AVX512_CORE_VNNI",
     "avx512_bf16": "AVX512_CORE_BF16",
 }
-WITHOUT_BF16 = {"avx512", "avx512_vnni"}
+WITHOUT_BF16 = {"avx512", "avx512_vnni"}  # the classes not in stages/runtime/host.py BF16_CLASSES (tested)
 # Measured on the AMX Xeon with OpenVINO 2026.4.1: capped to AVX2, the CPU plugin segfaults in the tiny PixArt
 # transformer (f32) or finds no kernel (bf16): parts of it read CPUID, not oneDNN's cap.
 CANNOT_EMULATE = {"avx2": "OpenVINO's CPU plugin crashes with oneDNN capped below AVX-512 on an AVX-512 CPU"}
+
+
+def refuse(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)  # one line, as the entry points' errors
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,10 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.host_class not in ONEDNN_ISA:
         why = CANNOT_EMULATE.get(args.host_class, "not a host class")
-        parser.error(f"cannot emulate {args.host_class!r} ({why}): allowed are {', '.join(ONEDNN_ISA)}")
+        return refuse(f"cannot emulate {args.host_class!r} ({why}): allowed are {', '.join(ONEDNN_ISA)}")
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
-        parser.error("no command: give it after --, e.g. `-- make test`")
+        return refuse("no command: give it after --, e.g. `-- make test`")
     env = dict(os.environ, OVDQ_HOST_ISA=args.host_class, ONEDNN_MAX_CPU_ISA=ONEDNN_ISA[args.host_class])
     if args.host_class in WITHOUT_BF16:
         env["OVDQ_EMULATED_DEFAULT_PRECISION"] = "f32"

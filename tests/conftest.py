@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 import shutil
 import subprocess
@@ -34,11 +36,16 @@ SHARED_FIXTURE_UNITS = {
 }
 
 
-def params_with(path: str, value=None, delete: bool = False) -> dict:
-    """The committed params.yaml as a dict, with the dotted ``path`` set to ``value`` (or deleted)."""
+@functools.cache
+def _committed_params() -> dict:
     import yaml
 
-    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def params_with(path: str, value=None, delete: bool = False) -> dict:
+    """The committed params.yaml as a dict, with the dotted ``path`` set to ``value`` (or deleted)."""
+    raw = copy.deepcopy(_committed_params())
     *parents, last = path.split(".")
     node = raw
     for key in parents:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 
 from conftest import REPO
+from stages.runtime import host
 
 SCRIPT = REPO / "scripts" / "emulate_host.py"
 PROBE = """
@@ -40,11 +42,20 @@ def test_a_host_with_bf16_keeps_openvinos_default():
 def test_no_command_is_one_line_saying_how_to_give_it():
     result = emulated("avx512")
     assert result.returncode == 2
-    assert "no command: give it after --" in result.stderr
+    assert result.stderr == "error: no command: give it after --, e.g. `-- make test`\n"
 
 
 def test_a_class_it_cannot_emulate_is_one_line_naming_it_and_the_allowed_ones():
     result = emulated("avx2", "true")
     assert result.returncode == 2
-    assert "cannot emulate 'avx2' (OpenVINO's CPU plugin crashes" in result.stderr
-    assert "allowed are avx512, avx512_vnni, avx512_bf16" in result.stderr.splitlines()[-1]
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: cannot emulate 'avx2' (OpenVINO's CPU plugin crashes")
+    assert line.endswith("allowed are avx512, avx512_vnni, avx512_bf16")
+
+
+def test_its_classes_without_bf16_are_the_host_modules():
+    spec = importlib.util.spec_from_file_location("emulate_host", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert set(script.ONEDNN_ISA) <= set(host.ISA_CLASSES)
+    assert script.WITHOUT_BF16 == {name for name in script.ONEDNN_ISA if not host.has_bf16(name)}
