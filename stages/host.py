@@ -9,9 +9,8 @@ are restored from the cache otherwise. See stages/runtime/host.py for what each 
 
 from __future__ import annotations
 
-import argparse
 
-from stages.common.errors import main_with_clear_errors
+from stages.common.errors import argument_parser, main_with_clear_errors
 from stages.common.outputs import write_json
 from stages.config.params import load
 from stages.runtime import host
@@ -19,7 +18,7 @@ from stages.runtime import host
 
 @main_with_clear_errors
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.parse_args(argv)
 
     facts = host.facts(load().host_precision)

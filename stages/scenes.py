@@ -9,17 +9,16 @@ seconds from `scenes.seed`, byte for byte the same for the same params.
 
 from __future__ import annotations
 
-import argparse
 
 from stages.common import paths
-from stages.common.errors import main_with_clear_errors
+from stages.common.errors import argument_parser, main_with_clear_errors
 from stages.config.params import load
 from stages.reference.scenes import write_dataset
 
 
 @main_with_clear_errors
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.parse_args(argv)
 
     scenes = load().scenes

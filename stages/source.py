@@ -10,12 +10,11 @@ records what that source is, so that every variant has the same DAG.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
 from stages.common import paths
-from stages.common.errors import main_with_clear_errors
+from stages.common.errors import argument_parser, main_with_clear_errors
 from stages.common.outputs import atomic_dir, write_json
 from stages.common.resources import peak_rss_mb
 from stages.config.params import load
@@ -24,7 +23,7 @@ from stages.runtime import host
 
 @main_with_clear_errors
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("variant")
     args = parser.parse_args(argv)
 

@@ -68,3 +68,10 @@ def test_ovdq_generate_writes_the_image(sdxl_export, sdxl_variant, tmp_path, mon
         assert first.size == (generation.width, generation.height)
         assert first.tobytes() == second.tobytes(), "the same seed on the same device, either spelling"
     assert "cat.png" in capsys.readouterr().err, "the path and timing are a status line on stderr"
+
+
+@pytest.mark.parametrize("stage", sorted(p.stem for p in (REPO / "stages").glob("*.py") if p.stem != "__init__"))
+def test_every_stage_entry_point_starts_from_the_shared_parser(stage):
+    """The shared parser gives every entry point `-v` (a plain argparse parser refused it: source, host, scenes)."""
+    text = (REPO / "stages" / f"{stage}.py").read_text()
+    assert "argument_parser(__doc__)" in text and "argparse.ArgumentParser(" not in text
