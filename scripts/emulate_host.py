@@ -26,6 +26,8 @@ ONEDNN_ISA = {
     "avx512_bf16": "AVX512_CORE_BF16",
 }
 WITHOUT_BF16 = {"avx512", "avx512_vnni"}  # the classes not in stages/runtime/host.py BF16_CLASSES (tested)
+# the CPU flag each class needs (/proc/cpuinfo): a cap only takes features away, so the CPU must have the class
+REQUIRED_FLAG = {"avx512": "avx512f", "avx512_vnni": "avx512_vnni", "avx512_bf16": "avx512_bf16"}
 # Measured on the AMX Xeon with OpenVINO 2026.4.1: capped to AVX2, the CPU plugin segfaults in the tiny PixArt
 # transformer (f32) or finds no kernel (bf16): parts of it read CPUID, not oneDNN's cap.
 CANNOT_EMULATE = {"avx2": "OpenVINO's CPU plugin crashes with oneDNN capped below AVX-512 on an AVX-512 CPU"}
@@ -34,6 +36,14 @@ CANNOT_EMULATE = {"avx2": "OpenVINO's CPU plugin crashes with oneDNN capped belo
 def refuse(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)  # one line, as the entry points' errors
     return 2
+
+
+def cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    return next((set(line.split(":", 1)[1].split()) for line in text.splitlines() if line.startswith("flags")), set())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         return refuse("no command: give it after --, e.g. `-- make test`")
+    if REQUIRED_FLAG[args.host_class] not in cpu_flags():
+        return refuse(f"cannot emulate {args.host_class!r} on this CPU: it lacks {REQUIRED_FLAG[args.host_class]} "
+                      "(emulation only takes features away; run on the host class itself)")
     env = dict(os.environ, OVDQ_HOST_ISA=args.host_class, ONEDNN_MAX_CPU_ISA=ONEDNN_ISA[args.host_class])
     if args.host_class in WITHOUT_BF16:
         env["OVDQ_EMULATED_DEFAULT_PRECISION"] = "f32"

@@ -28,7 +28,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # in one worker as one unit (pytest-xdist's `xdist_group` marks would do this, but they are ignored under pytest
 # 9.2: xdist 3.8 renames `item._nodeid`, which pytest 9.2 no longer reads).
 SHARED_FIXTURE_UNITS = {
-    "test_reference_e2e.py": "reference model, short-trained",  # one module fixture, about 5 min alone
+    "test_reference_e2e.py": "reference model",  # one module fixture: the committed model through the gate
     "test_pipeline_e2e.py": "reproduced",  # the `reproduced` tiny default
     "test_demo.py": "reproduced",
     "test_bench_arch.py": "reproduced",
@@ -85,10 +85,11 @@ def pytest_collection_modifyitems(config, items):
         if "reproduced" in item.fixturenames and unit_of[item.nodeid] != "reproduced":
             raise pytest.UsageError(f"{item.nodeid} uses `reproduced`: add its file to SHARED_FIXTURE_UNITS")
     first_quick = next((unit for unit in unit_of.values() if unit not in SHARED_FIXTURE_UNITS.values()), None)
-    rank = {"reference model, short-trained": 0, "reproduced": 1, first_quick: 2, "filled HF cache": 3}
+    rank = {"reference model": 0, "reproduced": 1, first_quick: 2, "filled HF cache": 3}
     items.sort(key=lambda item: rank.get(unit_of[item.nodeid], 4))
 
 
+@pytest.hookimpl(optionalhook=True)  # `pytest -p no:xdist` has no such hook
 def pytest_xdist_make_scheduler(config, log):
     """`--dist loadfile`, with the files of one SHARED_FIXTURE_UNITS entry as one unit, in collection order."""
     if config.getvalue("dist") != "loadfile":

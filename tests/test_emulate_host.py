@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 from stages.runtime import host
 
@@ -20,11 +22,17 @@ print(json.dumps({"default": str(openvino.Core().get_property("CPU", "INFERENCE_
 """
 
 
+def this_cpu_has(host_class: str):
+    flag = {"avx512": "avx512f", "avx512_vnni": "avx512_vnni", "avx512_bf16": "avx512_bf16"}[host_class]
+    return pytest.mark.skipif(flag not in host.cpu_flags(), reason=f"this CPU has no {flag}: cannot emulate {host_class}")
+
+
 def emulated(host_class: str, *command: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(SCRIPT), host_class, "--", *command], capture_output=True, text=True,
                           cwd=REPO)
 
 
+@this_cpu_has("avx512")
 def test_a_host_without_bf16_gets_its_class_an_isa_cap_and_f32_by_default():
     result = emulated("avx512", sys.executable, "-c", PROBE)
     assert result.returncode == 0, result.stderr
@@ -32,11 +40,22 @@ def test_a_host_without_bf16_gets_its_class_an_isa_cap_and_f32_by_default():
                                                           "isa": "avx512", "precision": "f32"}
 
 
+@this_cpu_has("avx512_bf16")
 def test_a_host_with_bf16_keeps_openvinos_default():
     result = emulated("avx512_bf16", sys.executable, "-c", PROBE)
     assert result.returncode == 0, result.stderr
     probe = json.loads(result.stdout.splitlines()[-1])
     assert (probe["onednn"], probe["isa"], probe["precision"]) == ("AVX512_CORE_BF16", "avx512_bf16", "bf16")
+
+
+def test_a_class_above_this_cpu_is_refused_in_one_line():
+    missing = [name for name, flag in script().REQUIRED_FLAG.items() if flag not in host.cpu_flags()]
+    if not missing:
+        pytest.skip("this CPU has every class the script emulates")
+    result = emulated(missing[-1], "true")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: cannot emulate {missing[-1]!r} on this CPU: it lacks ")
+    assert len(result.stderr.splitlines()) == 1
 
 
 def test_no_command_is_one_line_saying_how_to_give_it():
@@ -53,9 +72,19 @@ def test_a_class_it_cannot_emulate_is_one_line_naming_it_and_the_allowed_ones():
     assert line.endswith("allowed are avx512, avx512_vnni, avx512_bf16")
 
 
-def test_its_classes_without_bf16_are_the_host_modules():
+def script():
     spec = importlib.util.spec_from_file_location("emulate_host", SCRIPT)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    assert set(script.ONEDNN_ISA) <= set(host.ISA_CLASSES)
-    assert script.WITHOUT_BF16 == {name for name in script.ONEDNN_ISA if not host.has_bf16(name)}
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_its_classes_without_bf16_and_their_flags_are_the_host_modules(monkeypatch):
+    monkeypatch.delenv(host.ISA_OVERRIDE_ENV, raising=False)  # the suite may itself run under emulation
+    module = script()
+    assert set(module.ONEDNN_ISA) <= set(host.ISA_CLASSES)
+    assert module.WITHOUT_BF16 == {name for name in module.ONEDNN_ISA if not host.has_bf16(name)}
+    assert set(module.REQUIRED_FLAG) == set(module.ONEDNN_ISA)
+    # each class's flag is what stages/runtime/host.py needs to detect that class
+    for name, flag in module.REQUIRED_FLAG.items():
+        assert host.isa_class({flag, "avx512f"}) == name
