@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from stages.common import paths
 from stages.common.errors import argument_parser, main_with_clear_errors
+from stages.common.hub import directory_digest
 from stages.common.outputs import atomic_dir, write_json
 from stages.common.resources import peak_rss_mb
 from stages.config.params import load
@@ -31,10 +33,16 @@ def main(argv: list[str] | None = None) -> None:
     spec = variant.model
     target = paths.source_model(variant.name)
     if spec.train is None:
+        record = {"family": spec.family, "source": spec.source, "seed": spec.seed, "revision": spec.revision,
+                  "taesd": spec.taesd, "taesd_revision": spec.taesd_revision}
+        # a local directory (e.g. the committed reference model in data/reference-models, a dependency of this
+        # stage): its content, so that export re-runs when the files change, not only when the path does
+        digests = {key: directory_digest(record[key]) for key in ("source", "taesd")
+                   if isinstance(record[key], str) and Path(record[key]).is_dir()}
+        if digests:
+            record["digests"] = digests
         with atomic_dir(target) as out_dir:
-            (out_dir / "source.json").write_text(json.dumps(
-                {"family": spec.family, "source": spec.source, "seed": spec.seed, "revision": spec.revision,
-                 "taesd": spec.taesd, "taesd_revision": spec.taesd_revision}, indent=2) + "\n")
+            (out_dir / "source.json").write_text(json.dumps(record, indent=2) + "\n")
         return
 
     from stages.reference.training import train_reference

@@ -1,6 +1,15 @@
-"""The trained reference model through the whole DAG, as CI can afford it: a short training run (minutes), then
-export, calibrate, quantize, evaluate with the scenes judge, and the gate on prompt adherence. A deliberately
-worse recipe must fail that gate: this is the test that catches a quantization-quality regression offline.
+"""The trained reference model through the whole DAG, as CI can afford it: the committed snapshot of the fully
+trained model (data/reference-models/trained-sdxl, variant trained-sdxl-snapshot) through export, calibrate,
+quantize, evaluate with the scenes judge, and the gate on prompt adherence. A deliberately worse recipe must fail
+that gate, far below the default: this is the test that catches a quantization-quality regression offline.
+
+Whether the default recipe itself passes depends on the host: on the AMX Xeon the notebook's INT8 UNet kept the
+adherence (drop 0.000), on the AVX2 EPYC without VNNI it lost 9.4 points and fails (docs/reference-model.md). The
+gate reports that; these tests check that it does so consistently, not which way a host comes out.
+
+It used to train the short preset here instead (700 steps, 3 min on the AMX Xeon, 20 on the EPYC beside the other
+test worker): that model reads little more than the background, and its gate verdict was noise. The training is
+tested in tests/test_reference_training.py and, through DVC, by the last test here.
 """
 
 from __future__ import annotations
@@ -14,54 +23,68 @@ import yaml
 from conftest import make_repo_copy, run_in
 
 pytestmark = pytest.mark.e2e
-VARIANT = "trained-sdxl"
-SHORT_TRAINING = {"steps": 700, "batch_size": 16, "taesd_steps": 150, "vae_steps": 20}  # training.PRESETS["short"]
+VARIANT = "trained-sdxl-snapshot"
 
 
 @pytest.fixture(scope="module")
 def trained_repo(tmp_path_factory):
-    """A fresh copy with only the reference variant enabled, trained short and reproduced up to the gate (the
-    report, which has its own tests, is left out, and the benchmark runs once: this test is about quality)."""
-    from stages.reference.training import PRESETS
-
-    assert SHORT_TRAINING == {k: PRESETS["short"][k] for k in SHORT_TRAINING}
+    """A fresh copy with only the snapshot variant enabled, reproduced up to the gate (the report, which has its own
+    tests, is left out, and the benchmark runs once: this test is about quality)."""
     repo = make_repo_copy(tmp_path_factory.mktemp("reference"))
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["enabled"] = [VARIANT]
-    params["variants"][VARIANT]["model"]["train"].update(SHORT_TRAINING)
     # `dvc repro gate` runs the benchmark (the gate depends on metrics/): one timed run, as the other e2e tests do
     params["benchmark"].update(warmup=0, runs=1, prompts=1, f32_baseline=False, runtimes=["optimum"])
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run_in(repo, "git", "commit", "-qam", "short reference training")
-    result = run_in(repo, "dvc", "repro", "gate")
-    return repo, result.stdout + result.stderr
+    run_in(repo, "git", "commit", "-qam", "reference snapshot only")
+    result = run_in(repo, "dvc", "repro", "gate", check=False)  # the default recipe's verdict depends on the host
+    return repo, result.stdout + result.stderr, result.returncode
 
 
-def test_the_short_reference_model_runs_every_stage_and_passes_the_adherence_gate(trained_repo):
-    repo, output = trained_repo
+def default_drop(repo) -> float:
+    return json.loads((repo / "metrics" / VARIANT / "CPU" / "evaluate.json").read_text())["adherence"]["drop"]
+
+
+def test_the_trained_reference_model_runs_every_stage_and_the_gate_reports_its_adherence(trained_repo):
+    repo, output, returncode = trained_repo
     for stage in ("scenes", f"source@{VARIANT}", f"export@{VARIANT}", f"quantize@{VARIANT}-CPU",
                   f"evaluate@{VARIANT}-CPU", "gate"):
         assert f"Running stage '{stage}'" in output
-    source = json.loads((repo / "metrics" / VARIANT / "source.json").read_text())
-    assert source["denoiser"]["steps"] == SHORT_TRAINING["steps"]
-    assert source["denoiser"]["loss"]["final"] < source["denoiser"]["loss"]["first"] / 2
-    evaluate = json.loads((repo / "metrics" / VARIANT / "CPU" / "evaluate.json").read_text())
-    adherence = evaluate["adherence"]
+    source = json.loads((repo / "models" / VARIANT / "source" / "source.json").read_text())
+    assert set(source["digests"]) == {"source", "taesd"}  # the committed files, so that export follows them
+    adherence = json.loads((repo / "metrics" / VARIANT / "CPU" / "evaluate.json").read_text())["adherence"]
     assert adherence["fp"]["n"] == adherence["optimized"]["n"] == 100
-    # trained: the judge reads the background the caption asks for far above chance (1 in 8 colours)
-    assert adherence["fp"]["per_attribute"]["background"] > 0.6
+    # trained: the judge reads what the caption asks far above chance (1 in 8 colours, 1 in 3 counts)
+    assert adherence["fp"]["attributes"] > 0.6 and adherence["fp"]["per_attribute"]["color"] > 0.6, adherence["fp"]
     gate = (repo / "reports" / "gate.md").read_text()
-    assert re.search(r"prompt adherence, optimized - FP .*\| pass \|", gate), gate
-    assert "FAIL" not in gate
+    row = re.search(r"prompt adherence, optimized - FP .*\| (pass|\*\*FAIL\*\*)[^|]*\|", gate)
+    assert row, gate
+    assert (row.group(1) == "pass") == (adherence["drop"] <= 0.02)
+    assert (returncode == 0) == ("FAIL" not in gate), output[-2000:]
 
 
-def test_a_deliberately_worse_recipe_fails_the_reference_gate(trained_repo):
+def test_a_deliberately_worse_recipe_fails_the_reference_gate_far_below_the_default(trained_repo):
     """Four calibration samples: the tiny random model's gate passes this recipe (docs/reference-model.md)."""
-    repo, _ = trained_repo
+    repo = trained_repo[0]
+    default = default_drop(repo)
     result = run_in(repo, "dvc", "exp", "run", "gate", "-n", "few-samples",
                     "-S", f"variants.{VARIANT}.calibrate.subset_size=4", check=False)
     assert result.returncode != 0
     assert "quality gate FAILED" in result.stdout + result.stderr
-    evaluate = json.loads((repo / "metrics" / VARIANT / "CPU" / "evaluate.json").read_text())
-    assert evaluate["adherence"]["drop"] > 0.02, evaluate["adherence"]
+    few = default_drop(repo)
+    assert few > 0.02 and few > default + 0.1, (few, default)
     assert re.search(r"prompt adherence, optimized - FP .*\*\*FAIL\*\*", (repo / "reports" / "gate.md").read_text())
+
+
+def test_the_source_stage_trains_the_reference_model_through_dvc(trained_repo):
+    """`source: trained`: the source stage trains (a few steps here) on the scenes data set already made."""
+    repo = trained_repo[0]
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["enabled"] = ["trained-sdxl"]
+    params["variants"]["trained-sdxl"]["model"]["train"].update(steps=12, batch_size=8, taesd_steps=12, vae_steps=6)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    result = run_in(repo, "dvc", "repro", "source@trained-sdxl")
+    assert "Running stage 'source@trained-sdxl'" in result.stdout and "Running stage 'scenes'" not in result.stdout
+    metrics = json.loads((repo / "metrics" / "trained-sdxl" / "source.json").read_text())
+    assert metrics["denoiser"]["steps"] == 12 and metrics["host"]["isa_class"]
+    assert (repo / "models" / "trained-sdxl" / "source" / "unet" / "diffusion_pytorch_model.safetensors").exists()

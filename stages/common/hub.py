@@ -6,6 +6,7 @@ instead of a stack trace from deep inside huggingface_hub.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from stages.common.errors import UserError
@@ -69,3 +70,17 @@ def local_model_dir(source: str, kind: str = "model", allow_patterns: list[str] 
     except Exception as error:  # offline, DNS failure, 401/404 on a gated or missing repo
         at = f" at revision {revision!r}" if revision else ""
         raise UserError(offline_hint(source, kind, alternative).replace(f"{kind} {source!r}", f"{kind} {source!r}{at}", 1)) from error
+
+
+def directory_digest(path: Path | str) -> str:
+    """sha256 over the relative paths and bytes of every file under ``path``: what a local source holds, so
+    that a stage recording it changes when the files do (DVC tracks the directory, not what a path names)."""
+    digest = hashlib.sha256()
+    root = Path(path)
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(file.relative_to(root).as_posix().encode() + b"\0")
+        with open(file, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")
+    return digest.hexdigest()

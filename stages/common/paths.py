@@ -11,6 +11,8 @@ REPORTS = Path("reports")  # pictures and the cross-variant summary for people
 
 
 SCENES = DATA / "scenes"  # the procedural data set of the trained reference model (stages.scenes)
+# trained reference models committed to git (scripts/snapshot_reference.py): quantized and gated without training
+REFERENCE_MODELS = DATA / "reference-models"
 
 
 def source_model(variant: str) -> Path:

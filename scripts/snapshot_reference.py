@@ -1,0 +1,112 @@
+"""Train the reference model once and commit it: data/reference-models/trained-sdxl, the model that the
+`trained-sdxl-snapshot` variant exports, quantizes and gates without training (CI: tests/test_reference_e2e.py).
+
+    make reference-snapshot                                 # `dvc repro scenes`, then this script
+    python scripts/snapshot_reference.py --trained WORKSPACE  # package what `python -m stages.source
+                                                            # trained-sdxl` trained in another checkout
+
+It trains what `variants.trained-sdxl.model` in params.yaml says (the full preset: 23 min on the 2-core AMX Xeon,
+about 80 on a 2-core AVX2 EPYC) on data/scenes as dvc.lock records it, and writes provenance.json beside the model:
+those params, the scenes data set's hash in dvc.lock and its file digests, the training metrics with the host they
+ran on, the commit and the date. tests/test_reference_snapshot.py checks the first two against params.yaml and
+dvc.lock: change the training params or the scenes data set and that test says to run this again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path.cwd()))  # this checkout's stages (an editable install may point at another worktree)
+from stages.common import paths  # noqa: E402
+from stages.common.errors import UserError, argument_parser, main_with_clear_errors  # noqa: E402
+from stages.common.outputs import atomic_dir  # noqa: E402
+from stages.common.resources import peak_rss_mb  # noqa: E402
+from stages.config.params import load  # noqa: E402
+from stages.runtime import host  # noqa: E402
+
+VARIANT = "trained-sdxl"  # the variant whose training params the snapshot follows
+SNAPSHOT = paths.REFERENCE_MODELS / VARIANT
+
+
+def scenes_lock_md5(lock_file: Path = Path("dvc.lock")) -> str:
+    """The hash dvc.lock records for data/scenes, the data set the snapshot trains on and is judged on."""
+    lock = yaml.safe_load(lock_file.read_text()) if lock_file.exists() else {}
+    for out in lock.get("stages", {}).get("scenes", {}).get("outs", []):
+        if out["path"] == str(paths.SCENES):
+            return out["md5"]
+    raise UserError(f"{lock_file} records no {paths.SCENES}: run `dvc repro scenes` first")
+
+
+def scene_files(workspace: Path) -> dict[str, str]:
+    summary = workspace / paths.SCENES / "dataset.json"
+    if not summary.exists():
+        raise UserError(f"{summary} does not exist: run `dvc repro scenes` there first")
+    return json.loads(summary.read_text())["files"]
+
+
+def train(out_dir: Path) -> dict:
+    from stages.reference.training import train_reference
+
+    spec = load().variant(VARIANT).model
+    started = time.perf_counter()
+    metrics = train_reference(paths.SCENES, out_dir, seed=spec.seed, steps=spec.train.steps,
+                              batch_size=spec.train.batch_size, lr=spec.train.lr, vae_steps=spec.train.vae_steps,
+                              taesd_steps=spec.train.taesd_steps, threads=spec.train.threads, progress=True)
+    return {**metrics, "wall_seconds": round(time.perf_counter() - started, 1), "peak_rss_mb": peak_rss_mb(),
+            "host": host.provenance()}
+
+
+def trained_elsewhere(workspace: Path, model_params: dict) -> tuple[Path, dict]:
+    """A model the source stage trained in ``workspace``, checked to be what the params and scenes here say."""
+    model_dir, metrics_file = workspace / paths.source_model(VARIANT), workspace / paths.metrics(VARIANT, "source.json")
+    if not (model_dir / "model_index.json").exists() or not metrics_file.exists():
+        raise UserError(f"--trained {workspace}: no {paths.source_model(VARIANT)} with "
+                        f"{paths.metrics(VARIANT, 'source.json')} there: run `python -m stages.source {VARIANT}` in it")
+    metrics = json.loads(metrics_file.read_text())
+    train = model_params["train"]
+    trained = {"seed": metrics["seed"], "steps": metrics["denoiser"]["steps"]}
+    if trained != {"seed": model_params["seed"], "steps": train["steps"]}:
+        raise UserError(f"--trained {workspace}: trained with {trained}, params.yaml asks for seed "
+                        f"{model_params['seed']} and {train['steps']} steps")
+    if scene_files(workspace) != scene_files(Path.cwd()):
+        raise UserError(f"--trained {workspace}: its data/scenes differs from this checkout's")
+    return model_dir, metrics
+
+
+def git_commit(checkout: Path) -> str | None:
+    result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=checkout)
+    return result.stdout.strip() or None
+
+
+@main_with_clear_errors
+def main(argv: list[str] | None = None) -> None:
+    parser = argument_parser(__doc__)
+    parser.add_argument("--trained", type=Path, metavar="WORKSPACE",
+                        help="package the model `python -m stages.source trained-sdxl` trained in this checkout")
+    args = parser.parse_args(argv)
+    model_params = yaml.safe_load(Path("params.yaml").read_text())["variants"][VARIANT]["model"]
+    provenance = {"variant": VARIANT, "model": model_params,
+                  "scenes": {"lock_md5": scenes_lock_md5(), "files": scene_files(Path.cwd())},
+                  "commit": git_commit(args.trained or Path.cwd()), "date": datetime.date.today().isoformat()}
+    with atomic_dir(SNAPSHOT) as out_dir:
+        if args.trained:
+            model_dir, provenance["training"] = trained_elsewhere(args.trained, model_params)
+            shutil.copytree(model_dir, out_dir, dirs_exist_ok=True)
+        else:
+            provenance["training"] = train(out_dir)
+        (out_dir / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
+    print(f"{SNAPSHOT}: {sum(f.stat().st_size for f in SNAPSHOT.rglob('*') if f.is_file()) / 2**20:.1f} MB; "
+          "commit it with its provenance.json", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
