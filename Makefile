@@ -52,7 +52,7 @@ reference: setup
 		bash scripts/bench_arch.sh trained-sdxl
 
 # The committed reference model (data/reference-models/trained-sdxl, variant trained-sdxl-snapshot, which CI gates):
-# trains trained-sdxl's params once (23 min on the AMX Xeon, about 80 on the AVX2 EPYC) and writes it with its
+# trains trained-sdxl's params once (23 min on the AMX Xeon, 74 on the AVX2 EPYC) and writes it with its
 # provenance.json; commit both. tests/test_reference_snapshot.py says when the params or the scenes changed under it.
 reference-snapshot: setup
 	dvc repro scenes

@@ -6,7 +6,7 @@
                                                             # trained-sdxl` trained in another checkout
 
 It trains what `variants.trained-sdxl.model` in params.yaml says (the full preset: 23 min on the 2-core AMX Xeon,
-about 80 on a 2-core AVX2 EPYC) on data/scenes as dvc.lock records it, and writes provenance.json beside the model:
+74 on a 2-core AVX2 EPYC) on data/scenes as dvc.lock records it, and writes provenance.json beside the model:
 those params, the scenes data set's hash in dvc.lock and its file digests, the training metrics with the host they
 ran on, the commit and the date. tests/test_reference_snapshot.py checks the first two against params.yaml and
 dvc.lock: change the training params or the scenes data set and that test says to run this again.
@@ -14,7 +14,6 @@ dvc.lock: change the training params or the scenes data set and that test says t
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import shutil
@@ -65,7 +64,7 @@ def train(out_dir: Path) -> dict:
             "host": host.provenance()}
 
 
-def trained_elsewhere(workspace: Path, model_params: dict) -> tuple[Path, dict]:
+def trained_elsewhere(workspace: Path, model_params: dict, scenes_here: dict[str, str]) -> tuple[Path, dict]:
     """A model the source stage trained in ``workspace``, checked to be what the params and scenes here say."""
     model_dir, metrics_file = workspace / paths.source_model(VARIANT), workspace / paths.metrics(VARIANT, "source.json")
     if not (model_dir / "model_index.json").exists() or not metrics_file.exists():
@@ -77,7 +76,7 @@ def trained_elsewhere(workspace: Path, model_params: dict) -> tuple[Path, dict]:
     if trained != {"seed": model_params["seed"], "steps": train["steps"]}:
         raise UserError(f"--trained {workspace}: trained with {trained}, params.yaml asks for seed "
                         f"{model_params['seed']} and {train['steps']} steps")
-    if scene_files(workspace) != scene_files(Path.cwd()):
+    if scene_files(workspace) != scenes_here:
         raise UserError(f"--trained {workspace}: its data/scenes differs from this checkout's")
     return model_dir, metrics
 
@@ -93,13 +92,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trained", type=Path, metavar="WORKSPACE",
                         help="package the model `python -m stages.source trained-sdxl` trained in this checkout")
     args = parser.parse_args(argv)
+    if not Path("params.yaml").exists():
+        raise UserError(f"no params.yaml in {Path.cwd()}: run this in the project's checkout")
     model_params = yaml.safe_load(Path("params.yaml").read_text())["variants"][VARIANT]["model"]
-    provenance = {"variant": VARIANT, "model": model_params,
-                  "scenes": {"lock_md5": scenes_lock_md5(), "files": scene_files(Path.cwd())},
+    scenes = {"lock_md5": scenes_lock_md5(), "files": scene_files(Path.cwd())}
+    elsewhere = trained_elsewhere(args.trained, model_params, scenes["files"]) if args.trained else None
+    provenance = {"variant": VARIANT, "model": model_params, "scenes": scenes,
                   "commit": git_commit(args.trained or Path.cwd()), "date": datetime.date.today().isoformat()}
     with atomic_dir(SNAPSHOT) as out_dir:
-        if args.trained:
-            model_dir, provenance["training"] = trained_elsewhere(args.trained, model_params)
+        if elsewhere:
+            model_dir, provenance["training"] = elsewhere
             shutil.copytree(model_dir, out_dir, dirs_exist_ok=True)
         else:
             provenance["training"] = train(out_dir)

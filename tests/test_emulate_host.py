@@ -22,8 +22,15 @@ print(json.dumps({"default": str(openvino.Core().get_property("CPU", "INFERENCE_
 """
 
 
+def script():
+    spec = importlib.util.spec_from_file_location("emulate_host", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def this_cpu_has(host_class: str):
-    flag = {"avx512": "avx512f", "avx512_vnni": "avx512_vnni", "avx512_bf16": "avx512_bf16"}[host_class]
+    flag = script().REQUIRED_FLAG[host_class]
     return pytest.mark.skipif(flag not in host.cpu_flags(), reason=f"this CPU has no {flag}: cannot emulate {host_class}")
 
 
@@ -70,13 +77,6 @@ def test_a_class_it_cannot_emulate_is_one_line_naming_it_and_the_allowed_ones():
     [line] = result.stderr.splitlines()
     assert line.startswith("error: cannot emulate 'avx2' (OpenVINO's CPU plugin crashes")
     assert line.endswith("allowed are avx512, avx512_vnni, avx512_bf16")
-
-
-def script():
-    spec = importlib.util.spec_from_file_location("emulate_host", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_its_classes_without_bf16_and_their_flags_are_the_host_modules(monkeypatch):

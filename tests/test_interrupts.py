@@ -4,7 +4,6 @@ killed at a random moment, then run again, gives byte-identical outputs."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import re
@@ -18,6 +17,7 @@ import pytest
 import yaml
 
 from conftest import REPO, make_repo_copy, run_in
+from stages.common.hub import directory_digest
 from stages.common.outputs import atomic_dir, atomic_file, remove_stale_temps
 
 VARIANT = "tiny-pixart-lcm"
@@ -122,14 +122,6 @@ STAGES = (("export", f"export@{VARIANT}", [VARIANT], f"models/{VARIANT}/fp"),
           ("quantize", f"quantize@{VARIANT}-CPU", [VARIANT, "CPU"], f"models/{VARIANT}/optimized-CPU"))
 
 
-def tree_md5(directory: Path) -> str:
-    """One md5 over every file's relative path and bytes."""
-    digest = hashlib.md5()
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(directory)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
-
-
 @pytest.mark.e2e
 @pytest.mark.slow
 def test_a_stage_killed_at_a_random_moment_then_rerun_gives_identical_outputs(tmp_path):
@@ -146,7 +138,7 @@ def test_a_stage_killed_at_a_random_moment_then_rerun_gives_identical_outputs(tm
         started = time.monotonic()
         run_in(repo, sys.executable, "-m", f"stages.{name}", *args)
         durations[name] = time.monotonic() - started
-        reference[out] = tree_md5(repo / out)
+        reference[out] = directory_digest(repo / out)
 
     rng = random.Random(16)
     debris = {}
@@ -162,7 +154,7 @@ def test_a_stage_killed_at_a_random_moment_then_rerun_gives_identical_outputs(tm
 
         result = run_in(repo, "dvc", "repro", "--force", "--single-item", stage)  # the stage, run again
         assert re.search(rf"Running stage '{re.escape(stage)}'", result.stdout + result.stderr)
-        assert tree_md5(repo / out) == reference[out], f"{out} differs after {name} was killed and re-run"
+        assert directory_digest(repo / out) == reference[out], f"{out} differs after {name} was killed and re-run"
         assert leftovers(repo) == [], f"temp outputs left after {name} was killed and re-run"
     assert any(debris.values()), "no kill landed while an output was being written: the re-runs cleaned nothing"
 
