@@ -95,9 +95,19 @@ def main(argv: list[str] | None = None) -> None:
                      if variant.calibrate.prompts else params.calibration_prompts)
     family = get_family(variant.model.family)
     prompts = calibration_prompts(prompt_source)  # a local file is checked here, before the model
+    subset_size = variant.calibrate.subset_size
+    if prompt_source.source == "local":
+        # checked before the model loads: a text-to-image run records one denoiser input per step (guidance is
+        # batched into the same call), so a file of N prompts yields at most N x steps
+        prompts = list(prompts)
+        most = len(prompts) * variant.generation.steps
+        if most < subset_size:
+            raise UserError(f"subset_size {subset_size} is larger than what the prompt source yields: at most "
+                            f"{most} samples ({len(prompts)} prompts in {prompt_source.path} x "
+                            f"{variant.generation.steps} steps); lower variants.{variant.name}.calibrate.subset_size "
+                            f"or add prompts")
     remove_stale_temps(paths.calibration_data(variant.name))
     pipeline = family.load(paths.fp_model(variant.name), "CPU")
-    subset_size = variant.calibrate.subset_size
 
     started = time.perf_counter()
     samples, rows, skipped, used = collect(pipeline, family.denoiser, prompts, variant.generation, subset_size)

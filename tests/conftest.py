@@ -33,6 +33,12 @@ SHARED_FIXTURE_UNITS = {
     "test_demo.py": "reproduced",
     "test_bench_arch.py": "reproduced",
     "test_real_ids_offline.py": "filled HF cache",  # one module fixture
+    # the session's tiny exports (`sdxl_export`, `pixart_export`) and what is made from them (`sdxl_int8`)
+    "test_calibrate_quantize.py": "tiny exports",
+    "test_nncf_patches.py": "tiny exports",
+    "test_models_and_export.py": "tiny exports",
+    "test_bad_input.py": "tiny exports",
+    "test_cli.py": "tiny exports",
 }
 
 
@@ -187,6 +193,54 @@ def pixart_calibration(pixart_pipeline, pixart_variant):
     from stages.families import get_family
 
     return _collect(pixart_pipeline, get_family("pixart"), pixart_variant, 8)
+
+
+def quantize_tiny_unet(export: Path, calibration: list, spec):
+    """The tiny UNet through the INT8 recipe as the quantize stage applies it, and for every NNCF statistics model
+    compiled meanwhile whether it was asked for f32."""
+    import nncf
+    import openvino as ov
+    from nncf.openvino import engine
+
+    from stages.families import get_family
+    from stages.quantization.recipes import apply_recipe
+
+    model = ov.Core().read_model(export / "unet" / "openvino_model.xml")
+    compiled: list[bool] = []
+    original = engine.OVNativeEngine.__init__
+
+    def counting_init(self, model, use_fp32_precision=True):
+        compiled.append(use_fp32_precision)
+        original(self, model, use_fp32_precision)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(engine.OVNativeEngine, "__init__", counting_init)
+        result = apply_recipe("int8", model, spec, component="unet", calibration=calibration,
+                              ignored_scope=get_family("sdxl").ignored_scope("unet", model),
+                              target_device=nncf.TargetDevice.CPU, variant="tiny-sdxl-turbo")
+    return result, compiled
+
+
+@pytest.fixture(scope="session")
+def _sdxl_int8(sdxl_export, sdxl_calibration, sdxl_variant):
+    return quantize_tiny_unet(sdxl_export, sdxl_calibration, sdxl_variant.quantize)
+
+
+@pytest.fixture
+def sdxl_int8(_sdxl_int8):
+    """The tiny UNet through the variant's own INT8 recipe, quantized once per session: each test gets its own
+    copy of the model."""
+    from dataclasses import replace
+
+    result = _sdxl_int8[0]
+    return replace(result, model=result.model.clone(), compile_config=dict(result.compile_config),
+                   details=copy.deepcopy(result.details))
+
+
+@pytest.fixture
+def sdxl_int8_statistics_engines(_sdxl_int8) -> list[bool]:
+    """For each NNCF statistics model `sdxl_int8` compiled: whether it was asked for f32."""
+    return list(_sdxl_int8[1])
 
 
 def build_tiny_clip(directory: Path) -> Path:

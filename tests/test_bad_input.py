@@ -321,6 +321,21 @@ def test_calibrate_reads_its_prompts_before_loading_the_model(tmp_path, monkeypa
                                                    "not JSON")
 
 
+def test_calibrate_checks_subset_size_against_a_prompt_file_before_loading_the_model(tmp_path, monkeypatch, capsys):
+    from stages import calibrate
+    from stages.families.pixart import PixArtFamily
+
+    workspace(tmp_path, monkeypatch, lambda raw: raw["variants"][VARIANT]["calibrate"].update(subset_size=5000))
+    prompts = len((tmp_path / "data/prompts/calibration.jsonl").read_text().splitlines())
+    monkeypatch.setattr(PixArtFamily, "load", lambda *args, **kwargs: pytest.fail("the model loaded first"))
+    assert calibrate.main([VARIANT]) == 2
+    lines = error_lines(capsys)
+    assert len(lines) == 1 and lines[0] == (
+        f"error: subset_size 5000 is larger than what the prompt source yields: at most {prompts * 4} samples "
+        f"({prompts} prompts in data/prompts/calibration.jsonl x 4 steps); lower "
+        f"variants.{VARIANT}.calibrate.subset_size or add prompts")
+
+
 def test_the_hub_source_refuses_a_row_without_a_caption(monkeypatch):
     from stages.common import prompts
     from stages.config.specs import PromptSource

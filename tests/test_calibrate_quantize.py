@@ -91,10 +91,9 @@ def saved_counts(result, tmp_path):
     return count_quantized_ops(CORE.read_model(path))
 
 
-def test_int8_quantizes_the_unet_except_the_notebooks_ignored_scope(sdxl_export, sdxl_calibration, sdxl_variant,
-                                                                  tmp_path):
+def test_int8_quantizes_the_unet_except_the_notebooks_ignored_scope(sdxl_export, sdxl_int8, tmp_path):
     fp_counts = count_quantized_ops(read(sdxl_export, "unet"))
-    result = quantize("int8", sdxl_export, "sdxl", "unet", sdxl_variant.quantize, sdxl_calibration)
+    result = sdxl_int8
     counts = saved_counts(result, tmp_path)
     assert fp_counts["fake_quantize"] == 0 and set(fp_counts["weights_by_precision"]) == {"f16"}
     assert counts["fake_quantize"] > 50
@@ -226,23 +225,21 @@ def test_quantize_stage_names_the_missing_recorded_inputs(pixart_export, tmp_pat
     assert not (tmp_path / "models" / "tiny-pixart-lcm" / "optimized-CPU").exists()
 
 
-def test_smooth_quant_alpha_reaches_nncf(sdxl_export, sdxl_calibration, sdxl_variant, tmp_path):
-    default = saved_counts(quantize("int8", sdxl_export, "sdxl", "unet", sdxl_variant.quantize, sdxl_calibration),
-                           tmp_path)
+def test_smooth_quant_alpha_reaches_nncf(sdxl_export, sdxl_calibration, sdxl_variant, sdxl_int8):
+    assert sdxl_variant.quantize.smooth_quant_alpha is None  # `sdxl_int8` is NNCF's default SmoothQuant
     off = quantize("int8", sdxl_export, "sdxl", "unet", replace(sdxl_variant.quantize, smooth_quant_alpha=-1),
                    sdxl_calibration)
     # SmoothQuant adds scaling Multiply ops in front of MatMuls; with alpha -1 there are none
     def multiplies(model):
         return sum(op.get_type_name() == "Multiply" for op in model.get_ops())
-    on = quantize("int8", sdxl_export, "sdxl", "unet", sdxl_variant.quantize, sdxl_calibration)
-    assert multiplies(on.model) > multiplies(off.model)
-    assert default["fake_quantize"] > 0
+    assert multiplies(sdxl_int8.model) > multiplies(off.model)
+    assert count_quantized_ops(off.model)["fake_quantize"] > 0
 
 
-def test_quantized_directory_loads_and_generates(sdxl_export, sdxl_calibration, sdxl_variant, tmp_path):
+def test_quantized_directory_loads_and_generates(sdxl_export, sdxl_int8, sdxl_variant, tmp_path):
     optimized = tmp_path / "optimized"
     shutil.copytree(sdxl_export, optimized)
-    result = quantize("int8", sdxl_export, "sdxl", "unet", sdxl_variant.quantize, sdxl_calibration)
+    result = sdxl_int8
     (optimized / "unet" / "openvino_model.bin").unlink()
     ov.save_model(result.model, optimized / "unet" / "openvino_model.xml")
     pipeline = get_family("sdxl").load(optimized, "CPU")

@@ -11,21 +11,19 @@ import nncf
 import openvino as ov
 import pytest
 
+from conftest import quantize_tiny_unet
 from stages.common.errors import UserError
 from stages.evaluation.similarity import psnr_ssim
 from stages.families import get_family
 from stages.quantization import nncf_patches
-from stages.quantization.recipes import apply_recipe, count_quantized_ops
+from stages.quantization.recipes import count_quantized_ops
 from stages.runtime import host
 
 PROMPTS = ("a photo of a cat", "mountains over a lake", "a robot in a garden")
 
 
 def quantize_unet(export, calibration, spec):
-    model = ov.Core().read_model(export / "unet" / "openvino_model.xml")
-    return apply_recipe("int8", model, spec, component="unet", calibration=calibration,
-                        ignored_scope=get_family("sdxl").ignored_scope("unet", model),
-                        target_device=nncf.TargetDevice.CPU, variant="tiny-sdxl-turbo")
+    return quantize_tiny_unet(export, calibration, spec)[0]
 
 
 def optimized_dir(export, result, directory):
@@ -36,46 +34,30 @@ def optimized_dir(export, result, directory):
     return directory
 
 
-@pytest.fixture
-def statistics_engines(monkeypatch):
-    """Every NNCF statistics model compiled during the test: whether it was asked for f32."""
-    from nncf.openvino import engine
-
-    compiled = []
-    original = engine.OVNativeEngine.__init__
-
-    def counting_init(self, model, use_fp32_precision=True):
-        compiled.append(use_fp32_precision)
-        original(self, model, use_fp32_precision)
-
-    monkeypatch.setattr(engine.OVNativeEngine, "__init__", counting_init)
-    return compiled
-
-
 def test_the_large_model_path_quantizes_the_same_ops_and_draws_the_same_pictures(
-        sdxl_export, sdxl_calibration, sdxl_variant, tmp_path, monkeypatch, capsys, statistics_engines):
+        sdxl_export, sdxl_calibration, sdxl_variant, sdxl_int8, sdxl_int8_statistics_engines, tmp_path, monkeypatch,
+        capsys):
     spec = sdxl_variant.quantize
     assert spec.large_model_path == "auto"
-    default = quantize_unet(sdxl_export, sdxl_calibration, spec)
+    default = sdxl_int8  # the default path, quantized once per session with the same recipe and calibration
     assert default.details["large_model_path"] is False  # the tiny UNet is far below 2 GiB
-    default_engines = len(statistics_engines)
-    assert all(statistics_engines), "unpatched NNCF collects statistics in f32"
+    assert sdxl_int8_statistics_engines and all(sdxl_int8_statistics_engines), \
+        "unpatched NNCF collects statistics in f32"
 
     # the tiny UNet counts as large, and its ~180 observed nodes take a few statistics chunks
     monkeypatch.setattr(nncf_patches, "LARGE_MODEL_MIN_WEIGHT_BYTES", 0)
     monkeypatch.setattr(nncf_patches, "LARGE_MODEL_NODES_PER_STATISTICS_CHUNK", 50)
     capsys.readouterr()
-    large = quantize_unet(sdxl_export, sdxl_calibration, spec)
+    large, large_engines = quantize_tiny_unet(sdxl_export, sdxl_calibration, spec)
     # statistics in the host's precision: bf16 where the CPU has it, NNCF's own f32 elsewhere
     precision = host.resolve_precision("auto", host.isa_class())
     assert large.details == {"large_model_path": True, "statistics_precision": precision,
                              "smoothed_model_on_disk": True, "statistics_nodes_per_chunk": 50}
-    large_engines = statistics_engines[default_engines:]
     if precision == "bf16":
         assert not any(large_engines), "statistics models compiled at the device's default precision"
     else:
         assert all(large_engines), "statistics models compiled in f32, as unpatched NNCF does"
-    assert len(large_engines) > default_engines, "statistics collected in more than one chunk"
+    assert len(large_engines) > len(sdxl_int8_statistics_engines), "statistics collected in more than one chunk"
     assert re.search(r"NNCF statistics, 50 nodes per chunk.* (\d+)/\1 ", capsys.readouterr().err), "chunk progress i/N"
 
     fp_dir = sdxl_export

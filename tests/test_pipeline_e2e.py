@@ -33,6 +33,8 @@ def test_default_dag_runs_every_stage_and_the_gate_passes(reproduced):
         assert (repo / "reports" / variant / "CPU" / "grid.png").is_file()
         evaluate = json.loads((repo / "metrics" / variant / "CPU" / "evaluate.json").read_text())
         assert evaluate["text2image"]["ssim"]["min"] > 0.9
+        calibrate = json.loads((repo / "metrics" / variant / "calibrate.json").read_text())
+        assert calibrate["compare_prompts"] == 4 and calibrate["notebook_way_over_latents_only"] > 0  # timed both ways
     assert "gate" in stages_run(output)
     assert "changed" not in run_in(repo, "dvc", "status").stdout.replace("always changed", ""), "all up to date"
     assert "FAIL" not in (repo / "reports" / "gate.md").read_text()
@@ -107,6 +109,11 @@ def test_a_host_of_another_kind_reruns_host_dependent_stages_and_reuses_the_expo
     run_in(tmp_path, "git", "clone", "-q", str(repo), str(clone))
     run_in(clone, "dvc", "pull", "--run-cache")
     other_host = {"OVDQ_HOST_ISA": other_isa}
+    # the benchmark's FP and optimized configurations show the precision in force; the f32 baseline would only
+    # repeat FP's here, in a process of its own
+    params = yaml.safe_load((clone / "params.yaml").read_text())
+    params["benchmark"]["f32_baseline"] = False
+    (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     target = "benchmark@tiny-pixart-lcm-CPU"
     ran = stages_run(run_in(clone, "dvc", "repro", target, env=other_host).stdout)
     assert "export@tiny-pixart-lcm" not in ran, "the export does not depend on the ISA: it comes from the cache"
@@ -179,13 +186,19 @@ def test_a_queued_sweep_and_its_pareto_table(reproduced):
 
 def test_changing_only_a_recipe_reruns_only_quantize_and_its_dependants(reproduced):
     repo, _ = reproduced
+    params = yaml.safe_load((repo / "params.yaml").read_text())
     # hybrid: a value no earlier run used (the sweep's int8_weights would come back from the run-cache)
-    result = run_in(repo, "dvc", "exp", "run", "-n", "sdxl-hybrid",
-                    "-S", "variants.tiny-sdxl-turbo.quantize.components.unet=hybrid")
+    params["variants"]["tiny-sdxl-turbo"]["quantize"]["components"]["unet"] = "hybrid"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    changed = set(json.loads(run_in(repo, "dvc", "status", "--json").stdout))
+    # the gate and the report read every variant's params; of the per-variant stages only this quantize changed
+    assert "quantize@tiny-sdxl-turbo-CPU" in changed, changed
+    assert changed - {"host", "gate", "report"} == {"quantize@tiny-sdxl-turbo-CPU"}, changed
+    # up to evaluate: the benchmark (also a dependant) would time five fresh processes here and tell nothing more
+    result = run_in(repo, "dvc", "exp", "run", "-n", "sdxl-hybrid", "evaluate@tiny-sdxl-turbo-CPU")
     ran = stages_run(result.stdout + result.stderr)
     assert "quantize@tiny-sdxl-turbo-CPU" in ran and "evaluate@tiny-sdxl-turbo-CPU" in ran
     assert not {s for s in ran if s.startswith(("export@", "calibrate@"))}
-    assert not {s for s in ran if "tiny-pixart-lcm" in s}
     quantize = json.loads((repo / "metrics/tiny-sdxl-turbo/CPU/quantize.json").read_text())
     assert quantize["components"]["unet"]["recipe"] == "hybrid"
     assert quantize["components"]["unet"]["weights_by_precision"].get("u8", 0) > 0
@@ -200,7 +213,8 @@ def test_subset_size_larger_than_the_prompt_source(reproduced):
     result = run_in(repo, "python", "-m", "stages.calibrate", "tiny-pixart-lcm", check=False)
     assert result.returncode == 2
     message = result.stderr.strip().splitlines()[-1]
-    assert re.search(r"subset_size 100000 is larger than what the prompt source yields: \d+ samples", message)
+    assert re.search(r"subset_size 100000 is larger than what the prompt source yields: at most \d+ samples "
+                     r"\(\d+ prompts in data/prompts/calibration.jsonl x 4 steps\)", message)
     assert (repo / "data/calibration/tiny-pixart-lcm/manifest.json").read_text() == manifest_before
     run_in(repo, "git", "checkout", "params.yaml")
 

@@ -12,7 +12,7 @@ import pytest
 from stages.reference import training
 from stages.reference.scenes import SCENE_WORDS, write_dataset
 
-SHORT = dict(steps=12, batch_size=8, taesd_steps=12, vae_steps=6, autoencoder_batch_size=8, progress=False, threads=2)
+SHORT = dict(steps=4, batch_size=8, taesd_steps=6, vae_steps=2, autoencoder_batch_size=8, progress=False, threads=2)
 
 
 def weights_digest(directory: Path) -> dict[str, str]:
