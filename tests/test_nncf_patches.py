@@ -22,10 +22,6 @@ from stages.runtime import host
 PROMPTS = ("a photo of a cat", "mountains over a lake", "a robot in a garden")
 
 
-def quantize_unet(export, calibration, spec):
-    return quantize_tiny_unet(export, calibration, spec)[0]
-
-
 def optimized_dir(export, result, directory):
     """The export with its UNet replaced by ``result``, as the quantize stage writes it."""
     shutil.copytree(export, directory)
@@ -83,7 +79,7 @@ def test_another_nncf_version_fails_with_one_line_naming_it_and_the_switch(sdxl_
     monkeypatch.setattr(nncf, "__version__", "3.5.0")
     spec = replace(sdxl_variant.quantize, large_model_path="on")
     with pytest.raises(UserError) as error:
-        quantize_unet(sdxl_export, [{"unused": None}], spec)
+        quantize_tiny_unet(sdxl_export, [{"unused": None}], spec)
     message = str(error.value)
     assert "\n" not in message
     assert "NNCF 3.4.0 internals" in message and "this is NNCF 3.5.0" in message
