@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+import stages  # noqa: F401 - first: OpenVINO's and NNCF's telemetry off without a consent file, as in every stage
+
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("PYTHONWARNINGS", "ignore")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -40,6 +42,11 @@ SHARED_FIXTURE_UNITS = {
     "test_bad_input.py": "tiny exports",
     "test_cli.py": "tiny exports",
 }
+# When no end-to-end unit is selected (`make test-quick`), the tiny exports unit would run in one worker while the
+# other runs out of work: it is split in two (the exports themselves are shared, see `_export_once_per_run`).
+END_TO_END_UNITS = {"reference model", "reproduced", "filled HF cache"}
+TINY_EXPORTS_SPLIT = {"test_calibrate_quantize.py": "tiny exports: quantization",
+                      "test_nncf_patches.py": "tiny exports: quantization"}
 
 
 @functools.cache
@@ -104,7 +111,10 @@ def pytest_xdist_make_scheduler(config, log):
 
     class SharedFixtureScheduling(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return _unit(nodeid)
+            unit = _unit(nodeid)
+            if unit == "tiny exports" and not any(_unit(other) in END_TO_END_UNITS for other in self.collection):
+                return TINY_EXPORTS_SPLIT.get(Path(nodeid.split("::", 1)[0]).name, unit)
+            return unit
 
     config.option.loadscopereorder = False  # keep the order above (xdist otherwise puts the biggest units first)
     return SharedFixtureScheduling(config, log)
@@ -146,14 +156,31 @@ def _export(variant, directory: Path) -> Path:
     return directory
 
 
+def _export_once_per_run(variant, tmp_path_factory) -> Path:
+    """The tiny model exported once per test run: the xdist workers share it (the first to need it exports, the
+    other waits on a lock; pytest-xdist's recipe for session fixtures). Tests read it and never change it."""
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's directory, above each worker's own
+    directory = root / f"{variant.name}-export" / "fp"
+    with FileLock(root / f"{variant.name}-export.lock"):
+        if not directory.is_dir():
+            partial = directory.with_name("partial")  # a failed export is not taken for a finished one
+            shutil.rmtree(partial, ignore_errors=True)
+            _export(variant, partial).rename(directory)
+    return directory
+
+
 @pytest.fixture(scope="session")
 def sdxl_export(sdxl_variant, tmp_path_factory) -> Path:
-    return _export(sdxl_variant, tmp_path_factory.mktemp("sdxl") / "fp")
+    return _export_once_per_run(sdxl_variant, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def pixart_export(pixart_variant, tmp_path_factory) -> Path:
-    return _export(pixart_variant, tmp_path_factory.mktemp("pixart") / "fp")
+    return _export_once_per_run(pixart_variant, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
