@@ -110,9 +110,13 @@ def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadFileScheduling
 
     class SharedFixtureScheduling(LoadFileScheduling):
+        @functools.cached_property
+        def runs_end_to_end_units(self) -> bool:
+            return any(_unit(nodeid) in END_TO_END_UNITS for nodeid in self.collection)
+
         def _split_scope(self, nodeid: str) -> str:
             unit = _unit(nodeid)
-            if unit == "tiny exports" and not any(_unit(other) in END_TO_END_UNITS for other in self.collection):
+            if unit == "tiny exports" and not self.runs_end_to_end_units:
                 return TINY_EXPORTS_SPLIT.get(Path(nodeid.split("::", 1)[0]).name, unit)
             return unit
 
@@ -149,17 +153,12 @@ def pixart_variant(params):
     return params.variant("tiny-pixart-lcm")
 
 
-def _export(variant, directory: Path) -> Path:
-    from stages.families import get_family
-
-    get_family(variant.model.family).export(variant.model, variant.generation, directory)
-    return directory
-
-
 def _export_once_per_run(variant, tmp_path_factory) -> Path:
     """The tiny model exported once per test run: the xdist workers share it (the first to need it exports, the
     other waits on a lock; pytest-xdist's recipe for session fixtures). Tests read it and never change it."""
     from filelock import FileLock
+
+    from stages.families import get_family
 
     root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -169,7 +168,8 @@ def _export_once_per_run(variant, tmp_path_factory) -> Path:
         if not directory.is_dir():
             partial = directory.with_name("partial")  # a failed export is not taken for a finished one
             shutil.rmtree(partial, ignore_errors=True)
-            _export(variant, partial).rename(directory)
+            get_family(variant.model.family).export(variant.model, variant.generation, partial)
+            partial.rename(directory)
     return directory
 
 
