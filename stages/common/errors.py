@@ -170,19 +170,24 @@ def main_with_clear_errors(main: Callable[[list[str] | None], object]) -> Callab
             except UserError as error:
                 return _fail(f"error: {error}", 2, verbose)
             except Interrupted as interrupted:
-                return _fail(f"error: interrupted by {interrupted}: what was being written was discarded; "
-                             "run it again", 128 + interrupted.signum, verbose)
+                return _interrupted(interrupted.signum, verbose)
             except KeyboardInterrupt:  # raised before the handler was installed, or by a library
-                return _fail("error: interrupted by SIGINT: what was being written was discarded; run it again",
-                             128 + signal.SIGINT, verbose)
+                return _interrupted(signal.SIGINT, verbose)
             except (SystemExit, GeneratorExit):
                 raise
             except Exception as error:  # noqa: BLE001 - unanticipated: still one line, the traceback on request
+                if _pending_signal:  # the signal's exception came back as another one (through OpenVINO's C++)
+                    return _interrupted(_pending_signal[0], verbose)
                 hint = "" if verbose else " (unexpected: re-run with -v for the traceback)"
                 return _fail(f"error: {type(error).__name__}: {one_line(error)}{hint}", 1, verbose)
         return result if isinstance(result, int) else 0
 
     return wrapper
+
+
+def _interrupted(signum: int, verbose: bool) -> int:
+    return _fail(f"error: interrupted by {signal.Signals(signum).name}: what was being written was discarded; "
+                 "run it again", 128 + signum, verbose)
 
 
 def _fail(message: str, code: int, verbose: bool) -> int:
