@@ -47,6 +47,9 @@ SHARED_FIXTURE_UNITS = {
 END_TO_END_UNITS = {"reference model", "reproduced", "filled HF cache"}
 TINY_EXPORTS_SPLIT = {"test_calibrate_quantize.py": "tiny exports: quantization",
                       "test_nncf_patches.py": "tiny exports: quantization"}
+# ... and the quantization half goes first (it exports the tiny SDXL, then the tiny PixArt), while the other worker
+# runs files that need no export (about a minute) before the other half, so neither worker waits on the other's export.
+NEEDS_NO_EXPORT_FIRST = ("test_reference_training.py", "test_interrupts.py")
 
 
 @functools.cache
@@ -87,8 +90,11 @@ def _unit(nodeid: str) -> str:
     return SHARED_FIXTURE_UNITS.get(Path(path).name, path)
 
 
+@pytest.hookimpl(trylast=True)  # after `-m` has deselected
 def pytest_collection_modifyitems(config, items):
     """Order: the reference model, the reproduced default, one quick file, the HF-cache unit, the other quick files.
+    Without end-to-end units (`make test-quick`): the quantization half of the tiny exports, NEEDS_NO_EXPORT_FIRST,
+    the other half, the other quick files.
 
     The workers take units in this order. xdist hands a worker its next unit while it has at most 2 tests pending,
     so the unit after the first two waits behind the reference model (2 tests): a quick file goes there, and the
@@ -97,6 +103,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "reproduced" in item.fixturenames and unit_of[item.nodeid] != "reproduced":
             raise pytest.UsageError(f"{item.nodeid} uses `reproduced`: add its file to SHARED_FIXTURE_UNITS")
+    if not END_TO_END_UNITS & set(unit_of.values()):
+        rank = {name: 0 for name in TINY_EXPORTS_SPLIT} | {name: 1 + i for i, name in enumerate(NEEDS_NO_EXPORT_FIRST)}
+        rank |= {name: 3 for name, unit in SHARED_FIXTURE_UNITS.items() if unit == "tiny exports" and name not in rank}
+        items.sort(key=lambda item: rank.get(item.path.name, 4))
+        return
     first_quick = next((unit for unit in unit_of.values() if unit not in SHARED_FIXTURE_UNITS.values()), None)
     rank = {"reference model": 0, "reproduced": 1, first_quick: 2, "filled HF cache": 3}
     items.sort(key=lambda item: rank.get(unit_of[item.nodeid], 4))

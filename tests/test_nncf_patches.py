@@ -31,8 +31,8 @@ def optimized_dir(export, result, directory):
 
 
 def test_the_large_model_path_quantizes_the_same_ops_and_draws_the_same_pictures(
-        sdxl_export, sdxl_calibration, sdxl_variant, sdxl_int8, sdxl_int8_statistics_engines, tmp_path, monkeypatch,
-        capsys):
+        sdxl_export, sdxl_pipeline, sdxl_calibration, sdxl_variant, sdxl_int8, sdxl_int8_statistics_engines, tmp_path,
+        monkeypatch, capsys):
     spec = sdxl_variant.quantize
     assert spec.large_model_path == "auto"
     default = sdxl_int8  # the default path, quantized once per session with the same recipe and calibration
@@ -40,23 +40,22 @@ def test_the_large_model_path_quantizes_the_same_ops_and_draws_the_same_pictures
     assert sdxl_int8_statistics_engines and all(sdxl_int8_statistics_engines), \
         "unpatched NNCF collects statistics in f32"
 
-    # the tiny UNet counts as large, and its ~180 observed nodes take a few statistics chunks
+    # the tiny UNet counts as large, and its ~180 observed nodes take two statistics chunks
     monkeypatch.setattr(nncf_patches, "LARGE_MODEL_MIN_WEIGHT_BYTES", 0)
-    monkeypatch.setattr(nncf_patches, "LARGE_MODEL_NODES_PER_STATISTICS_CHUNK", 50)
+    monkeypatch.setattr(nncf_patches, "LARGE_MODEL_NODES_PER_STATISTICS_CHUNK", 100)
     capsys.readouterr()
     large, large_engines = quantize_tiny_unet(sdxl_export, sdxl_calibration, spec)
     # statistics in the host's precision: bf16 where the CPU has it, NNCF's own f32 elsewhere
     precision = host.resolve_precision("auto", host.isa_class())
     assert large.details == {"large_model_path": True, "statistics_precision": precision,
-                             "smoothed_model_on_disk": True, "statistics_nodes_per_chunk": 50}
+                             "smoothed_model_on_disk": True, "statistics_nodes_per_chunk": 100}
     if precision == "bf16":
         assert not any(large_engines), "statistics models compiled at the device's default precision"
     else:
         assert all(large_engines), "statistics models compiled in f32, as unpatched NNCF does"
     assert len(large_engines) > len(sdxl_int8_statistics_engines), "statistics collected in more than one chunk"
-    assert re.search(r"NNCF statistics, 50 nodes per chunk.* (\d+)/\1 ", capsys.readouterr().err), "chunk progress i/N"
+    assert re.search(r"NNCF statistics, 100 nodes per chunk.* (\d+)/\1 ", capsys.readouterr().err), "chunk progress i/N"
 
-    fp_dir = sdxl_export
     default_dir = optimized_dir(sdxl_export, default, tmp_path / "default")
     large_dir = optimized_dir(sdxl_export, large, tmp_path / "large")
     counts = {name: count_quantized_ops(ov.Core().read_model(directory / "unet" / "openvino_model.xml"))
@@ -65,8 +64,8 @@ def test_the_large_model_path_quantizes_the_same_ops_and_draws_the_same_pictures
     assert counts["large"]["fake_quantize"] > 50 and counts["large"]["weights_by_precision"]["f16"] == 3
 
     sdxl = get_family("sdxl")
-    pipelines = {name: sdxl.load(directory, "CPU") for name, directory in
-                 (("fp", fp_dir), ("default", default_dir), ("large", large_dir))}
+    pipelines = {"fp": sdxl_pipeline} | {name: sdxl.load(directory, "CPU") for name, directory in
+                                         (("default", default_dir), ("large", large_dir))}
     gate, generation = sdxl_variant.gate, sdxl_variant.generation
     for seed, prompt in enumerate(PROMPTS):
         images = {name: pipeline.text_to_image(prompt, generation, seed) for name, pipeline in pipelines.items()}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import json
 import re
 import shlex
 import shutil
@@ -15,7 +16,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import REPO, make_repo_copy, run_in
+from conftest import REPO, run_in
 
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 MATRIX_VALUE = re.compile(r"\$\{\{\s*matrix\.(\w+)\s*\}\}")
@@ -62,44 +63,56 @@ def test_every_module_and_script_the_workflows_run_exists():
                     assert (REPO / script).is_file(), f"{workflow.name}: no {script}"
 
 
+# What `dvc stage list --name-only` prints, for many workspaces in one process (a `dvc` process per workspace
+# costs about 2 s of start-up). Each workspace has its own directory: DVC caches what it parsed per path.
+LIST_STAGES = ("import json, sys; from dvc.repo import Repo; "
+               "print(json.dumps({d: [s.name for s in Repo(d).index.stages] for d in sys.argv[1:]}))")
+
+
 @pytest.fixture(scope="module")
-def repo_copy(tmp_path_factory):
-    return make_repo_copy(tmp_path_factory.mktemp("workflows"))
-
-
-def test_every_dvc_repro_target_is_a_stage_of_the_params_its_job_sets(repo_copy):
-    params = (repo_copy / "params.yaml").read_text()
-    checked = 0
+def job_stages(tmp_path_factory) -> dict[tuple[str, str, str], set[str]]:
+    """For every job that sets params or runs `dvc repro`, once per combination of its matrix: the stages dvc.yaml
+    expands to after the job's own params step (run here as the job runs it), keyed by (workflow, job, env)."""
+    runs = {}
     for workflow in WORKFLOWS:
         for name, job in jobs(workflow).items():
             lines = run_lines(job)
-            repro = [line for line in lines if re.search(r"\bdvc repro\b", line)]
-            if not repro:
+            if not any("scripts/set_params.py" in line or re.search(r"\bdvc repro\b", line) for line in lines):
                 continue
             for env in job_environments(job):
-                (repo_copy / "params.yaml").write_text(params)
+                workspace = tmp_path_factory.mktemp("job")
+                for file in ("dvc.yaml", "params.yaml", "scripts/set_params.py"):
+                    (workspace / file).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(REPO / file, workspace / file)
+                (workspace / ".dvc").mkdir()
+                (workspace / ".dvc" / "config").write_text("[core]\n    no_scm = true\n")
                 for line in lines:
-                    if "scripts/set_params.py" in line:  # the job's own params step, as it runs it
-                        run_in(repo_copy, "bash", "-c", line.replace(".venv/bin/", ""), env=env)
-                stages = set(run_in(repo_copy, "dvc", "stage", "list", "--name-only").stdout.split())
+                    if "scripts/set_params.py" in line:
+                        run_in(workspace, "bash", "-c", line.replace(".venv/bin/", ""), env=env)
+                runs[workflow.name, name, json.dumps(env, sort_keys=True)] = workspace
+    listed = json.loads(run_in(REPO, "python", "-c", LIST_STAGES, *map(str, runs.values())).stdout)
+    return {key: set(listed[str(workspace)]) for key, workspace in runs.items()}
+
+
+def test_every_dvc_repro_target_is_a_stage_of_the_params_its_job_sets(job_stages):
+    checked = 0
+    for workflow in WORKFLOWS:
+        for name, job in jobs(workflow).items():
+            repro = [line for line in run_lines(job) if re.search(r"\bdvc repro\b", line)]
+            for env in job_environments(job) if repro else ():
+                stages = job_stages[workflow.name, name, json.dumps(env, sort_keys=True)]
                 for line in repro:
                     words = shlex.split(string.Template(line).substitute(env))
                     targets = [word for word in words[words.index("repro") + 1:] if not word.startswith("-")]
                     missing = sorted(set(targets) - stages)
                     assert not missing, f"{workflow.name} job {name} with {env}: no stage {missing}"
                     checked += len(targets)
-    (repo_copy / "params.yaml").write_text(params)
     assert checked >= 2 * 1 + 4 * 3, "calibrate per variant, quantize/evaluate/benchmark per variant x device"
 
 
-def test_the_report_job_enables_every_variant_and_device_the_device_jobs_ran(repo_copy):
+def test_the_report_job_enables_every_variant_and_device_the_device_jobs_ran(job_stages):
     workflow = REPO / ".github" / "workflows" / "real-variants.yml"
-    device_job = jobs(workflow)["device"]
-    expected = {f"benchmark@{env['VARIANT']}-{env['DEVICE']}" for env in job_environments(device_job)}
-    params = (repo_copy / "params.yaml").read_text()
-    for line in run_lines(jobs(workflow)["report"]):
-        if "scripts/set_params.py" in line:
-            run_in(repo_copy, "bash", "-c", line.replace(".venv/bin/", ""))
-    stages = set(run_in(repo_copy, "dvc", "stage", "list", "--name-only").stdout.split())
-    (repo_copy / "params.yaml").write_text(params)
+    expected = {f"benchmark@{env['VARIANT']}-{env['DEVICE']}" for env in job_environments(jobs(workflow)["device"])}
+    (report_env,) = job_environments(jobs(workflow)["report"])
+    stages = job_stages[workflow.name, "report", json.dumps(report_env, sort_keys=True)]
     assert expected <= stages and len(expected) == 4
