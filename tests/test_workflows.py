@@ -33,6 +33,14 @@ def run_lines(job):
     return [line.strip() for step in job["steps"] for line in step.get("run", "").splitlines() if line.strip()]
 
 
+def runs_dvc_repro(line: str) -> bool:
+    return re.search(r"\bdvc repro\b", line) is not None
+
+
+def job_key(workflow_name: str, job_name: str, env: dict) -> tuple[str, str, str]:
+    return workflow_name, job_name, json.dumps(env, sort_keys=True)
+
+
 def job_environments(job):
     """The job's env once per combination of its matrix (the workflows use plain lists, no include/exclude)."""
     matrix = (job.get("strategy") or {}).get("matrix") or {}
@@ -114,7 +122,7 @@ def job_stages(tmp_path_factory) -> dict[tuple[str, str, str], set[str]]:
     for workflow in WORKFLOWS:
         for name, job in jobs(workflow).items():
             lines = run_lines(job)
-            if not any("scripts/set_params.py" in line or re.search(r"\bdvc repro\b", line) for line in lines):
+            if not any("scripts/set_params.py" in line or runs_dvc_repro(line) for line in lines):
                 continue
             for env in job_environments(job):
                 workspace = tmp_path_factory.mktemp("job")
@@ -126,7 +134,7 @@ def job_stages(tmp_path_factory) -> dict[tuple[str, str, str], set[str]]:
                 for line in lines:
                     if "scripts/set_params.py" in line:
                         run_in(workspace, "bash", "-c", line.replace(".venv/bin/", ""), env=env)
-                runs[workflow.name, name, json.dumps(env, sort_keys=True)] = workspace
+                runs[job_key(workflow.name, name, env)] = workspace
     listed = json.loads(run_in(REPO, "python", "-c", LIST_STAGES, *map(str, runs.values())).stdout)
     return {key: set(listed[str(workspace)]) for key, workspace in runs.items()}
 
@@ -135,9 +143,9 @@ def test_every_dvc_repro_target_is_a_stage_of_the_params_its_job_sets(job_stages
     checked = 0
     for workflow in WORKFLOWS:
         for name, job in jobs(workflow).items():
-            repro = [line for line in run_lines(job) if re.search(r"\bdvc repro\b", line)]
+            repro = [line for line in run_lines(job) if runs_dvc_repro(line)]
             for env in job_environments(job) if repro else ():
-                stages = job_stages[workflow.name, name, json.dumps(env, sort_keys=True)]
+                stages = job_stages[job_key(workflow.name, name, env)]
                 for line in repro:
                     words = shlex.split(string.Template(line).substitute(env))
                     targets = [word for word in words[words.index("repro") + 1:] if not word.startswith("-")]
@@ -151,5 +159,5 @@ def test_the_report_job_enables_every_variant_and_device_the_device_jobs_ran(job
     workflow = REPO / ".github" / "workflows" / "real-variants.yml"
     expected = {f"benchmark@{env['VARIANT']}-{env['DEVICE']}" for env in job_environments(jobs(workflow)["device"])}
     (report_env,) = job_environments(jobs(workflow)["report"])
-    stages = job_stages[workflow.name, "report", json.dumps(report_env, sort_keys=True)]
+    stages = job_stages[job_key(workflow.name, "report", report_env)]
     assert expected <= stages and len(expected) == 4
