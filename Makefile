@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM ?= false
 # torch's OpenMP threads wait passively: spinning ones starve a second process on a 2-core host (tests/conftest.py)
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup repro test test-quick test-all bench-arch reference reference-snapshot
+.PHONY: setup repro test test-quick test-all bench-arch reference reference-snapshot search
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,15 @@ bench-arch: setup
 reference: setup
 	BENCH_ARCH_NAME=reference BENCH_ARCH_PROFILE=0 BENCH_ARCH_REQUIRE_GB=4 BENCH_ARCH_ROUNDS=1 \
 		bash scripts/bench_arch.sh trained-sdxl
+
+# The recipe search on the committed reference model (variant trained-sdxl-snapshot, docs/reference-model.md): every
+# candidate of its quantize.search on the validation captions, the fastest passing one quantized, evaluated on the
+# held-out captions and gated, as one experiment in a temporary workspace like bench-arch; prints the search's table.
+# The choice is per host class: DVC's run-cache keeps it for this one.
+search: setup
+	BENCH_ARCH_NAME=search BENCH_ARCH_PROFILE=0 BENCH_ARCH_REQUIRE_GB=4 BENCH_ARCH_ROUNDS=1 \
+		bash scripts/bench_arch.sh trained-sdxl-snapshot
+	ovdq recipes trained-sdxl-snapshot CPU
 
 # The committed reference model (data/reference-models/trained-sdxl, variant trained-sdxl-snapshot, which CI gates):
 # trains trained-sdxl's params once (23 min on the AMX Xeon, 74 on the AVX2 EPYC) and writes it with its

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import functools
 import threading
 import time
@@ -88,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     from stages.families import get_family
     from stages.config.params import load
     from stages.quantization import recipes
+    from stages.quantization.apply import quantize_model
 
     stop = threading.Event()
     threading.Thread(target=sampler, args=(stop,), daemon=True).start()
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     variant = load().variant(args.variant)
     family = get_family(variant.model.family)
     component = args.component or family.denoiser
-    recipe = args.recipe or variant.quantize.components[component]
+    recipe = recipes.parse_component(args.recipe, "--recipe") if args.recipe else variant.quantize.components[component]
     calibration, _ = calibration_data.load(paths.calibration_data(variant.name))
     calibration = calibration[: args.subset or len(calibration)]
     enter("read_model")
@@ -118,12 +118,9 @@ def main(argv: list[str] | None = None) -> None:
         labelled(cls, "apply", f"{cls.__name__}.apply")
     enter("nncf")
     started = time.perf_counter()
-    spec = variant.quantize
-    if args.large_model_path:
-        spec = dataclasses.replace(spec, large_model_path=args.large_model_path)
-    result = recipes.apply_recipe(recipe, model, spec, component=component, calibration=calibration,
-                                  ignored_scope=family.ignored_scope(component, model),
-                                  target_device=nncf.TargetDevice.CPU, variant=variant.name)
+    switch = args.large_model_path or variant.quantize.large_model_path
+    result = quantize_model(recipe, model, family, component, calibration,
+                            nncf.TargetDevice.CPU, switch)
     seconds = time.perf_counter() - started
     enter("done")
     if args.save:
@@ -131,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         ov.save_model(result.model, args.save, compress_to_fp16=True)
         enter("saved")
     stop.set()
-    print(f"\n{recipe} of {component}, {len(calibration)} samples, large-model path {result.details.get('large_model_path')}: "
+    print(f"\n{recipe.label()} of {component}, {len(calibration)} samples, large-model path {result.details.get('large_model_path')}: "
           f"{seconds:.1f} s")
     for label, start, peak in PHASES:
         print(f"  {start - PHASES[0][1]:7.1f} s  peak anon {peak:6.2f} GB  {label}")

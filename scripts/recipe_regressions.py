@@ -25,8 +25,8 @@ from stages.config.params import load as load_params  # noqa: E402
 
 WORSE = {
     "default": {},
-    "no IgnoredScope": {"quantize": {"ignored_scope": False}},
-    "SmoothQuant alpha 0.05": {"quantize": {"smooth_quant_alpha": 0.05}},
+    "no IgnoredScope": {"quantize": {"components": {"unet": {"recipe": "int8", "ignored_scope": []}}}},
+    "SmoothQuant alpha 0.05": {"quantize": {"components": {"unet": {"recipe": "int8", "smooth_quant_matmul": 0.05}}}},
     "INT4 UNet weights (int4_sym)": {"quantize": {"components": {"unet": "int4_sym"}}},
     "4 calibration samples": {"calibrate": {"subset_size": 4}},
 }
@@ -36,6 +36,7 @@ DEVICE = "CPU"
 def run_row(repo: Path, base: dict, variant: str, recipe: str, overrides: dict) -> dict:
     params = copy.deepcopy(base)
     params["enabled"] = [variant]
+    params["variants"][variant]["quantize"]["search"] = None  # each row is a fixed recipe
     for section, values in overrides.items():
         params["variants"][variant].setdefault(section, {}).update(values)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -10,51 +10,20 @@ from __future__ import annotations
 
 import logging
 
-import pandas as pd
-from tqdm import tqdm
-
 from stages.common import paths
 from stages.common.errors import argument_parser, main_with_clear_errors
+from stages.evaluation.compare import adherence_fp_vs_optimized, aggregate, compare, render_reference
 from stages.evaluation.grid import make_grid
 from stages.runtime.inference import load_variant
+from stages.common.artifacts import read_json
 from stages.common.outputs import atomic_file, write_json
 from stages.config.params import load
 from stages.families import get_family
 from stages.runtime import host
 from stages.common.prompts import validation_prompts
-from stages.evaluation.similarity import load_clip, psnr_ssim, summary
+from stages.evaluation.similarity import load_clip
 
 log = logging.getLogger(__name__)
-
-
-def compare(rows, mode, index, prompt, seed, reference, candidate, clip) -> None:
-    psnr, ssim = psnr_ssim(reference, candidate)
-    rows.append({"prompt_index": index, "prompt_id": prompt["id"], "mode": mode, "seed": seed, "psnr": round(psnr, 4),
-                 "ssim": round(ssim, 5), "clip_sim": round(clip(reference, candidate), 5) if clip else None})
-
-
-def aggregate(table: pd.DataFrame, clip_skipped: str | None) -> dict:
-    metrics: dict = {"num_images": int(len(table))}
-    for mode, group in table.groupby("mode", sort=False):
-        metrics[mode] = {name: summary(group[name].tolist()) for name in ("psnr", "ssim")}
-        if clip_skipped is None:
-            metrics[mode]["clip_sim"] = summary(group["clip_sim"].tolist())
-    metrics["clip_sim_skipped"] = clip_skipped or ""
-    return metrics
-
-
-def adherence_fp_vs_optimized(judged: dict[str, list], captions: list[str], seeds: list[int]) -> dict:
-    """Prompt adherence of the FP and the optimized images, as the scenes judge reads them from pixels."""
-    from stages.reference.judge import adherence
-
-    captions = [caption for caption in captions for _ in seeds]
-    scores = {name: adherence(images, captions) for name, images in judged.items()}
-    for score in scores.values():
-        # the gated score: mean accuracy over the five attributes. "overall" (all five right) is reported too, but
-        # one hard attribute (shape, for the reference model) caps it and makes its drop a coin flip per image
-        score["attributes"] = round(sum(score["per_attribute"].values()) / len(score["per_attribute"]), 4)
-    return {"fp": scores["fp"], "optimized": scores["optimized"], "score": "attributes",
-            "drop": round(scores["fp"]["attributes"] - scores["optimized"]["attributes"], 4)}
 
 
 @main_with_clear_errors
@@ -75,36 +44,25 @@ def main(argv: list[str] | None = None) -> None:
     clip, clip_skipped = load_clip(params.evaluate.clip_model, params.evaluate.clip_revision)
     if clip_skipped:
         log.info("CLIP similarity skipped: %s", clip_skipped)
-    with_img2img = variant.model.family == "sdxl"
+    with_img2img = get_family(variant.model.family).supports_img2img
 
-    rows, grid_rows, judged = [], [], {"fp": [], "optimized": []}
-    for index, prompt in enumerate(tqdm(prompts, desc="validation prompts", unit="prompt")):
-        # Seed + prompt index: tiny random models draw mostly from the noise, so vary it per prompt.
-        for seed in (base + index for base in params.evaluate.seeds):
-            reference = fp.text_to_image(prompt["caption"], generation, seed)
-            candidate = optimized.text_to_image(prompt["caption"], generation, seed)
-            compare(rows, "text2image", index, prompt, seed, reference, candidate, clip)
-            if own.judge:
-                judged["fp"].append(reference)
-                judged["optimized"].append(candidate)
-            if seed == params.evaluate.seeds[0] + index:
-                grid_rows.append((prompt["caption"], reference, candidate))
-            if with_img2img:  # the notebook's setting, on the FP text-to-image output
-                compare(rows, "image2image", index, prompt, seed,
-                        fp.image_to_image(prompt["caption"], reference, generation, seed),
-                        optimized.image_to_image(prompt["caption"], reference, generation, seed), clip)
+    # 1. FP images, then the optimized model's from the same seeds
+    references = render_reference(fp, prompts, generation, params.evaluate.seeds, with_img2img)
+    table, optimized_images = compare(optimized, references, generation, clip)
 
-    table = pd.DataFrame(rows)
+    # 2. Outputs: per-prompt table, grid (first seed of each prompt), aggregates with the judge's adherence
     with atomic_file(paths.metrics(variant.name, "evaluate_per_prompt.csv", args.device)) as tmp:
         table.to_csv(tmp, index=False)
+    grid_rows = [(r.prompt["caption"], r.text2image, image) for r, image in zip(references, optimized_images)
+                 if r.seed == params.evaluate.seeds[0] + r.index]
+    recipes = read_json(paths.optimized_model(variant.name, args.device) / "quantization.json")["recipes"]
     with atomic_file(paths.report(variant.name, "grid.png", args.device)) as tmp:
         make_grid(grid_rows, f"{variant.name} on {args.device}: FP vs optimized "
-                             f"({', '.join(f'{c}={r}' for c, r in variant.quantize.components.items())})").save(tmp)
+                             f"({', '.join(f'{c}={r}' for c, r in recipes.items())})").save(tmp)
     write_json(paths.metrics(variant.name, "evaluate.json", args.device), {
         **aggregate(table, clip_skipped),
         **({"clip_model": clip.provenance} if clip else {}),
-        **({"adherence": adherence_fp_vs_optimized(judged, [p["caption"] for p in prompts], params.evaluate.seeds)}
-           if own.judge else {}),
+        **({"adherence": adherence_fp_vs_optimized(references, optimized_images)} if own.judge else {}),
         "models": {"fp": get_family(variant.model.family).read_sources(paths.fp_model(variant.name))},
         "host": host.provenance(),
     })

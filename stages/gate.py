@@ -19,35 +19,9 @@ from stages.common.artifacts import read_json
 from stages.common.errors import argument_parser, main_with_clear_errors
 from stages.common.outputs import atomic_file, check_writable_file
 from stages.config.params import Params, load
+from stages.evaluation.checks import FAIL, MODES, NOT_GATED, PASS, Check, metric_checks  # noqa: F401
 
 log = logging.getLogger(__name__)
-# threshold name in params -> metric name in evaluate.json
-CHECKS = (("ssim_min", "ssim"), ("psnr_min", "psnr"), ("clip_sim_min", "clip_sim"))
-MODES = ("text2image", "image2image")
-PASS, FAIL, NOT_GATED = "pass", "FAIL", "not gated"
-
-
-@dataclass
-class Check:
-    variant: str
-    device: str
-    mode: str
-    metric: str
-    threshold: float | None  # None: the variant is not gated
-    value: float | None
-    note: str = ""
-
-    @property
-    def status(self) -> str:
-        if self.threshold is None:
-            return NOT_GATED
-        return PASS if self.value is not None and self.value >= self.threshold else FAIL
-
-    @property
-    def passed(self) -> bool:
-        return self.status == PASS
-
-
 @dataclass
 class Verdict:
     passed: bool
@@ -67,29 +41,8 @@ def run_checks(params: Params) -> list[Check]:
                 checks.append(Check(name, device, "-", "evaluate.json", 0.0, None,
                                     f"missing: run `dvc repro evaluate@{name}-{device}`"))
                 continue
-            metrics = read_json(path)
-            modes = [mode for mode in MODES if isinstance(metrics.get(mode), dict)]
-            before = len(checks)
-            for threshold_name, metric in CHECKS:
-                threshold = getattr(variant.gate, threshold_name)
-                if threshold is None:
-                    continue
-                for mode in modes:
-                    summary = metrics[mode].get(metric)
-                    note = "" if summary else f"not measured: {metrics.get('clip_sim_skipped') or 'absent'}"
-                    checks.append(Check(name, device, mode, f"{metric} (min)", threshold,
-                                        summary["min"] if summary else None, note))
-            if variant.gate.adherence_drop_max is not None:  # judged variants: adherence may drop this much at most
-                adherence = metrics.get("adherence")
-                checks.append(Check(name, device, "text2image", "prompt adherence, optimized - FP",
-                                    -variant.gate.adherence_drop_max, -adherence["drop"] if adherence else None,
-                                    f"mean attribute accuracy FP {adherence['fp']['attributes']:.3f}, "
-                                    f"optimized {adherence['optimized']['attributes']:.3f}"
-                                    if adherence else f"not measured: set variants.{name}.evaluate.judge"))
-            if len(checks) == before:  # gated, yet nothing to compare: that is not a pass
-                checks.append(Check(name, device, "-", "evaluate.json", 0.0, None,
-                                    f"{path} has no {' or '.join(MODES)} results: re-run `dvc repro -f "
-                                    f"evaluate@{name}-{device}`"))
+            checks += metric_checks(name, device, variant.gate, read_json(path),
+                                    f"re-run `dvc repro -f evaluate@{name}-{device}`")
     return checks
 
 

@@ -1,9 +1,10 @@
 """scenes stage: the procedural text-image data set the reference model trains and is judged on.
 
-    python -m stages.scenes   ->  data/scenes/{train,heldout}{.jsonl,_images.npy}, dataset.json
+    python -m stages.scenes   ->  data/scenes/{train,heldout,validation}{.jsonl,_images.npy}, dataset.json
 
 Simple scenes (shape, colour, count, position, background) with captions that describe them
-fully; the held-out split uses attribute combinations that training never shows. Made in
+fully; the held-out split uses attribute combinations that training never shows, and the validation split
+the same combinations with none of the held-out captions (for tuning). Made in
 seconds from `scenes.seed`, byte for byte the same for the same params.
 """
 
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> None:
 
     scenes = load().scenes
     write_dataset(paths.SCENES, seed=scenes.seed, train_size=scenes.train_size, heldout_size=scenes.heldout_size,
-                  image_size=scenes.image_size)
+                  image_size=scenes.image_size, validation_size=scenes.validation_size)
 
 
 if __name__ == "__main__":

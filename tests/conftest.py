@@ -38,6 +38,7 @@ SHARED_FIXTURE_UNITS = {
     # the session's tiny exports (`sdxl_export`, `pixart_export`) and what is made from them (`sdxl_int8`)
     "test_calibrate_quantize.py": "tiny exports",
     "test_nncf_patches.py": "tiny exports",
+    "test_recipes.py": "tiny exports",
     "test_models_and_export.py": "tiny exports",
     "test_bad_input.py": "tiny exports",
     "test_cli.py": "tiny exports",
@@ -46,7 +47,8 @@ SHARED_FIXTURE_UNITS = {
 # other runs out of work: it is split in two (the exports themselves are shared, see `_export_once_per_run`).
 END_TO_END_UNITS = {"reference model", "reproduced", "filled HF cache"}
 TINY_EXPORTS_SPLIT = {"test_calibrate_quantize.py": "tiny exports: quantization",
-                      "test_nncf_patches.py": "tiny exports: quantization"}
+                      "test_nncf_patches.py": "tiny exports: quantization",
+                      "test_recipes.py": "tiny exports: quantization"}
 # ... and the quantization half goes first (it exports the tiny SDXL, then the tiny PixArt), while the other worker
 # runs files that need no export (about a minute) before the other half, so neither worker waits on the other's export.
 NEEDS_NO_EXPORT_FIRST = ("test_reference_training.py", "test_interrupts.py")
@@ -241,7 +243,7 @@ def quantize_tiny_unet(export: Path, calibration: list, spec):
     from nncf.openvino import engine
 
     from stages.families import get_family
-    from stages.quantization.recipes import apply_recipe
+    from stages.quantization.apply import quantize_model
 
     model = ov.Core().read_model(export / "unet" / "openvino_model.xml")
     compiled: list[bool] = []
@@ -253,9 +255,8 @@ def quantize_tiny_unet(export: Path, calibration: list, spec):
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(engine.OVNativeEngine, "__init__", counting_init)
-        result = apply_recipe("int8", model, spec, component="unet", calibration=calibration,
-                              ignored_scope=get_family("sdxl").ignored_scope("unet", model),
-                              target_device=nncf.TargetDevice.CPU, variant="tiny-sdxl-turbo")
+        result = quantize_model(spec.components["unet"], model, get_family("sdxl"), "unet", calibration,
+                                nncf.TargetDevice.CPU, spec.large_model_path)
     return result, compiled
 
 

@@ -237,13 +237,14 @@ def test_a_damaged_calibration_file_is_one_line_naming_it(calibration_dir, damag
 
 
 def test_quantize_names_a_corrupt_shard_before_quantizing_anything(exported, capsys):
-    from stages import quantize
+    from stages import quantize, recipe
     from stages.quantization import calibration_data
 
     data_dir = exported / "data" / "calibration" / VARIANT
     data_dir.mkdir(parents=True)
     calibration_data.save(data_dir, [{"x": np.zeros(4, np.float32)}], {"variant": VARIANT})
     truncate(data_dir / "samples-00000.safetensors")
+    assert recipe.main([VARIANT, "CPU"]) == 0
     assert quantize.main([VARIANT, "CPU"]) == 2
     lines = error_lines(capsys)
     assert len(lines) == 1 and lines[0].startswith(f"error: data/calibration/{VARIANT}/samples-00000.safetensors is "

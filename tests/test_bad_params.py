@@ -22,22 +22,50 @@ SDXL, PIXART = "variants.tiny-sdxl-turbo", "variants.tiny-pixart-lcm"
 
 @pytest.mark.parametrize("path, value, expected", [
     # wrong types: these reached float()/int() or the libraries as tracebacks
-    (f"{SDXL}.quantize.smooth_quant_alpha", "abc", "smooth_quant_alpha = 'abc': use null (NNCF's default), -1"),
-    (f"{SDXL}.quantize.smooth_quant_alpha", 1.5, "smooth_quant_alpha = 1.5"),
+    (f"{SDXL}.quantize.components.unet", {"recipe": "int8", "smooth_quant_matmul": "abc"},
+     "components.unet.smooth_quant_matmul = 'abc': use null (NNCF's default, 0.95), -1"),
+    (f"{SDXL}.quantize.components.unet", {"recipe": "int8", "smooth_quant_convolution": 1.5},
+     "smooth_quant_convolution = 1.5"),
+    (f"{SDXL}.quantize.components.unet", {"recipe": "int8", "overflow_fix": "on"},
+     "overflow_fix = 'on': use null (NNCF's default, first_layer) or one of disable, first_layer, enable"),
+    (f"{SDXL}.quantize.components.unet", {"recipe": "int8", "bias_correction": True}, "bias_correction = True"),
+    (f"{SDXL}.quantize.components.unet", {"recipe": "int8", "preset": "fast"}, "preset = 'fast'"),
+    (f"{SDXL}.quantize.components.unet", {"recipe": "int8", "ignored_scope": ["attention", "heads"]},
+     "unknown ignored scope 'heads' at variants.tiny-sdxl-turbo.quantize.components.unet.ignored_scope: sdxl has "
+     "attention_scores, notebook, attention"),
+    (f"{SDXL}.quantize.components.unet", {"recipe": "int9"}, "unknown recipe 'int9' at "
+     "variants.tiny-sdxl-turbo.quantize.components.unet: allowed are int8, hybrid, accuracy_control"),
+    (f"{SDXL}.quantize.components.unet", {"recipe": "int8", "group_size": 16}, "unknown key "
+     "'variants.tiny-sdxl-turbo.quantize.components.unet.group_size': recipe int8 takes preset"),
     (f"{SDXL}.gate.ssim_min", "high", "gate.ssim_min = 'high': use null or a number in (-1, 1]"),
     (f"{SDXL}.model.seed", "x1", "model.seed = 'x1': must be an integer from 0 to 4294967295"),
     (f"{SDXL}.model.seed", -1, "model.seed = -1"),
     (f"{PIXART}.generation.seed", 2.5, "generation.seed = 2.5"),
     (f"{SDXL}.generation.guidance", "none", "generation.guidance = 'none'"),
-    (f"{SDXL}.quantize.ignored_scope", "yes", "ignored_scope = 'yes': must be true or false"),
+    (f"{SDXL}.quantize.components.unet", {"recipe": "int8", "ignored_scope": "notebook"},
+     "ignored_scope = 'notebook': use null (the family's default) or a list"),
     ("benchmark.static_shapes", "no", "benchmark.static_shapes = 'no': must be true or false"),
     ("evaluate.seeds", ["a"], "evaluate.seeds[] = 'a'"),
     ("evaluate.seeds", [], "evaluate.seeds = []: must be a non-empty list"),
     ("calibrate.compare_notebook_prompts", -1, "compare_notebook_prompts = -1: must be a non-negative integer"),
     # every knob that reaches NNCF, before the first component is quantized
-    (f"{PIXART}.quantize.int4_group_size", 0, "int4_group_size = 0: use a positive group size (e.g. 64) or -1"),
-    (f"{PIXART}.quantize.int4_group_size", "16", "int4_group_size = '16'"),
-    (f"{PIXART}.quantize.int4_ratio", 0, "int4_ratio = 0: must be a number in (0, 1]"),
+    (f"{PIXART}.quantize.components.text_encoder", {"recipe": "int4_sym", "group_size": 0},
+     "text_encoder.group_size = 0: use a positive group size (e.g. 64) or -1"),
+    (f"{PIXART}.quantize.components.text_encoder", {"recipe": "int4_sym", "group_size": "16"}, "group_size = '16'"),
+    (f"{PIXART}.quantize.components.vae_decoder", {"recipe": "int4_asym", "ratio": 0},
+     "vae_decoder.ratio = 0: must be a number in (0, 1]"),
+    (f"{SDXL}.quantize.search", {"candidates": [], "prompts": "data/scenes/validation.jsonl", "num_prompts": 4},
+     "search.candidates = []: must be a non-empty list"),
+    (f"{SDXL}.quantize.search", {"candidates": [{"name": "a", "unet": "int8"}, {"name": "a", "unet": "hybrid"}],
+                                 "prompts": "data/scenes/validation.jsonl", "num_prompts": 4},
+     "search.candidates[1].name = 'a': is used by an earlier candidate"),
+    (f"{SDXL}.quantize.search", {"candidates": [{"name": "a", "vae": "int8"}],
+                                 "prompts": "data/scenes/validation.jsonl", "num_prompts": 4},
+     "unknown component 'vae' at variants.tiny-sdxl-turbo.quantize.search.candidates[0]"),
+    (f"{SDXL}.quantize.search", {"candidates": [{"name": "a", "unet": "int8"}], "prompts": "/tmp/v.jsonl",
+                                 "num_prompts": 4}, "search.prompts = '/tmp/v.jsonl': must be under data/prompts/"),
+    (f"{SDXL}.quantize.search", {"candidates": [{"name": "a", "unet": "int8"}], "prompts": "data/prompts/x.jsonl",
+                                 "num_prompts": 4, "objective": "smallest"}, "unknown objective 'smallest'"),
     (f"{PIXART}.calibrate.subset_size", 1.5, "subset_size = 1.5: must be a positive integer"),
     # ranges the families allow
     (f"{SDXL}.generation.height", 4096, "generation.height 4096 is not allowed for sdxl: use a positive multiple of "
@@ -61,8 +89,8 @@ def test_a_bad_value_is_one_line_naming_it(path, value, expected):
 
 
 @pytest.mark.parametrize("path, value, expected", [
-    (f"{SDXL}.quantize.smooth_quant_alph", 0.5, "unknown key 'variants.tiny-sdxl-turbo.quantize.smooth_quant_alph': "
-                                                "variants.tiny-sdxl-turbo.quantize takes components, smooth_quant_alpha"),
+    (f"{SDXL}.quantize.serach", None, "unknown key 'variants.tiny-sdxl-turbo.quantize.serach': "
+                                      "variants.tiny-sdxl-turbo.quantize takes components, large_model_path, search"),
     ("benchmark.warmups", 2, "unknown key 'benchmark.warmups'"),
     ("evaluation", {}, "unknown key 'evaluation': the top level takes enabled, devices, host, variants"),
 ])
@@ -133,26 +161,29 @@ def test_python_m_stages_config_params_validates_and_prints_the_dags_variants():
     out = result.stdout
     assert "params.yaml is valid" in out and "2 enabled variant(s) x 1 device(s) (CPU)" in out
     assert "tiny-sdxl-turbo: family sdxl, source tiny, 128x128, 1 step(s)" in out
-    assert "recipes: transformer=hybrid, text_encoder=int4_sym, vae_decoder=int4_sym; gate: ssim >= 0.95" in out
+    assert ("recipes: transformer=hybrid, text_encoder=int4_sym(group_size=16), vae_decoder=int4_sym(group_size=16); "
+            "gate: ssim >= 0.95") in out
     assert "quantize@tiny-pixart-lcm-CPU" in out
     assert "defined, not enabled: pixart-lcm, pixart-lcm-arch, sdxl-turbo, sdxl-turbo-arch" in out
 
 
 def test_python_m_stages_config_params_on_invalid_params_exits_with_one_line(tmp_path):
-    write_params(tmp_path, (REPO / "params.yaml").read_text().replace("int4_group_size: 16", "int4_group_size: 0"))
+    write_params(tmp_path, (REPO / "params.yaml").read_text().replace(
+        "text_encoder: {recipe: int4_sym, group_size: 16}", "text_encoder: {recipe: int4_sym, group_size: 0}"))
     result = run_module("stages.config.params", tmp_path)
     assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr.splitlines() == ["error: params.yaml: variants.tiny-pixart-lcm.quantize.int4_group_size = 0: "
-                                          "use a positive group size (e.g. 64) or -1 (per channel)"]
+    assert result.stderr.splitlines() == ["error: params.yaml: variants.tiny-pixart-lcm.quantize.components.text_encoder"
+                                          ".group_size = 0: use a positive group size (e.g. 64) or -1 (per channel)"]
 
 
 def test_a_bad_param_stops_the_heaviest_stage_with_only_its_line(tmp_path):
     """quantize imports OpenVINO, NNCF and torch at its top: none of their warnings may come first."""
     write_params(tmp_path, (REPO / "params.yaml").read_text().replace(
-        "smooth_quant_alpha: null   # null", "smooth_quant_alpha: abc   # null"))
+        "components: {unet: {recipe: int8}}", "components: {unet: {recipe: int8, smooth_quant_matmul: abc}}"))
     result = run_module("stages.quantize", tmp_path, "tiny-sdxl-turbo", "CPU")
     assert result.returncode == 2
-    assert result.stderr.splitlines() == ["error: params.yaml: variants.tiny-sdxl-turbo.quantize.smooth_quant_alpha "
-                                          "= 'abc': use null (NNCF's default), -1 (off) or a number in [0, 1]"]
+    assert result.stderr.splitlines() == ["error: params.yaml: variants.tiny-sdxl-turbo.quantize.components.unet."
+                                          "smooth_quant_matmul = 'abc': use null (NNCF's default, 0.95), -1 (off) or "
+                                          "a number in [0, 1]"]
     verbose = run_module("stages.quantize", tmp_path, "tiny-sdxl-turbo", "CPU", "-v")
     assert verbose.returncode == 2 and "Traceback" in verbose.stderr

@@ -15,7 +15,8 @@ from stages.quantization import calibration_data
 from stages.calibrate import collect, collect_component
 from stages.common.errors import UserError
 from stages.families import get_family
-from stages.quantization.recipes import apply_recipe, count_quantized_ops
+from stages.quantization.apply import quantize_model
+from stages.quantization.recipes import count_quantized_ops, parse_component
 
 CORE = ov.Core()
 REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
@@ -77,12 +78,10 @@ def test_calibration_that_does_not_match_the_model_is_refused(sdxl_calibration, 
         calibration_data.check_matches_model(sdxl_calibration, transformer, pixart_export)
 
 
-def quantize(recipe, export, family_name, component, spec, calibration=None, ignored=True):
-    family = get_family(family_name)
-    model = read(export, component)
-    return apply_recipe(recipe, model, spec, component=component, calibration=calibration,
-                        ignored_scope=family.ignored_scope(component, model) if ignored and recipe == "int8" else None,
-                        target_device=nncf.TargetDevice.CPU)
+def quantize(recipe, export, family_name, component, calibration=None):
+    """``recipe`` (a name, or a mapping with knobs as in params) on one component, as the quantize stage applies it."""
+    return quantize_model(parse_component(recipe, "test"), read(export, component), get_family(family_name), component,
+                          calibration, nncf.TargetDevice.CPU)
 
 
 def saved_counts(result, tmp_path):
@@ -117,7 +116,7 @@ def test_the_ignored_scope_fails_clearly_when_it_matches_nothing(pixart_export):
 
 def test_hybrid_compresses_matmul_weights_and_quantizes_the_rest(pixart_export, pixart_calibration, pixart_variant,
                                                                  tmp_path):
-    result = quantize("hybrid", pixart_export, "pixart", "transformer", pixart_variant.quantize, pixart_calibration)
+    result = quantize("hybrid", pixart_export, "pixart", "transformer", pixart_calibration)
     counts = saved_counts(result, tmp_path)
     assert counts["weights_by_precision"]["u8"] >= 20  # INT8 asym weight compression of MatMuls/embeddings
     assert counts["fake_quantize"] > 0  # activations of the remaining (convolution) ops
@@ -126,20 +125,21 @@ def test_hybrid_compresses_matmul_weights_and_quantizes_the_rest(pixart_export, 
 
 @pytest.mark.parametrize("recipe, precision", [("int8_weights", "u8"), ("int4_sym", "i4"), ("int4_asym", "u4")])
 def test_weight_only_recipes(pixart_export, pixart_variant, recipe, precision, tmp_path):
-    result = quantize(recipe, pixart_export, "pixart", "text_encoder", pixart_variant.quantize)
+    knobs = {"group_size": 16} if recipe.startswith("int4") else {}  # the tiny encoder's layers are narrow
+    result = quantize({"recipe": recipe, **knobs}, pixart_export, "pixart", "text_encoder")
     counts = saved_counts(result, tmp_path)
     assert counts["fake_quantize"] == 0
     assert counts["weights_by_precision"].get(precision, 0) >= 10
 
 
 def test_none_leaves_the_component_as_exported(pixart_export, pixart_variant, tmp_path):
-    result = quantize("none", pixart_export, "pixart", "vae_decoder", pixart_variant.quantize)
+    result = quantize("none", pixart_export, "pixart", "vae_decoder")
     assert saved_counts(result, tmp_path) == count_quantized_ops(read(pixart_export, "vae_decoder"))
 
 
 def test_calibrated_recipes_refuse_components_without_calibration(pixart_export, pixart_variant):
     with pytest.raises(UserError, match="needs calibration data.*text_encoder"):
-        quantize("int8", pixart_export, "pixart", "text_encoder", pixart_variant.quantize)
+        quantize("int8", pixart_export, "pixart", "text_encoder")
 
 
 @pytest.mark.parametrize("family_name, component, input_name", [("pixart", "vae_decoder", "latents"),
@@ -159,7 +159,7 @@ def test_int8_of_the_vae_decoder_from_its_recorded_inputs(pixart_export, pixart_
     prompts = [{"id": str(i), "caption": caption} for i, caption in enumerate(["a cat", "a red car", "a lake"])]
     samples = collect_component(pixart_pipeline, "vae_decoder", prompts, pixart_variant.generation, 3)
     calibration_data.check_matches_model(samples, read(pixart_export, "vae_decoder"), tmp_path)
-    counts = saved_counts(quantize("int8", pixart_export, "pixart", "vae_decoder", pixart_variant.quantize, samples),
+    counts = saved_counts(quantize("int8", pixart_export, "pixart", "vae_decoder", samples),
                           tmp_path)
     assert counts["fake_quantize"] > 0
     assert counts["weights_by_precision"].get("i8", 0) >= 10  # the decoder's convolutions run in INT8
@@ -200,6 +200,7 @@ def test_calibrate_and_quantize_stages_give_the_vae_decoder_int8(pixart_export, 
 
     from stages import calibrate as calibrate_stage
     from stages import quantize as quantize_stage
+    from stages import recipe as recipe_stage
 
     stage_workspace(tmp_path, monkeypatch, pixart_export, calibrate={"subset_size": 4,
                                                                      "other_components": {"vae_decoder": 3}},
@@ -209,6 +210,7 @@ def test_calibrate_and_quantize_stages_give_the_vae_decoder_int8(pixart_export, 
     assert len(samples) == 3 and manifest["component"] == "vae_decoder"
     assert json.loads((tmp_path / "metrics" / "tiny-pixart-lcm" / "calibrate.json").read_text())[
         "other_components"] == {"vae_decoder": 3}
+    assert recipe_stage.main(["tiny-pixart-lcm", "CPU"]) == 0
     assert quantize_stage.main(["tiny-pixart-lcm", "CPU"]) == 0
     done = json.loads((tmp_path / "metrics" / "tiny-pixart-lcm" / "CPU" / "quantize.json").read_text())["components"]
     assert done["vae_decoder"]["recipe"] == "int8" and done["vae_decoder"]["fake_quantize"] > 0
@@ -217,20 +219,20 @@ def test_calibrate_and_quantize_stages_give_the_vae_decoder_int8(pixart_export, 
 
 def test_quantize_stage_names_the_missing_recorded_inputs(pixart_export, tmp_path, monkeypatch, capsys):
     from stages import quantize as quantize_stage
+    from stages import recipe as recipe_stage
 
     stage_workspace(tmp_path, monkeypatch, pixart_export, components={"transformer": "none", "vae_decoder": "int8"})
+    assert recipe_stage.main(["tiny-pixart-lcm", "CPU"]) == 0
     assert quantize_stage.main(["tiny-pixart-lcm", "CPU"]) == 2
     assert ("recipe 'int8' for vae_decoder needs its recorded inputs: set "
             "variants.tiny-pixart-lcm.calibrate.other_components.vae_decoder") in capsys.readouterr().err
     assert not (tmp_path / "models" / "tiny-pixart-lcm" / "optimized-CPU").exists()
 
 
-def test_smooth_quant_alpha_reaches_nncf(pixart_export, pixart_calibration, pixart_variant):
+def test_smooth_quant_alpha_reaches_nncf(pixart_export, pixart_calibration):
     # on the tiny PixArt transformer's INT8: a quarter of the tiny UNet's quantization time, the same SmoothQuant
-    assert pixart_variant.quantize.smooth_quant_alpha is None  # NNCF's default SmoothQuant
-    on, off = (quantize("int8", pixart_export, "pixart", "transformer",
-                        replace(pixart_variant.quantize, smooth_quant_alpha=alpha), pixart_calibration)
-               for alpha in (None, -1))
+    on, off = (quantize({"recipe": "int8", "smooth_quant_matmul": alpha}, pixart_export, "pixart", "transformer",
+                        pixart_calibration) for alpha in (None, -1))
     # SmoothQuant adds scaling Multiply ops in front of MatMuls; with alpha -1 there are none
     def multiplies(model):
         return sum(op.get_type_name() == "Multiply" for op in model.get_ops())

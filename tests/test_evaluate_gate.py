@@ -123,13 +123,15 @@ def test_gate_logic(tmp_path, monkeypatch, capsys):
 
 
 def test_adherence_of_fp_and_optimized_images_and_its_drop():
-    from stages.evaluate import adherence_fp_vs_optimized
+    from stages.evaluation.compare import Reference, adherence_fp_vs_optimized
     from stages.reference.scenes import caption, render, split_scenes
 
     _, heldout = split_scenes(seed=0, train_size=10, heldout_size=20)
     truth = [render(scene) for scene in heldout]
     recoloured = [image[..., ::-1].copy() for image in truth]  # RGB -> BGR: colours change, layout stays
-    result = adherence_fp_vs_optimized({"fp": truth, "optimized": recoloured}, [caption(s) for s in heldout], [0])
+    references = [Reference(index, {"id": str(index), "caption": caption(scene)}, index, image, None)
+                  for index, (scene, image) in enumerate(zip(heldout, truth))]
+    result = adherence_fp_vs_optimized(references, recoloured)
     assert result["fp"]["attributes"] == 1.0 and result["fp"]["overall"] == 1.0
     per_attribute = result["optimized"]["per_attribute"]
     assert result["optimized"]["attributes"] == pytest.approx(sum(per_attribute.values()) / 5, abs=1e-4)

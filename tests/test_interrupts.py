@@ -133,6 +133,7 @@ def test_a_stage_killed_at_a_random_moment_then_rerun_gives_identical_outputs(tm
 
     # what export depends on: the host facts and the variant's source record (dvc repro checks its deps)
     run_in(repo, "dvc", "repro", "host", f"source@{VARIANT}")
+    run_in(repo, sys.executable, "-m", "stages.recipe", VARIANT, "CPU")  # params' recipe, for quantize
     durations, reference = {}, {}
     for name, _, args, out in STAGES:  # the uninterrupted run, timed as the killed runs will run
         started = time.monotonic()

@@ -57,7 +57,7 @@ def test_non_positive_steps(steps):
 
 def test_unknown_recipe_and_component():
     message = params_error(params_with("variants.tiny-sdxl-turbo.quantize.components", {"unet": "int3"}))
-    assert "'int3'" in message and "int8, hybrid, int8_weights, int4_sym, int4_asym" in message
+    assert "'int3'" in message and "int8, hybrid, accuracy_control, int8_weights, int4_sym, int4_asym, none" in message
     message = params_error(params_with("variants.tiny-sdxl-turbo.quantize.components", {"transformer": "int8"}))
     assert "'transformer'" in message and "unet" in message
 

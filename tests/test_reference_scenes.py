@@ -16,7 +16,8 @@ def test_write_dataset_is_byte_deterministic_and_seed_dependent(tmp_path):
     write_dataset(tmp_path / "b", seed=3, train_size=300, heldout_size=40, image_size=64)
     write_dataset(tmp_path / "c", seed=4, train_size=300, heldout_size=40, image_size=64)
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert names == ["dataset.json", "heldout.jsonl", "heldout_images.npy", "train.jsonl", "train_images.npy"]
+    assert names == ["dataset.json", "heldout.jsonl", "heldout_images.npy", "train.jsonl", "train_images.npy",
+                     "validation.jsonl", "validation_images.npy"]
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     assert (tmp_path / "a" / "train_images.npy").read_bytes() != (tmp_path / "c" / "train_images.npy").read_bytes()
@@ -113,3 +114,26 @@ def test_heldout_combinations_never_appear_in_training_but_their_parts_do(tmp_pa
     for name, values in (("shape", scenes.SHAPES), ("color", scenes.COLORS), ("count", scenes.COUNTS),
                          ("position", tuple(scenes.POSITIONS)), ("background", scenes.COLORS)):
         assert {r[name] for r in train} == set(values), name
+
+
+def test_the_validation_split_is_as_hard_as_heldout_and_shares_none_of_its_captions(tmp_path):
+    """What the recipe search tunes on: the held-out combinations (unseen in training), never a caption the gate
+    reports on."""
+    write_dataset(tmp_path, seed=0, train_size=300, heldout_size=200, validation_size=150, image_size=32)
+    summary = json.loads((tmp_path / "dataset.json").read_text())
+    held = {tuple(c) for c in summary["heldout_combinations"]}
+    rows = {split: [json.loads(line) for line in (tmp_path / f"{split}.jsonl").read_text().splitlines()]
+            for split in ("train", "heldout", "validation")}
+    assert len(rows["validation"]) == 150 and np.load(tmp_path / "validation_images.npy").shape[0] == 150
+    assert {(r["shape"], r["color"], r["background"]) for r in rows["validation"]} <= held
+    captions = {split: {r["caption"] for r in split_rows} for split, split_rows in rows.items()}
+    assert not captions["validation"] & captions["heldout"] and not captions["validation"] & captions["train"]
+    assert len(captions["validation"]) > 50
+
+
+def test_the_validation_split_leaves_training_and_heldout_as_they_were(tmp_path):
+    """Adding the split changed no byte of the splits the committed reference model was trained and judged on."""
+    write_dataset(tmp_path / "a", seed=0, train_size=200, heldout_size=50, validation_size=10, image_size=32)
+    write_dataset(tmp_path / "b", seed=0, train_size=200, heldout_size=50, validation_size=90, image_size=32)
+    for name in ("train.jsonl", "train_images.npy", "heldout.jsonl", "heldout_images.npy"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name

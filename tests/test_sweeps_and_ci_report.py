@@ -14,7 +14,7 @@ def run(name, recipe, ssim, latency, size=3.0):
         "rev": name * 7,
         "params": {"params.yaml": {"data": {"variants": {variant: {
             "calibrate": {"subset_size": 32},
-            "quantize": {"components": {"unet": recipe}, "smooth_quant_alpha": None, "ignored_scope": True}}}}}},
+            "quantize": {"components": {"unet": recipe}, "search": None}}}}}},
         "metrics": {
             f"metrics/{variant}/{device}/evaluate.json": {"data": {"text2image": {
                 "ssim": {"mean": ssim}, "psnr": {"mean": 30.0}}}},

@@ -3,6 +3,7 @@
     ovdq generate <variant> [<device>] <prompt> [--out cat.png --optimized --image in.png ...]
     ovdq demo [--host 127.0.0.1] [--port 7860]
     ovdq sweeps <variant> [<device>] [--exp-show-json FILE]
+    ovdq recipes <variant> [<device>] [--metrics FILE]
     ovdq ci-report [--base REV] [--out FILE]
 
 One argument style, the stages' own: the variant, then the device (default CPU) as positionals; everything
@@ -18,6 +19,7 @@ COMMANDS = {
     "generate": ("stages.cli.generate", "one image from an exported or optimized variant"),
     "demo": ("stages.cli.demo", "FP and optimized side by side in a browser (Gradio, the demo extra)"),
     "sweeps": ("stages.cli.sweeps", "a DVC experiment sweep as a table with its Pareto front"),
+    "recipes": ("stages.cli.recipes", "the recipe search's candidates and its choice (metrics/<v>/<d>/recipe.json)"),
     "ci-report": ("stages.cli.ci_report", "metrics and params against a base revision, and the gate"),
 }
 

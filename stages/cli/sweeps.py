@@ -60,10 +60,10 @@ def sweep_frame(exp_show: list[dict], variant: str, device: str) -> pd.DataFrame
         quant = settings.get("quantize", {})
         rows.append({
             "experiment": record["experiment"],
-            "recipe": ", ".join(f"{k}={v}" for k, v in (quant.get("components") or {}).items()),
+            # what quantize applied (a search's choice included), else what params asked for
+            "recipe": ", ".join(f"{k}={v['recipe']}" for k, v in (quantize.get("components") or {}).items())
+            or ", ".join(f"{k}={v}" for k, v in (quant.get("components") or {}).items()),
             "subset_size": (settings.get("calibrate") or {}).get("subset_size"),
-            "smooth_quant_alpha": quant.get("smooth_quant_alpha"),
-            "ignored_scope": quant.get("ignored_scope"),
             SIMILARITY: evaluate.get("text2image", {}).get("ssim", {}).get("mean"),
             "psnr_mean": evaluate.get("text2image", {}).get("psnr", {}).get("mean"),
             LATENCY: (benchmark.get("configurations", {}).get("optimized", {}).get("latency_s", {}).get("median")),

@@ -32,6 +32,11 @@ def calibration_data(variant: str) -> Path:
     return DATA / "calibration" / variant
 
 
+def recipe(variant: str, device: str) -> Path:
+    """The recipe quantize applies: params' components, or what the recipe search chose on this host."""
+    return DATA / "recipes" / variant / f"{device}.json"
+
+
 def metrics(variant: str, name: str, device: str | None = None) -> Path:
     return METRICS / variant / device / name if device else METRICS / variant / name
 
@@ -57,6 +62,8 @@ def stage_that_makes(path: Path | str) -> str | None:
             return f"quantize@{parts[1]}-{parts[2].removeprefix('optimized-')}"
     if len(parts) >= 3 and parts[:2] == DATA.joinpath("calibration").parts:
         return f"calibrate@{parts[2]}"
+    if len(parts) == 4 and parts[:2] == DATA.joinpath("recipes").parts:
+        return f"recipe@{parts[2]}-{Path(parts[3]).stem}"
     if len(parts) in (3, 4) and parts[0] == METRICS.name:  # metrics/v/export.json, metrics/v/d/evaluate_per_prompt.csv
         stage = Path(parts[-1]).stem.split("_")[0]
         return f"{stage}@{parts[1]}" if len(parts) == 3 else f"{stage}@{parts[1]}-{parts[2]}"

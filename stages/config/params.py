@@ -25,6 +25,9 @@ from stages.config.specs import (  # noqa: F401  (re-exported: the params API in
     GenerationSpec,
     CalibrateSpec,
     QuantizeSpec,
+    Candidate,
+    SearchSpec,
+    SEARCH_OBJECTIVES,
     GateSpec,
     GateParams,
     Variant,
@@ -35,7 +38,6 @@ from stages.config.specs import (  # noqa: F401  (re-exported: the params API in
     check_variant_name,
     VARIANT_NAME,
     FAMILIES,
-    RECIPES,
     PROMPT_SOURCES,
     PSNR_CAP_DB,
     LARGE_MODEL_PATHS,
@@ -48,6 +50,7 @@ PARAMS_FILE = Path("params.yaml")
 SEED_MAX = 2**32 - 1  # every generator the pipelines seed (torch, numpy, datasets' shuffle) takes 0 .. 2**32 - 1
 MAX_LENGTH_MAX = 512  # T5 tokenizers' model_max_length
 RUNTIMES = ("optimum", "genai")
+SEARCH_PROMPT_DIRS = ("data/prompts/", "data/scenes/")
 
 
 # -- typed readers: each returns the value or raises one line naming it ----------------------------------
@@ -207,39 +210,67 @@ def _generation_spec(raw: Any, family: str, where: str) -> GenerationSpec:
     return spec
 
 
-def _quantize_spec(raw: Any, family: str, where: str) -> QuantizeSpec:
+def _component_recipes(raw: Any, family: str, where: str, required: bool = True) -> dict:
     from stages.families import family_class
+    from stages.quantization.recipes import parse_component
 
-    raw = _section(raw, where, ("components", "smooth_quant_alpha", "ignored_scope", "int4_group_size", "int4_ratio",
-                                "large_model_path"), required=("components",))
-    components = raw["components"]
-    allowed = family_class(family).components
-    if not isinstance(components, dict) or not components:
-        raise UserError(f"params.yaml: {where}.components must map components ({', '.join(allowed)}) to recipes")
-    for component, recipe in components.items():
+    family_cls = family_class(family)
+    allowed = family_cls.components
+    if not isinstance(raw, dict) or (required and not raw):
+        raise UserError(f"params.yaml: {where} must map components ({', '.join(allowed)}) to recipes")
+    recipes = {}
+    for component, body in raw.items():
         if component not in allowed:
-            raise UserError(f"unknown component {component!r} at {where}.components: {family} has {', '.join(allowed)}")
-        _choice(recipe, f"{where}.components.{component}", RECIPES, "recipe")
-    alpha = raw.get("smooth_quant_alpha")
-    if alpha is not None:
-        alpha = _number(alpha, f"{where}.smooth_quant_alpha", "use null (NNCF's default), -1 (off) or a number in [0, 1]",
-                        lambda value: value == -1 or 0 <= value <= 1)
+            raise UserError(f"unknown component {component!r} at {where}: {family} has {', '.join(allowed)}")
+        recipe = parse_component(body, f"{where}.{component}")
+        for name in recipe.knobs.get("ignored_scope") or ():
+            if name not in family_cls.ignored_scopes:
+                raise UserError(f"unknown ignored scope {name!r} at {where}.{component}.ignored_scope: {family} has "
+                                f"{', '.join(family_cls.ignored_scopes)}")
+        recipes[component] = recipe
+    return recipes
+
+
+def _search_spec(raw: Any, family: str, components: dict, where: str) -> SearchSpec | None:
+    if raw is None:
+        return None
+    raw = _section(raw, where, ("candidates", "objective", "prompts", "num_prompts"),
+                   required=("candidates", "prompts", "num_prompts"))
+    listed = raw["candidates"]
+    if not isinstance(listed, list) or not listed:
+        raise _bad(f"{where}.candidates", listed, "must be a non-empty list of {name: ..., <component>: <recipe>}")
+    candidates, names = [], set()
+    for index, body in enumerate(listed):
+        at = f"{where}.candidates[{index}]"
+        if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not body["name"].strip():
+            raise _bad(at, body, "must be a mapping with a `name` and the components it changes")
+        if body["name"] in names:
+            raise _bad(f"{at}.name", body["name"], "is used by an earlier candidate")
+        names.add(body["name"])
+        changed = _component_recipes({k: v for k, v in body.items() if k != "name"}, family, at, required=False)
+        candidates.append(Candidate(body["name"], {**components, **changed}))
+    prompts = _jsonl(_text(raw["prompts"], f"{where}.prompts"), f"{where}.prompts")
+    if not prompts.startswith(SEARCH_PROMPT_DIRS):  # the recipe stage's deps in dvc.yaml
+        raise _bad(f"{where}.prompts", prompts, f"must be under {' or '.join(SEARCH_PROMPT_DIRS)} (the recipe stage's "
+                                                "deps)")
+    return SearchSpec(
+        candidates=tuple(candidates),
+        prompts=prompts,
+        num_prompts=_int(raw["num_prompts"], f"{where}.num_prompts", 1),
+        objective=_choice(raw.get("objective", "fastest_passing"), f"{where}.objective", SEARCH_OBJECTIVES,
+                          "objective"),
+    )
+
+
+def _quantize_spec(raw: Any, family: str, where: str) -> QuantizeSpec:
+    raw = _section(raw, where, ("components", "large_model_path", "search"), required=("components",))
+    components = _component_recipes(raw["components"], family, f"{where}.components")
     large = raw.get("large_model_path", "auto")
     if isinstance(large, bool):  # YAML 1.1 (PyYAML) reads a bare on/off as a boolean
         large = "on" if large else "off"
     large = _choice(large, f"{where}.large_model_path", LARGE_MODEL_PATHS, "large_model_path")
-    group_size = _int(raw.get("int4_group_size", 64), f"{where}.int4_group_size")
-    if group_size != -1 and group_size < 1:
-        raise _bad(f"{where}.int4_group_size", group_size, "use a positive group size (e.g. 64) or -1 (per channel)")
-    return QuantizeSpec(
-        components=dict(components),
-        smooth_quant_alpha=alpha,
-        ignored_scope=_bool(raw.get("ignored_scope", True), f"{where}.ignored_scope"),
-        int4_group_size=group_size,
-        int4_ratio=_number(raw.get("int4_ratio", 1.0), f"{where}.int4_ratio", "must be a number in (0, 1]",
-                           lambda value: 0 < value <= 1),
-        large_model_path=large,
-    )
+    return QuantizeSpec(components=components, large_model_path=large,
+                        search=_search_spec(raw.get("search"), family, components, f"{where}.search"))
 
 
 def _calibrate_spec(raw: Any, family: str, where: str) -> CalibrateSpec:
@@ -314,7 +345,7 @@ def _variant(name: str, raw: Any) -> Variant:
     raw = _section(raw, where, ("model", "generation", "calibrate", "quantize", "evaluate", "gate"),
                    required=("model", "generation", "calibrate", "quantize", "gate"))
     model = _trained(_model_spec(raw["model"], f"{where}.model"), raw["model"], f"{where}.model", name)
-    return Variant(
+    variant = Variant(
         name=name,
         model=model,
         generation=_generation_spec(raw["generation"], model.family, f"{where}.generation"),
@@ -323,6 +354,11 @@ def _variant(name: str, raw: Any) -> Variant:
         gate=_gate_spec(raw["gate"], f"{where}.gate"),
         evaluate=_variant_evaluate(raw.get("evaluate"), f"{where}.evaluate"),
     )
+    if variant.quantize.search is not None:
+        if variant.gate is None:
+            raise UserError(f"params.yaml: {where}.quantize.search needs the variant's gate (it picks the fastest "
+                            f"candidate that passes it): set {where}.gate, or remove the search")
+    return variant
 
 
 # -- stage-wide sections ----------------------------------------------------------------------------------
@@ -394,6 +430,11 @@ def parse(raw: Any) -> Params:
 
     calibrate = _section(raw.get("calibrate"), "calibrate", ("prompts", "compare_notebook_prompts"))
     validation_path, evaluate = _evaluate(raw.get("evaluate"))
+    for name, variant in variants.items():
+        reported = variant.evaluate.prompts or validation_path
+        if variant.quantize.search is not None and variant.quantize.search.prompts == reported:
+            raise UserError(f"params.yaml: variants.{name}.quantize.search.prompts is {reported}, the captions the "
+                            "gate reports on: search on a validation split of its own")
     gate = _section(raw.get("gate"), "gate", ("allow_empty",))
     return Params(
         enabled=enabled,
@@ -420,13 +461,14 @@ def _host_precision(raw: Any) -> str:
 
 
 def _scenes(raw: Any) -> ScenesParams:
-    raw = _section(raw, "scenes", ("seed", "image_size", "train_size", "heldout_size"))
+    raw = _section(raw, "scenes", ("seed", "image_size", "train_size", "heldout_size", "validation_size"))
     size = _int(raw.get("image_size", 64), "scenes.image_size", 32, 1024)
     if size % 32:
         raise _bad("scenes.image_size", size, "use a multiple of 32 (the SDXL family's size step)")
     return ScenesParams(seed=_int(raw.get("seed", 0), "scenes.seed", 0, SEED_MAX), image_size=size,
                         train_size=_int(raw.get("train_size", 6000), "scenes.train_size", 1, 1_000_000),
-                        heldout_size=_int(raw.get("heldout_size", 200), "scenes.heldout_size", 1, 100_000))
+                        heldout_size=_int(raw.get("heldout_size", 200), "scenes.heldout_size", 1, 100_000),
+                        validation_size=_int(raw.get("validation_size", 200), "scenes.validation_size", 1, 100_000))
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -483,11 +525,13 @@ def describe(params: Params) -> str:
         generation = variant.generation
         lines += [f"  {name}: family {variant.model.family}, source {variant.model.source}, "
                   f"{generation.width}x{generation.height}, {generation.steps} step(s)",
-                  f"    recipes: {', '.join(f'{c}={r}' for c, r in variant.quantize.components.items())}; "
+                  f"    recipes: {', '.join(f'{c}={r.label()}' for c, r in variant.quantize.components.items())}"
+                  + (f" (searched over {len(variant.quantize.search.candidates)} candidates)"
+                     if variant.quantize.search else "") + "; "
                   f"gate: {gate(variant.gate)}",
                   f"    stages: source@{name}, export@{name}, calibrate@{name}, "
                   + ", ".join(f"{stage}@{name}-{device}" for device in params.devices
-                              for stage in ("quantize", "evaluate", "benchmark"))]
+                              for stage in ("recipe", "quantize", "evaluate", "benchmark"))]
     if not params.enabled:
         lines.append("  (none: the DAG runs only gate and report"
                      + ("" if params.gate.allow_empty else ", and the gate fails: it would check nothing") + ")")

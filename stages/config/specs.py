@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stages.common.errors import UserError
+from stages.quantization.recipes import ComponentRecipe
 
 VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 PSNR_CAP_DB = 100.0  # identical images have infinite PSNR; JSON, plots and the gate need a number
 FAMILIES = ("sdxl", "pixart")
-RECIPES = ("int8", "hybrid", "int8_weights", "int4_sym", "int4_asym", "none")
+SEARCH_OBJECTIVES = ("fastest_passing",)
 PROMPT_SOURCES = ("local", "hub")
 LARGE_MODEL_PATHS = ("auto", "on", "off")  # stages/quantization/nncf_patches.py
 
@@ -67,14 +68,28 @@ class CalibrateSpec:
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """One recipe the search tries: the variant's components with these replaced."""
+    name: str
+    components: dict[str, ComponentRecipe]
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """The recipe search (stages/quantization/search.py): candidates tried in order on a validation split that the
+    gate never reports on; the fastest that passes the variant's gate is quantize's recipe."""
+    candidates: tuple[Candidate, ...]
+    prompts: str  # the validation split: JSON lines with a caption field, disjoint from evaluate's prompts
+    num_prompts: int
+    objective: str = "fastest_passing"
+
+
+@dataclass(frozen=True)
 class QuantizeSpec:
-    components: dict[str, str]  # component name -> recipe
-    smooth_quant_alpha: float | None = None  # None: NNCF's default for the model type
-    ignored_scope: bool = True  # apply the family's default ignored scope
-    int4_group_size: int = 64
-    int4_ratio: float = 1.0
+    components: dict[str, ComponentRecipe]  # component name -> its recipe (stages/quantization/recipes.py)
     # NNCF patches for models with > 2 GiB of weights (stages/quantization/nncf_patches.py): auto, on or off
     large_model_path: str = "auto"
+    search: SearchSpec | None = None  # None: quantize takes `components` as they are
 
 
 @dataclass(frozen=True)
@@ -100,6 +115,7 @@ class ScenesParams:
     image_size: int = 64
     train_size: int = 6000
     heldout_size: int = 200
+    validation_size: int = 200
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,7 @@ class ModelFamily(ABC):
     # and larger sizes only fail allocating memory after the model has loaded.
     max_size: ClassVar[int] = 2048
     max_steps: ClassVar[int]  # what the family's scheduler allows
+    supports_img2img: ClassVar[bool] = False  # LoadedPipeline.image_to_image works (evaluated and gated too)
     max_steps_reason: ClassVar[str]
 
     @classmethod
@@ -97,9 +98,32 @@ class ModelFamily(ABC):
     def load(self, model_dir: Path, device: str, f32: bool = False) -> LoadedPipeline:
         """Load an exported (or optimized) directory on ``device``."""
 
-    def ignored_scope(self, component: str, ov_model) -> Any:
-        """The nncf.IgnoredScope that full INT8 of ``component`` needs (None: nothing to keep)."""
-        return None
+    # Named parts of a component's graph that a recipe can keep in float (`ignored_scope: [name, ...]`); a family
+    # adds its own in ignored_scope_part.
+    ignored_scopes: ClassVar[dict[str, str]] = {
+        "attention_scores": "every ScaledDotProductAttention (Q·Kᵀ and the weights times V)",
+    }
+
+    def default_ignored_scope(self, component: str) -> tuple[str, ...]:
+        """The scope names full INT8 of ``component`` takes when its recipe names none."""
+        return ()
+
+    def ignored_scope_part(self, component: str, ov_model, name: str) -> dict[str, list[str]]:
+        """One named part as IgnoredScope fields (names, patterns, types)."""
+        if name == "attention_scores":
+            return {"types": ["ScaledDotProductAttention"]}
+        raise UserError(f"unknown ignored scope {name!r} for {self.name}: allowed are {', '.join(self.ignored_scopes)}")
+
+    def ignored_scope(self, component: str, ov_model, names: tuple[str, ...] | None = None) -> Any:
+        """The nncf.IgnoredScope of the named parts (``None``: the component's default; None if it is empty)."""
+        import nncf
+
+        names = self.default_ignored_scope(component) if names is None else names
+        fields: dict[str, list[str]] = {"names": [], "patterns": [], "types": []}
+        for name in names:
+            for key, values in self.ignored_scope_part(component, ov_model, name).items():
+                fields[key] += values
+        return nncf.IgnoredScope(**fields, validate=False) if any(fields.values()) else None
 
     # -- helpers shared by families -------------------------------------------------------
     @contextlib.contextmanager

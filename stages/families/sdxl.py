@@ -115,6 +115,7 @@ class SDXLFamily(ModelFamily):
     components = ("text_encoder", "text_encoder_2", "unet", "vae_decoder", "vae_encoder")
     denoiser = "unet"
     size_multiple = 32
+    supports_img2img = True
     max_steps = 1000
     max_steps_reason = "the scheduler's num_train_timesteps: more steps would repeat timesteps"
 
@@ -304,16 +305,40 @@ class SDXLFamily(ModelFamily):
         return SDXLPipeline(model_dir, device, compile_config(f32), self.read_compile_config(model_dir))
 
     # -- quantization --------------------------------------------------------------------------
-    def ignored_scope(self, component: str, ov_model) -> Any:
+    ignored_scopes = {
+        **ModelFamily.ignored_scopes,
+        "notebook": "the notebook's: conv_in, conv_out and the last up block's last shortcut",
+        "attention": "every transformer block (projections, attention, feed-forward)",
+        "embeddings": "the time and text-time embeddings and every resnet's time projection",
+        "first_and_last_blocks": "conv_in, the first down block, the last up block and conv_out",
+    }
+
+    def default_ignored_scope(self, component: str) -> tuple[str, ...]:
+        return ("notebook",) if component == "unet" else ()
+
+    def ignored_scope_part(self, component: str, ov_model, name: str) -> dict[str, list[str]]:
+        if component != "unet" or name in ModelFamily.ignored_scopes:
+            return super().ignored_scope_part(component, ov_model, name)
+        if name == "notebook":
+            return {"names": self.notebook_scope(ov_model)}
+        if name == "attention":
+            return {"patterns": [r".*\.attentions\.\d+\..*"]}
+        if name == "embeddings":
+            return {"patterns": [r".*(time_embedding|add_embedding|time_emb_proj).*"]}
+        if name == "first_and_last_blocks":
+            ups = [int(m[1]) for op in ov_model.get_ops() if (m := re.search(r"up_blocks\.(\d+)\.", op.get_friendly_name()))]
+            last = max(ups, default=0)
+            return {"patterns": [r"(.*[./])?conv_in/.*", r".*down_blocks\.0\..*", rf".*up_blocks\.{last}\..*",
+                                 r"(.*[./])?conv_out/.*"]}
+        return super().ignored_scope_part(component, ov_model, name)
+
+    @staticmethod
+    def notebook_scope(ov_model) -> list[str]:
         """The notebook's scope, by structure: conv_in, conv_out and the last up block's last shortcut.
 
         The real UNet names it up_blocks.2.resnets.2.conv_shortcut; the tiny one has fewer blocks,
         so the indices are read off the graph instead of hard-coded.
         """
-        import nncf
-
-        if component != "unet":
-            return None
         names = [op.get_friendly_name() for op in ov_model.get_ops() if op.get_type_name() == "Convolution"]
         shortcuts = [(int(m[1]), int(m[2]), n) for n in names
                      if (m := re.search(r"up_blocks\.(\d+)\.resnets\.(\d+)\.conv_shortcut/", n))]
@@ -326,4 +351,4 @@ class SDXLFamily(ModelFamily):
         if missing:
             raise UserError(f"SDXL ignored scope matched nothing (or more than one op) for {', '.join(missing)} "
                             "in the UNet graph: is this an SDXL UNet export?")
-        return nncf.IgnoredScope(names=[found[0] for found in wanted.values()])
+        return [found[0] for found in wanted.values()]

@@ -230,23 +230,39 @@ def split_scenes(seed: int, train_size: int, heldout_size: int) -> tuple[list[Sc
             sample_scenes(np.random.default_rng([seed, 3]), held, heldout_size))
 
 
+def validation_scenes(seed: int, size: int, heldout: list[Scene]) -> list[Scene]:
+    """Scenes for tuning (the recipe search): the held-out combinations, so that they are as hard as what the gate
+    reports on, but none with a caption of ``heldout``, so that nothing is tuned on the gate's own captions."""
+    reported = {caption(scene) for scene in heldout}
+    combos = heldout_combinations(seed)
+    if len(reported) >= len(combos) * len(COUNTS) * len(POSITIONS):
+        raise ValueError("every held-out caption is in the held-out split: none is left for validation")
+    rng = np.random.default_rng([seed, 4])
+    scenes: list[Scene] = []
+    while len(scenes) < size:
+        scenes += [s for s in sample_scenes(rng, combos, size) if caption(s) not in reported]
+    return scenes[:size]
+
+
 def scene_row(scene: Scene) -> dict[str, Any]:
     return {"caption": caption(scene), **scene.attributes, "seed": scene.seed}
 
 
 def write_dataset(out_dir: Path | str, seed: int = 0, train_size: int = 6000, heldout_size: int = 200,
-                  image_size: int = 64) -> dict[str, Any]:
+                  image_size: int = 64, validation_size: int = 200) -> dict[str, Any]:
     """Write the data set to ``out_dir`` (replaced atomically), byte for byte the same for the same
     arguments; returns the summary.
 
-    Files: ``train_images.npy`` / ``heldout_images.npy`` (uint8 N x H x W x 3), ``train.jsonl`` /
-    ``heldout.jsonl`` (one row per image: caption, attributes, jitter seed) and ``dataset.json``
-    (arguments, vocabulary, held-out combinations, file digests).
+    Files: ``<split>_images.npy`` (uint8 N x H x W x 3) and ``<split>.jsonl`` (one row per image: caption,
+    attributes, jitter seed) for the splits train, heldout (what the gate reports on) and validation (what the
+    recipe search tunes on: held-out combinations, none of heldout's captions), and ``dataset.json`` (arguments,
+    vocabulary, held-out combinations, file digests).
     """
     train, heldout = split_scenes(seed, train_size, heldout_size)
+    validation = validation_scenes(seed, validation_size, heldout)
     digests = {}
     with atomic_dir(out_dir) as tmp:
-        for split, scenes in (("train", train), ("heldout", heldout)):
+        for split, scenes in (("train", train), ("heldout", heldout), ("validation", validation)):
             images = np.stack([render(s, image_size) for s in scenes]) if scenes else \
                 np.zeros((0, image_size, image_size, 3), np.uint8)
             with open(tmp / f"{split}_images.npy", "wb") as f:
@@ -256,16 +272,18 @@ def write_dataset(out_dir: Path | str, seed: int = 0, train_size: int = 6000, he
                 digests[name] = hashlib.sha256((tmp / name).read_bytes()).hexdigest()
         summary = {
             "seed": seed, "image_size": image_size, "train_size": train_size, "heldout_size": heldout_size,
+            "validation_size": validation_size,
             "palette": {name: list(rgb) for name, rgb in PALETTE.items()}, "shapes": list(SHAPES),
             "counts": list(COUNTS), "positions": {name: list(xy) for name, xy in POSITIONS.items()},
             "heldout_combinations": [list(c) for c in heldout_combinations(seed)],
             "train_captions_unique": len({caption(s) for s in train}),
             "heldout_captions_unique": len({caption(s) for s in heldout}),
+            "validation_captions_unique": len({caption(s) for s in validation}),
             "files": digests,
         }
         (tmp / "dataset.json").write_text(json.dumps(summary, indent=2) + "\n")
-    log.info("scenes: %d training and %d held-out images of %d px in %s", train_size, heldout_size, image_size,
-             out_dir)
+    log.info("scenes: %d training, %d held-out and %d validation images of %d px in %s", train_size, heldout_size,
+             validation_size, image_size, out_dir)
     return summary
 
 
@@ -274,7 +292,7 @@ def read_rows(path: Path | str) -> list[dict[str, Any]]:
 
 
 def load_split(dataset_dir: Path | str, split: str) -> tuple[np.ndarray | None, list[dict[str, Any]]]:
-    """(images or None if the split has none on disk, rows) of ``split`` ("train" or "heldout")."""
+    """(images or None if the split has none on disk, rows) of ``split`` ("train", "heldout" or "validation")."""
     dataset_dir = Path(dataset_dir)
     rows = read_rows(dataset_dir / f"{split}.jsonl")
     images_path = dataset_dir / f"{split}_images.npy"

@@ -1,0 +1,88 @@
+"""recipe stage: the recipe quantize applies, for one device: params' components, or the recipe search's choice.
+
+    python -m stages.recipe <variant> <device>
+        -> data/recipes/<variant>/<device>.json              what quantize applies (every knob spelled out)
+        -> metrics/<variant>/<device>/recipe.json            the search: the choice and every candidate (DVC metrics)
+        -> metrics/<variant>/<device>/recipe_candidates.csv  one row per candidate (DVC plots)
+
+Without `variants.<v>.quantize.search` this only writes params' components. With it, every candidate is quantized,
+rendered on the search's validation split and checked against the variant's gate (stages/quantization/search.py);
+the fastest that passes is chosen. The stage depends on the host facts, so the choice is cached per host class.
+If no candidate passes, the table is written and the stage fails, naming the closest candidate.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+
+from stages.common import paths
+from stages.common.errors import UserError, argument_parser, main_with_clear_errors
+from stages.common.outputs import atomic_file, write_json
+from stages.common.resources import peak_rss_mb
+from stages.config.params import load
+from stages.quantization.chosen import Chosen, chosen_json
+
+# the columns of recipe_candidates.csv (the plot: INT8 share against adherence drop, per candidate)
+CSV_COLUMNS = ("candidate", "passed", "int8_macs_share", "adherence_drop", "ssim_min_t2i", "psnr_min_t2i",
+               "denoiser_ms", "total_seconds")
+
+
+@main_with_clear_errors
+def main(argv: list[str] | None = None) -> None:
+    parser = argument_parser(__doc__)
+    parser.add_argument("variant")
+    parser.add_argument("device")
+    args = parser.parse_args(argv)
+
+    # 1. Params' recipe, unless the variant searches
+    params = load()
+    variant = params.variant(args.variant)
+    spec = variant.quantize.search
+    if spec is None:
+        chosen = Chosen(variant.quantize.components, None)
+        write_outputs(variant.name, args.device, chosen, {"searched": False}, [])
+        return
+
+    # 2. The search (heavy imports only here)
+    from stages.families import get_family
+    from stages.quantization.search import search
+    from stages.runtime import host
+    from stages.runtime.devices import check_device
+
+    device = check_device(args.device)
+    family = get_family(variant.model.family)
+    family.check_exported(paths.fp_model(variant.name))
+    started = time.perf_counter()
+    result = search(variant, device, family, params.evaluate.seeds)
+    summary = {
+        "searched": True, "objective": spec.objective, "validation_prompts": spec.prompts,
+        "num_prompts": spec.num_prompts, "chosen": result.chosen.candidate if result.chosen else None,
+        "closest": result.closest, "seconds": round(time.perf_counter() - started, 1), "peak_rss_mb": peak_rss_mb(),
+        "candidates": result.rows, "host": host.provenance(),
+    }
+    if result.chosen is None:
+        write_json(paths.metrics(variant.name, "recipe.json", device), summary)
+        closest = next(row for row in result.rows if row["candidate"] == result.closest)
+        raise UserError(f"no candidate recipe of variants.{variant.name}.quantize.search passes the gate on "
+                        f"{host.provenance()['isa_class']} ({host.provenance()['precision']}): the closest is "
+                        f"{closest['candidate']} ({'; '.join(closest['failed_checks'])}); the table is in "
+                        f"{paths.metrics(variant.name, 'recipe.json', device)}")
+    write_outputs(variant.name, device, result.chosen, summary, result.rows)
+
+
+def write_outputs(variant: str, device: str, chosen: Chosen, summary: dict, rows: list[dict]) -> None:
+    with atomic_file(paths.metrics(variant, "recipe_candidates.csv", device)) as tmp:
+        table = pd.DataFrame([{column: row.get(column) for column in CSV_COLUMNS} for row in rows],
+                             columns=list(CSV_COLUMNS))
+        if table.empty:  # not searched: the one recipe, unmeasured
+            table = pd.DataFrame([{"candidate": "params"}], columns=list(CSV_COLUMNS))
+        table.to_csv(tmp, index=False)
+    write_json(paths.metrics(variant, "recipe.json", device),
+               {**summary, "recipes": {component: recipe.label() for component, recipe in chosen.components.items()}})
+    write_json(paths.recipe(variant, device), chosen_json(variant, device, chosen, summary["searched"]))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

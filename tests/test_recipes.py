@@ -1,0 +1,179 @@
+"""The recipe registry: one place defines a recipe, its knobs and its NNCF calls; params, quantize and the search
+take it from there. And what the search ranks on: the share of a denoiser's work that runs in INT8."""
+
+from __future__ import annotations
+
+import nncf
+import openvino as ov
+import pytest
+
+from conftest import params_with
+from stages.common.errors import UserError
+from stages.config.params import parse
+from stages.families import get_family
+from stages.quantization import recipes
+from stages.quantization.apply import quantize_model
+from stages.quantization.recipes import (RECIPES, Knob, RecipeResult, count_quantized_ops, int8_compute_share,
+                                         int8_op_names, parse_component, register)
+from stages.quantization.search import choose, closest
+
+CORE = ov.Core()
+
+
+def read(export, component):
+    return CORE.read_model(export / component / "openvino_model.xml")
+
+
+def test_a_recipe_added_in_one_place_is_validated_and_applied(monkeypatch, pixart_export):
+    monkeypatch.setattr(recipes, "RECIPES", dict(RECIPES))
+    calls = []
+
+    @register("int8_weights_sym", "weight-only INT8, symmetric",
+              (Knob("skip_embeddings", False, "must be true or false", lambda v: isinstance(v, bool),
+                    "embedding tables stay in float"),))
+    def _int8_sym(model, knobs, context):
+        calls.append(knobs)
+        scope = nncf.IgnoredScope(types=["Gather"]) if knobs["skip_embeddings"] else None
+        return RecipeResult(nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_SYM, ignored_scope=scope))
+
+    # params take it by name, with its knobs, and refuse a bad value of them in one line
+    raw = params_with("variants.tiny-pixart-lcm.quantize.components.text_encoder",
+                      {"recipe": "int8_weights_sym", "skip_embeddings": True})
+    spec = parse(raw).variant("tiny-pixart-lcm").quantize.components["text_encoder"]
+    assert spec.label() == "int8_weights_sym(skip_embeddings=True)"
+    with pytest.raises(UserError, match="skip_embeddings = 'yes': must be true or false"):
+        parse(params_with("variants.tiny-pixart-lcm.quantize.components.text_encoder",
+                          {"recipe": "int8_weights_sym", "skip_embeddings": "yes"}))
+    # the quantize stage's path applies it
+    result = quantize_model(spec, read(pixart_export, "text_encoder"), get_family("pixart"), "text_encoder", None,
+                            nncf.TargetDevice.CPU)
+    assert calls == [{"skip_embeddings": True}]
+    path = pixart_export.parent / "sym-test.xml"
+    ov.save_model(result.model, path)
+    counts = count_quantized_ops(CORE.read_model(path))
+    assert counts["fake_quantize"] == 0 and counts["weights_by_precision"].get("i8", 0) >= 10
+    assert "`int8_weights_sym`" in recipes.describe()
+
+
+def test_every_recipe_knob_has_a_default_it_accepts():
+    for recipe in RECIPES.values():
+        component = parse_component(recipe.name, "test")
+        assert set(component.knobs) == {knob.name for knob in recipe.knobs}
+        assert component.label() == recipe.name  # defaults are not spelled out in labels
+
+
+def test_a_recipe_round_trips_through_its_json():
+    recipe = parse_component({"recipe": "int8", "overflow_fix": "enable", "ignored_scope": ["notebook"]}, "test")
+    assert parse_component(recipe.to_json(), "test") == recipe
+    assert recipe.label() == "int8(overflow_fix='enable', ignored_scope=['notebook'])"
+
+
+def test_accuracy_control_runs_only_inside_the_search(pixart_export, pixart_calibration):
+    with pytest.raises(UserError, match="runs only inside the recipe search"):
+        quantize_model(parse_component("accuracy_control", "test"), read(pixart_export, "transformer"),
+                       get_family("pixart"), "transformer", pixart_calibration, nncf.TargetDevice.CPU)
+
+
+def test_int8_compute_share_counts_only_ops_with_both_operands_quantized(sdxl_export, sdxl_int8, sdxl_calibration,
+                                                                        pixart_export, pixart_calibration):
+    fp = int8_compute_share(read(sdxl_export, "unet"), sdxl_calibration[0])
+    int8 = int8_compute_share(sdxl_int8.model, sdxl_calibration[0])
+    assert fp["int8_macs_share"] == 0 and fp["gmacs"] == int8["gmacs"] > 0
+    assert 0.9 < int8["int8_macs_share"] < 1  # the notebook's scope keeps conv_in, conv_out and a shortcut in float
+    weights_only = quantize_model(parse_component("int8_weights", "test"), read(pixart_export, "transformer"),
+                                  get_family("pixart"), "transformer", None, nncf.TargetDevice.CPU)
+    assert int8_compute_share(weights_only.model, pixart_calibration[0])["int8_macs_share"] == 0
+
+
+def test_named_ignored_scopes_keep_their_ops_in_float(sdxl_export, sdxl_calibration, sdxl_int8):
+    model = read(sdxl_export, "unet")
+    kept = quantize_model(parse_component({"recipe": "int8", "ignored_scope": ["notebook", "attention_scores"]},
+                                          "test"), model, get_family("sdxl"), "unet", sdxl_calibration,
+                          nncf.TargetDevice.CPU)
+    names = int8_op_names(kept.model)
+    all_int8 = int8_op_names(sdxl_int8.model)
+    attention = {name for name in all_int8 if "scaled_dot_product_attention" in name}
+    assert attention and not names & attention
+    assert names and names <= all_int8
+
+
+def test_the_search_takes_the_passing_candidate_with_the_most_int8():
+    rows = [{"candidate": "a", "passed": False, "int8_macs_share": 0.99, "margin": -0.5},
+            {"candidate": "b", "passed": True, "int8_macs_share": 0.80, "margin": 0.1},
+            {"candidate": "c", "passed": True, "int8_macs_share": 0.95, "margin": 0.05},
+            {"candidate": "d", "passed": True, "int8_macs_share": 0.95, "margin": 0.2}]
+    assert choose(rows) == 2  # c: as much INT8 as d, and earlier
+    assert choose([{**row, "passed": False} for row in rows]) is None
+    assert closest([{**row, "passed": False} for row in rows]) == "d"
+
+
+def _searching_workspace(tmp_path, monkeypatch, pixart_export):
+    """The repository layout with the tiny PixArt export and a two-candidate search in its params, as the cwd."""
+    import shutil
+
+    import yaml
+
+    from conftest import REPO
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["variants"]["tiny-pixart-lcm"]["quantize"]["search"] = {
+        "prompts": "data/prompts/validation.jsonl", "num_prompts": 2,
+        "candidates": [{"name": "hybrid", "transformer": "hybrid"}, {"name": "weights", "transformer": "int8_weights"}]}
+    raw["variants"]["tiny-pixart-lcm"]["evaluate"] = {"prompts": "data/prompts/calibration.jsonl"}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    shutil.copytree(REPO / "data" / "prompts", tmp_path / "data" / "prompts")
+    shutil.copytree(pixart_export, tmp_path / "models" / "tiny-pixart-lcm" / "fp")
+    monkeypatch.chdir(tmp_path)
+
+
+def test_when_no_candidate_passes_the_table_is_written_and_the_stage_fails_naming_the_closest(
+        tmp_path, monkeypatch, capsys, pixart_export):
+    import json
+
+    from stages import recipe as recipe_stage
+    from stages.quantization import search as search_module
+
+    _searching_workspace(tmp_path, monkeypatch, pixart_export)
+    rows = [{"candidate": "hybrid", "passed": False, "failed_checks": ["text2image ssim (min) 0.5 < 0.95"],
+             "margin": -0.47, "int8_macs_share": 0.4},
+            {"candidate": "weights", "passed": False, "failed_checks": ["text2image psnr (min) 25 < 26"],
+             "margin": -0.04, "int8_macs_share": 0.0}]
+    monkeypatch.setattr(search_module, "search",
+                        lambda *args: search_module.SearchResult(rows, None, search_module.closest(rows)))
+    assert recipe_stage.main(["tiny-pixart-lcm", "CPU"]) == 2
+    [line] = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert line.startswith("error: no candidate recipe of variants.tiny-pixart-lcm.quantize.search passes the gate")
+    assert "the closest is weights (text2image psnr (min) 25 < 26)" in line
+    recorded = json.loads((tmp_path / "metrics" / "tiny-pixart-lcm" / "CPU" / "recipe.json").read_text())
+    assert recorded["chosen"] is None and recorded["closest"] == "weights" and len(recorded["candidates"]) == 2
+    assert not (tmp_path / "data" / "recipes").exists()  # quantize has nothing to apply
+
+
+def test_the_search_quantizes_and_checks_each_candidate_on_its_validation_prompts(tmp_path, monkeypatch,
+                                                                                 pixart_export):
+    """The whole search on the tiny PixArt (two candidates, two prompts): the table, and the choice quantize reads."""
+    import json
+
+    import yaml
+
+    from stages import calibrate as calibrate_stage
+    from stages import recipe as recipe_stage
+
+    _searching_workspace(tmp_path, monkeypatch, pixart_export)
+    raw = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    raw["variants"]["tiny-pixart-lcm"]["calibrate"]["subset_size"] = 8
+    raw["calibrate"]["compare_notebook_prompts"] = 0
+    raw["variants"]["tiny-pixart-lcm"]["gate"] = {"ssim_min": 0.5, "psnr_min": 10.0}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    assert calibrate_stage.main(["tiny-pixart-lcm"]) == 0
+    assert recipe_stage.main(["tiny-pixart-lcm", "CPU"]) == 0
+    search = json.loads((tmp_path / "metrics" / "tiny-pixart-lcm" / "CPU" / "recipe.json").read_text())
+    assert [row["candidate"] for row in search["candidates"]] == ["hybrid", "weights"]
+    hybrid, weights = search["candidates"]
+    assert hybrid["passed"] and weights["passed"]  # tiny random weights: both stay close to FP
+    assert hybrid["int8_macs_share"] > weights["int8_macs_share"] == 0
+    assert search["chosen"] == "hybrid" and search["validation_prompts"] == "data/prompts/validation.jsonl"
+    chosen = json.loads((tmp_path / "data" / "recipes" / "tiny-pixart-lcm" / "CPU.json").read_text())
+    assert chosen["searched"] and chosen["candidate"] == "hybrid"
+    assert chosen["components"]["transformer"]["recipe"] == "hybrid"
+    assert chosen["components"]["text_encoder"] == {"recipe": "int4_sym", "group_size": 16, "ratio": 1.0}
