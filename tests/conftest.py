@@ -256,7 +256,8 @@ def quantize_tiny_unet(export: Path, calibration: list, spec):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(engine.OVNativeEngine, "__init__", counting_init)
         result = quantize_model(spec.components["unet"], model, get_family("sdxl"), "unet", calibration,
-                                nncf.TargetDevice.CPU, spec.large_model_path)
+                                nncf.TargetDevice.CPU, spec.large_model_path,
+                                "variants.tiny-sdxl-turbo.quantize.large_model_path")
     return result, compiled
 
 
