@@ -8,7 +8,7 @@ For measuring what a host class this machine is not would get (docs/hosts-and-ca
   does on such a CPU by itself.
 What it cannot emulate: the other CPU's clock, caches and memory bandwidth. Compare as ratios on one machine.
 
-Standard library only, and not behind the entry points' setup (stages.common.errors), which would put its quiet
+Standard library only, and not behind the entry points' setup (ov_diffusion_quant.common.errors), which would put its quiet
 logging variables into the environment the command inherits.
 """
 
@@ -19,13 +19,13 @@ import os
 import sys
 from pathlib import Path
 
-# host class (stages/runtime/host.py ISA_CLASSES) -> oneDNN's cap (oneDNN docs, "CPU Dispatcher Controls")
+# host class (ov_diffusion_quant/runtime/host_facts.py ISA_CLASSES) -> oneDNN's cap (oneDNN docs, "CPU Dispatcher Controls")
 ONEDNN_ISA = {
     "avx512": "AVX512_CORE",
     "avx512_vnni": "AVX512_CORE_VNNI",
     "avx512_bf16": "AVX512_CORE_BF16",
 }
-WITHOUT_BF16 = {"avx512", "avx512_vnni"}  # the classes not in stages/runtime/host.py BF16_CLASSES (tested)
+WITHOUT_BF16 = {"avx512", "avx512_vnni"}  # the classes not in ov_diffusion_quant/runtime/host_facts.py BF16_CLASSES (tested)
 # the CPU flag each class needs (/proc/cpuinfo): a cap only takes features away, so the CPU must have the class
 REQUIRED_FLAG = {"avx512": "avx512f", "avx512_vnni": "avx512_vnni", "avx512_bf16": "avx512_bf16"}
 # Measured on the AMX Xeon with OpenVINO 2026.4.1: capped to AVX2, the CPU plugin segfaults in the tiny PixArt

@@ -4,7 +4,7 @@
         [--subset N] [--smooth-quant-alpha A]
 
 Reads the exported IR and the recorded calibration data of <variant>, runs the recipe from
-stages/quantization/recipes.py (with or without the large-model path of stages/quantization/nncf_patches.py),
+ov_diffusion_quant/quantization/recipes.py (with or without the large-model path of ov_diffusion_quant/quantization/nncf_patches.py),
 and prints the peak RSS of each phase (statistics-model compile, statistics
 collection, each algorithm's apply, FastBiasCorrection's sub-models, saving). Not a stage: a measuring tool.
 """
@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from stages.common.errors import argument_parser, main_with_clear_errors
+from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_errors
 
 PHASES: list[list] = []  # [label, start, peak_rss_gb]
 _current = ["start"]
@@ -82,12 +82,12 @@ def main(argv: list[str] | None = None) -> None:
     from nncf.common.tensor_statistics.aggregator import StatisticsAggregator
     from nncf.openvino import engine as nncf_engine
 
-    from stages.quantization import calibration_data
-    from stages.common import paths
-    from stages.families import get_family
-    from stages.config.params import load
-    from stages.quantization import recipes
-    from stages.quantization.apply import quantize_model
+    from ov_diffusion_quant.quantization import calibration_data
+    from ov_diffusion_quant.common import paths
+    from ov_diffusion_quant.families import get_family
+    from ov_diffusion_quant.config.params import load
+    from ov_diffusion_quant.quantization import recipes
+    from ov_diffusion_quant.quantization.apply import quantize_model
 
     stop = threading.Event()
     threading.Thread(target=sampler, args=(stop,), daemon=True).start()

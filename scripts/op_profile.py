@@ -19,11 +19,11 @@ import time
 import numpy as np
 import openvino as ov
 
-from stages.quantization import calibration_data
-from stages.common.errors import argument_parser, main_with_clear_errors
-from stages.common import paths
-from stages.families import get_family
-from stages.config.params import load
+from ov_diffusion_quant.quantization import calibration_data
+from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_errors
+from ov_diffusion_quant.common import paths
+from ov_diffusion_quant.families import get_family
+from ov_diffusion_quant.config.params import load
 
 GROUPS = ("matmul", "convolution", "attention", "other")
 INT8_OVER_BF16_PEAK = 2.0

@@ -21,7 +21,7 @@ import yaml
 
 sys.path.insert(0, str(Path.cwd()))  # this checkout's stages (an editable install may point at another worktree)
 from stages import gate  # noqa: E402
-from stages.config.params import load as load_params  # noqa: E402
+from ov_diffusion_quant.config.params import load as load_params  # noqa: E402
 
 WORSE = {
     "default": {},

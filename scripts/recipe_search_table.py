@@ -18,8 +18,8 @@ from pathlib import Path
 
 def held_out(path: Path) -> str:
     """Adherence, SSIM and PSNR minimum on the held-out captions, and the gate's verdict on them."""
-    from stages.config.params import load
-    from stages.evaluation.checks import metric_checks
+    from ov_diffusion_quant.config.params import load
+    from ov_diffusion_quant.evaluation.checks import metric_checks
 
     data = json.loads(path.read_text())
     a = data["adherence"]

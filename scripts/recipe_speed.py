@@ -23,10 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from stages.common import paths
-from stages.common.errors import UserError, argument_parser, main_with_clear_errors
-from stages.common.outputs import write_json
-from stages.config.params import load
+from ov_diffusion_quant.common import paths
+from ov_diffusion_quant.common.errors import UserError, argument_parser, main_with_clear_errors
+from ov_diffusion_quant.common.outputs import write_json
+from ov_diffusion_quant.config.params import load
 
 
 @main_with_clear_errors
@@ -34,13 +34,13 @@ def main(argv: list[str] | None = None) -> None:
     import nncf
     import openvino as ov
 
-    from stages.families import get_family
-    from stages.quantization import calibration_data
-    from stages.quantization.apply import quantize_model
-    from stages.quantization.recipes import int8_compute_share
-    from stages.runtime import host
-    from stages.runtime.devices import compile_config
-    from stages.runtime.inference import input_shapes
+    from ov_diffusion_quant.families import get_family
+    from ov_diffusion_quant.quantization import calibration_data
+    from ov_diffusion_quant.quantization.apply import quantize_model
+    from ov_diffusion_quant.quantization.recipes import int8_compute_share
+    from ov_diffusion_quant.runtime import host_facts
+    from ov_diffusion_quant.runtime.devices import compile_config
+    from ov_diffusion_quant.runtime.inference import input_shapes
 
     parser = argument_parser(__doc__)
     parser.add_argument("variant")
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.candidates:
         rows[name]["speed_vs_" + first] = round(statistics.median(times[first]) / statistics.median(times[name]), 3)
     record = {"variant": variant.name, "candidates_of": args.source, "denoiser": denoiser, "rounds": args.rounds,
-              "input_shapes": {k: list(v.shape) for k, v in sample.items()}, "rows": rows, "host": host.provenance()}
+              "input_shapes": {k: list(v.shape) for k, v in sample.items()}, "rows": rows, "host": host_facts.provenance()}
     print(json.dumps(record, indent=1))
     if args.out:
         write_json(args.out, record)

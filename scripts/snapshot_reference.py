@@ -25,12 +25,12 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path.cwd()))  # this checkout's stages (an editable install may point at another worktree)
-from stages.common import paths  # noqa: E402
-from stages.common.errors import UserError, argument_parser, main_with_clear_errors  # noqa: E402
-from stages.common.outputs import atomic_dir  # noqa: E402
-from stages.common.resources import peak_rss_mb  # noqa: E402
-from stages.config.params import load  # noqa: E402
-from stages.runtime import host  # noqa: E402
+from ov_diffusion_quant.common import paths  # noqa: E402
+from ov_diffusion_quant.common.errors import UserError, argument_parser, main_with_clear_errors  # noqa: E402
+from ov_diffusion_quant.common.outputs import atomic_dir  # noqa: E402
+from ov_diffusion_quant.common.resources import peak_rss_mb  # noqa: E402
+from ov_diffusion_quant.config.params import load  # noqa: E402
+from ov_diffusion_quant.runtime import host_facts  # noqa: E402
 
 VARIANT = "trained-sdxl"  # the variant whose training params the snapshot follows
 SNAPSHOT = paths.REFERENCE_MODELS / VARIANT
@@ -53,7 +53,7 @@ def scene_files(workspace: Path) -> dict[str, str]:
 
 
 def train(out_dir: Path) -> dict:
-    from stages.reference.training import train_reference
+    from ov_diffusion_quant.reference.training import train_reference
 
     spec = load().variant(VARIANT).model
     started = time.perf_counter()
@@ -61,7 +61,7 @@ def train(out_dir: Path) -> dict:
                               batch_size=spec.train.batch_size, lr=spec.train.lr, vae_steps=spec.train.vae_steps,
                               taesd_steps=spec.train.taesd_steps, threads=spec.train.threads, progress=True)
     return {**metrics, "wall_seconds": round(time.perf_counter() - started, 1), "peak_rss_mb": peak_rss_mb(),
-            "host": host.provenance()}
+            "host": host_facts.provenance()}
 
 
 def trained_elsewhere(workspace: Path, model_params: dict, scenes_here: dict[str, str]) -> tuple[Path, dict]:

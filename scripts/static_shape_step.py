@@ -15,12 +15,12 @@ import time
 
 import openvino as ov
 
-from stages.quantization import calibration_data
-from stages.common.errors import argument_parser, main_with_clear_errors
-from stages.common import paths
-from stages.families import get_family
-from stages.runtime.inference import input_shapes
-from stages.config.params import load
+from ov_diffusion_quant.quantization import calibration_data
+from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_errors
+from ov_diffusion_quant.common import paths
+from ov_diffusion_quant.families import get_family
+from ov_diffusion_quant.runtime.inference import input_shapes
+from ov_diffusion_quant.config.params import load
 
 
 @main_with_clear_errors

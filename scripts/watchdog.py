@@ -16,7 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from stages.common.errors import argument_parser, main_with_clear_errors
+from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_errors
 
 log = logging.getLogger(__name__)
 

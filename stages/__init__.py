@@ -1,6 +1,7 @@
-"""The DVC stages of this pipeline (the modules at this level) and their library (the sub-packages)."""
+"""The DVC stages of this pipeline, one module per stage (dvc.yaml); the library is ov_diffusion_quant."""
 
-from stages.common.telemetry import declined_without_consent_file
+from ov_diffusion_quant.common.telemetry import declined_without_consent_file
 
-# before any module of this project imports OpenVINO or NNCF, which start their telemetry on import or first use
+# Process set-up for every stage, before its imports reach OpenVINO or NNCF (NNCF asks for telemetry consent on
+# import): without a consent file, telemetry counts as declined.
 declined_without_consent_file()

@@ -2,7 +2,7 @@
 
     python -m stages.benchmark <variant> <device>   ->  metrics/<variant>/<device>/benchmark.json
 
-Configurations (stages/benchmarking/configurations.py), each measured in a fresh process (``--one``) so
+Configurations (ov_diffusion_quant/benchmarking/configurations.py), each measured in a fresh process (``--one``) so
 that its load time and peak RSS are its own: FP at the device's default precision (bf16 for FP16 IR on
 AMX CPUs), FP with INFERENCE_PRECISION_HINT=f32, optimized, and for SDXL the same two directories in
 OpenVINO GenAI. FP and optimized run back to back; ``benchmark.rounds`` > 1 repeats every configuration
@@ -16,14 +16,14 @@ import json
 import logging
 import sys
 
-from stages.benchmarking.configurations import CONFIGURATIONS
-from stages.benchmarking.measure import measure_one
-from stages.benchmarking.runner import run_benchmark
-from stages.common import paths
-from stages.common.errors import argument_parser, main_with_clear_errors
-from stages.common.outputs import write_json
-from stages.config.params import load
-from stages.runtime.devices import check_device
+from ov_diffusion_quant.benchmarking.configurations import CONFIGURATIONS
+from ov_diffusion_quant.benchmarking.measure import measure_one
+from ov_diffusion_quant.benchmarking.runner import run_benchmark
+from ov_diffusion_quant.common import paths
+from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_errors
+from ov_diffusion_quant.common.outputs import write_json
+from ov_diffusion_quant.config.params import load
+from ov_diffusion_quant.runtime.devices import check_device
 
 
 @main_with_clear_errors

@@ -16,15 +16,15 @@ from dataclasses import replace
 
 from tqdm import tqdm
 
-from stages.quantization import calibration_data
-from stages.common import paths
-from stages.common.errors import UserError, argument_parser, main_with_clear_errors
-from stages.families import get_family
-from stages.common.outputs import atomic_dir, remove_stale_temps, write_json
-from stages.config.params import load
-from stages.runtime import host
-from stages.common.prompts import calibration_prompts, prompt_provenance
-from stages.runtime.recording import RecordingCompiledModel, hooked
+from ov_diffusion_quant.quantization import calibration_data
+from ov_diffusion_quant.common import paths
+from ov_diffusion_quant.common.errors import UserError, argument_parser, main_with_clear_errors
+from ov_diffusion_quant.families import get_family
+from ov_diffusion_quant.common.outputs import atomic_dir, remove_stale_temps, write_json
+from ov_diffusion_quant.config.params import load
+from ov_diffusion_quant.runtime import host_facts
+from ov_diffusion_quant.common.prompts import calibration_prompts, prompt_provenance
+from ov_diffusion_quant.runtime.recording import RecordingCompiledModel, hooked
 
 
 def collect(pipeline, denoiser: str, prompts, generation, subset_size: int, progress: bool = True):
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         "other_components": {component: len(values) for component, values in others.items()},
         **cost,
         "prompts": prompt_provenance(prompt_source),
-        "host": host.provenance(),
+        "host": host_facts.provenance(),
     })
 
 

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import logging
 
-from stages.common import paths
-from stages.common.errors import argument_parser, main_with_clear_errors
-from stages.evaluation.compare import adherence_fp_vs_optimized, aggregate, compare, render_reference
-from stages.evaluation.grid import make_grid
-from stages.runtime.inference import load_variant
-from stages.common.artifacts import read_json
-from stages.common.outputs import atomic_file, write_json
-from stages.config.params import load
-from stages.families import get_family
-from stages.runtime import host
-from stages.common.prompts import validation_prompts
-from stages.evaluation.similarity import load_clip
+from ov_diffusion_quant.common import paths
+from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_errors
+from ov_diffusion_quant.evaluation.compare import adherence_fp_vs_optimized, aggregate, compare, render_reference
+from ov_diffusion_quant.evaluation.grid import make_grid
+from ov_diffusion_quant.runtime.inference import load_variant
+from ov_diffusion_quant.common.artifacts import read_json
+from ov_diffusion_quant.common.outputs import atomic_file, write_json
+from ov_diffusion_quant.config.params import load
+from ov_diffusion_quant.families import get_family
+from ov_diffusion_quant.runtime import host_facts
+from ov_diffusion_quant.common.prompts import validation_prompts
+from ov_diffusion_quant.evaluation.similarity import load_clip
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         **({"clip_model": clip.provenance} if clip else {}),
         **({"adherence": adherence_fp_vs_optimized(references, optimized_images)} if own.judge else {}),
         "models": {"fp": get_family(variant.model.family).read_sources(paths.fp_model(variant.name))},
-        "host": host.provenance(),
+        "host": host_facts.provenance(),
     })
 
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 import logging
 import time
 
-from stages.common import paths
-from stages.common.errors import argument_parser, main_with_clear_errors
-from stages.families import get_family
-from stages.common.outputs import atomic_dir, dir_size_bytes, write_json
-from stages.config.params import load
-from stages.runtime import host
+from ov_diffusion_quant.common import paths
+from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_errors
+from ov_diffusion_quant.families import get_family
+from ov_diffusion_quant.common.outputs import atomic_dir, dir_size_bytes, write_json
+from ov_diffusion_quant.config.params import load
+from ov_diffusion_quant.runtime import host_facts
 
 
 @main_with_clear_errors
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
         "export_seconds": round(time.perf_counter() - started, 2),
         "size_mb": round(dir_size_bytes(paths.fp_model(variant.name)) / 2**20, 3),
         "sources": family.read_sources(paths.fp_model(variant.name)),
-        "host": host.provenance(),
+        "host": host_facts.provenance(),
     })
 
 

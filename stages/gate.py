@@ -14,12 +14,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from stages.common import paths
-from stages.common.artifacts import read_json
-from stages.common.errors import argument_parser, main_with_clear_errors
-from stages.common.outputs import atomic_file, check_writable_file
-from stages.config.params import Params, load
-from stages.evaluation.checks import FAIL, MODES, NOT_GATED, PASS, Check, metric_checks  # noqa: F401
+from ov_diffusion_quant.common import paths
+from ov_diffusion_quant.common.artifacts import read_json
+from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_errors
+from ov_diffusion_quant.common.outputs import atomic_file, check_writable_file
+from ov_diffusion_quant.config.params import Params, load
+from ov_diffusion_quant.evaluation.checks import FAIL, MODES, NOT_GATED, PASS, Check, metric_checks  # noqa: F401
 
 log = logging.getLogger(__name__)
 @dataclass

@@ -4,16 +4,16 @@
 
 Runs on every `dvc repro` (always_changed); its files change only when the facts do, so the
 stages that list them as deps re-run on another ISA class, precision or library version, and
-are restored from the cache otherwise. See stages/runtime/host.py for what each file holds.
+are restored from the cache otherwise. See ov_diffusion_quant/runtime/host_facts.py for what each file holds.
 """
 
 from __future__ import annotations
 
 
-from stages.common.errors import argument_parser, main_with_clear_errors
-from stages.common.outputs import write_json
-from stages.config.params import load
-from stages.runtime import host
+from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_errors
+from ov_diffusion_quant.common.outputs import write_json
+from ov_diffusion_quant.config.params import load
+from ov_diffusion_quant.runtime import host_facts
 
 
 @main_with_clear_errors
@@ -21,10 +21,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argument_parser(__doc__)
     parser.parse_args(argv)
 
-    facts = host.facts(load().host_precision)
-    write_json(host.LIBRARIES_FILE, facts["libraries"])
-    write_json(host.RUNTIME_FILE, facts["runtime"])
-    write_json(host.CPU_FILE, facts["cpu"])
+    facts = host_facts.facts(load().host_precision)
+    write_json(host_facts.LIBRARIES_FILE, facts["libraries"])
+    write_json(host_facts.RUNTIME_FILE, facts["runtime"])
+    write_json(host_facts.CPU_FILE, facts["cpu"])
 
 
 if __name__ == "__main__":

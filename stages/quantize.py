@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import time
 
-from stages.common import paths
-from stages.common.errors import argument_parser, main_with_clear_errors
-from stages.common.outputs import atomic_dir, dir_size_bytes, remove_stale_temps, write_json
-from stages.common.resources import peak_rss_mb
-from stages.config.params import load
-from stages.families import get_family
-from stages.quantization.apply import copy_export, load_calibrations, quantize_into
-from stages.quantization.chosen import read_chosen
-from stages.runtime import host
-from stages.runtime.devices import check_device, nncf_target_device
+from ov_diffusion_quant.common import paths
+from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_errors
+from ov_diffusion_quant.common.outputs import atomic_dir, dir_size_bytes, remove_stale_temps, write_json
+from ov_diffusion_quant.common.resources import peak_rss_mb
+from ov_diffusion_quant.config.params import load
+from ov_diffusion_quant.families import get_family
+from ov_diffusion_quant.quantization.apply import copy_export, load_calibrations, quantize_into
+from ov_diffusion_quant.quantization.chosen import read_chosen
+from ov_diffusion_quant.runtime import host_facts
+from ov_diffusion_quant.runtime.devices import check_device, nncf_target_device
 
 
 @main_with_clear_errors
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         "compression_ratio": round(total_fp / total_opt, 3),
         "candidate": chosen.candidate,
         "components": done.components,
-        "host": host.provenance(),
+        "host": host_facts.provenance(),
     })
 
 

@@ -6,7 +6,7 @@
         -> metrics/<variant>/<device>/recipe_candidates.csv  one row per candidate (DVC plots)
 
 Without `variants.<v>.quantize.search` this only writes params' components. With it, every candidate is quantized,
-rendered on the search's validation split and checked against the variant's gate (stages/quantization/search.py);
+rendered on the search's validation split and checked against the variant's gate (ov_diffusion_quant/quantization/search.py);
 the fastest that passes is chosen. The stage depends on the host facts, so the choice is cached per host class.
 If no candidate passes, the table is written and the stage fails, naming the closest candidate.
 """
@@ -17,12 +17,12 @@ import time
 
 import pandas as pd
 
-from stages.common import paths
-from stages.common.errors import UserError, argument_parser, main_with_clear_errors
-from stages.common.outputs import atomic_file, write_json
-from stages.common.resources import peak_rss_mb
-from stages.config.params import load
-from stages.quantization.chosen import Chosen, chosen_json
+from ov_diffusion_quant.common import paths
+from ov_diffusion_quant.common.errors import UserError, argument_parser, main_with_clear_errors
+from ov_diffusion_quant.common.outputs import atomic_file, write_json
+from ov_diffusion_quant.common.resources import peak_rss_mb
+from ov_diffusion_quant.config.params import load
+from ov_diffusion_quant.quantization.chosen import Chosen, chosen_json
 
 # the columns of recipe_candidates.csv (the plot: INT8 share against adherence drop, per candidate)
 CSV_COLUMNS = ("candidate", "passed", "int8_macs_share", "adherence_drop", "ssim_min_t2i", "psnr_min_t2i",
@@ -46,10 +46,10 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     # 2. The search (heavy imports only here)
-    from stages.families import get_family
-    from stages.quantization.search import search
-    from stages.runtime import host
-    from stages.runtime.devices import check_device
+    from ov_diffusion_quant.families import get_family
+    from ov_diffusion_quant.quantization.search import search
+    from ov_diffusion_quant.runtime import host_facts
+    from ov_diffusion_quant.runtime.devices import check_device
 
     device = check_device(args.device)
     family = get_family(variant.model.family)
@@ -60,13 +60,13 @@ def main(argv: list[str] | None = None) -> None:
         "searched": True, "objective": spec.objective, "validation_prompts": spec.prompts,
         "num_prompts": spec.num_prompts, "chosen": result.chosen.candidate if result.chosen else None,
         "closest": result.closest, "seconds": round(time.perf_counter() - started, 1), "peak_rss_mb": peak_rss_mb(),
-        "candidates": result.rows, "host": host.provenance(),
+        "candidates": result.rows, "host": host_facts.provenance(),
     }
     if result.chosen is None:
         write_json(paths.metrics(variant.name, "recipe.json", device), summary)
         closest = next(row for row in result.rows if row["candidate"] == result.closest)
         raise UserError(f"no candidate recipe of variants.{variant.name}.quantize.search passes the gate on "
-                        f"{host.provenance()['isa_class']} ({host.provenance()['precision']}): the closest is "
+                        f"{host_facts.provenance()['isa_class']} ({host_facts.provenance()['precision']}): the closest is "
                         f"{closest['candidate']} ({'; '.join(closest['failed_checks'])}); the table is in "
                         f"{paths.metrics(variant.name, 'recipe.json', device)}")
     write_outputs(variant.name, device, result.chosen, summary, result.rows)

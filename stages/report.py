@@ -9,7 +9,7 @@ variants, which `make bench-arch` runs outside the default DAG) appear too, mark
         -> reports/latency.csv   median latency per configuration, long format (DVC plot)
         -> reports/similarity.csv  SSIM / PSNR per prompt from every evaluate_per_prompt.csv, long format (DVC plot)
 
-Reads metrics/<variant>/*.json and metrics/<variant>/<device>/*.json (stages/reporting/summary.py).
+Reads metrics/<variant>/*.json and metrics/<variant>/<device>/*.json (ov_diffusion_quant/reporting/summary.py).
 Every cell is filled: a value that does not exist says why, as "n/a (reason)".
 """
 
@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import logging
 
-from stages.common import paths
-from stages.common.errors import argument_parser, main_with_clear_errors
-from stages.common.outputs import atomic_file
-from stages.config.params import load
-from stages.reporting.markdown import markdown
-from stages.reporting.plots import latency_table, similarity_table
-from stages.reporting.summary import summary_table
+from ov_diffusion_quant.common import paths
+from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_errors
+from ov_diffusion_quant.common.outputs import atomic_file
+from ov_diffusion_quant.config.params import load
+from ov_diffusion_quant.reporting.markdown import markdown
+from ov_diffusion_quant.reporting.plots import latency_table, similarity_table
+from ov_diffusion_quant.reporting.summary import summary_table
 
 SUMMARY_MD, SUMMARY_CSV, LATENCY_CSV, SIMILARITY_CSV = (
     paths.REPORTS / name for name in ("summary.md", "summary.csv", "latency.csv", "similarity.csv"))

@@ -11,10 +11,10 @@ seconds from `scenes.seed`, byte for byte the same for the same params.
 from __future__ import annotations
 
 
-from stages.common import paths
-from stages.common.errors import argument_parser, main_with_clear_errors
-from stages.config.params import load
-from stages.reference.scenes import write_dataset
+from ov_diffusion_quant.common import paths
+from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_errors
+from ov_diffusion_quant.config.params import load
+from ov_diffusion_quant.reference.scene_dataset import write_dataset
 
 
 @main_with_clear_errors

@@ -14,13 +14,13 @@ import json
 import time
 from pathlib import Path
 
-from stages.common import paths
-from stages.common.errors import argument_parser, main_with_clear_errors
-from stages.common.hub import directory_digest
-from stages.common.outputs import atomic_dir, write_json
-from stages.common.resources import peak_rss_mb
-from stages.config.params import load
-from stages.runtime import host
+from ov_diffusion_quant.common import paths
+from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_errors
+from ov_diffusion_quant.common.hub import directory_digest
+from ov_diffusion_quant.common.outputs import atomic_dir, write_json
+from ov_diffusion_quant.common.resources import peak_rss_mb
+from ov_diffusion_quant.config.params import load
+from ov_diffusion_quant.runtime import host_facts
 
 
 @main_with_clear_errors
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
             (out_dir / "source.json").write_text(json.dumps(record, indent=2) + "\n")
         return
 
-    from stages.reference.training import train_reference
+    from ov_diffusion_quant.reference.training import train_reference
 
     started = time.perf_counter()
     train = spec.train
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
                               threads=train.threads)
     write_json(paths.metrics(variant.name, "source.json"), {
         **metrics, "wall_seconds": round(time.perf_counter() - started, 1), "peak_rss_mb": peak_rss_mb(),
-        "host": host.provenance(),
+        "host": host_facts.provenance(),
     })
 
 

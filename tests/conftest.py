@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-import stages  # noqa: F401 - first: OpenVINO's and NNCF's telemetry off without a consent file, as in every stage
+from ov_diffusion_quant.common.telemetry import declined_without_consent_file
+
+declined_without_consent_file()  # first: OpenVINO's and NNCF's telemetry off without a consent file, as in every stage
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("PYTHONWARNINGS", "ignore")
@@ -77,8 +79,8 @@ def params_with(path: str, value=None, delete: bool = False) -> dict:
 
 def params_error(raw: dict) -> str:
     """The message of the UserError that validating ``raw`` raises: one line."""
-    from stages.common.errors import UserError
-    from stages.config.params import parse
+    from ov_diffusion_quant.common.errors import UserError
+    from ov_diffusion_quant.config.params import parse
 
     with pytest.raises(UserError) as caught:
         parse(raw)
@@ -142,16 +144,16 @@ def compile_at_the_device_default():
     """In-process tests compile at the device's default precision, as in a fresh clone: the workspace's
     data/host/runtime.json is from whichever host last ran `dvc repro` here, which may be another kind of host
     (the CPU differs from session to session). Tests that need host facts run `dvc repro` in a copy."""
-    from stages.runtime import host
+    from ov_diffusion_quant.runtime import host_facts
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(host, "RUNTIME_FILE", REPO / "tests" / "no-host-facts" / "runtime.json")
+        patch.setattr(host_facts, "RUNTIME_FILE", REPO / "tests" / "no-host-facts" / "runtime.json")
         yield
 
 
 @pytest.fixture(scope="session")
 def params():
-    from stages.config.params import load
+    from ov_diffusion_quant.config.params import load
 
     return load(REPO / "params.yaml")
 
@@ -171,7 +173,7 @@ def _export_once_per_run(variant, tmp_path_factory) -> Path:
     other waits on a lock; pytest-xdist's recipe for session fixtures). Tests read it and never change it."""
     from filelock import FileLock
 
-    from stages.families import get_family
+    from ov_diffusion_quant.families import get_family
 
     root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -198,14 +200,14 @@ def pixart_export(pixart_variant, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def sdxl_pipeline(sdxl_export):
-    from stages.families import get_family
+    from ov_diffusion_quant.families import get_family
 
     return get_family("sdxl").load(sdxl_export, "CPU")
 
 
 @pytest.fixture(scope="session")
 def pixart_pipeline(pixart_export):
-    from stages.families import get_family
+    from ov_diffusion_quant.families import get_family
 
     return get_family("pixart").load(pixart_export, "CPU")
 
@@ -223,14 +225,14 @@ def _collect(pipeline, family, variant, count):
 
 @pytest.fixture(scope="session")
 def sdxl_calibration(sdxl_pipeline, sdxl_variant):
-    from stages.families import get_family
+    from ov_diffusion_quant.families import get_family
 
     return _collect(sdxl_pipeline, get_family("sdxl"), sdxl_variant, 8)
 
 
 @pytest.fixture(scope="session")
 def pixart_calibration(pixart_pipeline, pixart_variant):
-    from stages.families import get_family
+    from ov_diffusion_quant.families import get_family
 
     return _collect(pixart_pipeline, get_family("pixart"), pixart_variant, 8)
 
@@ -242,8 +244,8 @@ def quantize_tiny_unet(export: Path, calibration: list, spec):
     import openvino as ov
     from nncf.openvino import engine
 
-    from stages.families import get_family
-    from stages.quantization.apply import quantize_model
+    from ov_diffusion_quant.families import get_family
+    from ov_diffusion_quant.quantization.apply import quantize_model
 
     model = ov.Core().read_model(export / "unet" / "openvino_model.xml")
     compiled: list[bool] = []

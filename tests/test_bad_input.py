@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conftest import REPO
-from stages.common.errors import UserError
+from ov_diffusion_quant.common.errors import UserError
 
 VARIANT = "tiny-pixart-lcm"
 
@@ -103,7 +103,7 @@ def test_a_corrupt_evaluate_json_names_its_file_and_stage(tmp_path, monkeypatch,
 
 
 def test_output_paths_of_the_gate_and_the_ci_report_are_checked_first(tmp_path, monkeypatch, capsys):
-    from stages.cli import ci_report
+    from ov_diffusion_quant.cli import ci_report
 
     workspace(tmp_path, monkeypatch)
     (tmp_path / "reports").mkdir()
@@ -114,7 +114,7 @@ def test_output_paths_of_the_gate_and_the_ci_report_are_checked_first(tmp_path, 
 
 
 def test_sweeps_names_a_bad_exp_show_file(tmp_path, capsys):
-    from stages.cli import sweeps
+    from ov_diffusion_quant.cli import sweeps
 
     (tmp_path / "exps.json").write_text("not json")
     assert sweeps.main(["tiny-sdxl-turbo", "--exp-show-json", str(tmp_path / "exps.json")]) == 2
@@ -125,7 +125,7 @@ def test_sweeps_names_a_bad_exp_show_file(tmp_path, capsys):
 
 
 def test_the_ci_report_uses_the_same_verdict(tmp_path, monkeypatch):
-    from stages.cli import ci_report
+    from ov_diffusion_quant.cli import ci_report
 
     workspace(tmp_path, monkeypatch, lambda raw: raw.update(enabled=[]))
     monkeypatch.setattr(ci_report, "dvc_diff", lambda kind, base: f"no {kind} diff")
@@ -156,7 +156,7 @@ def garble(path):
 ])
 def test_a_damaged_ir_is_one_line_naming_the_file_and_its_stage(exported, capsys, damage, file, reason):
     from stages import calibrate, quantize
-    from stages.cli import generate
+    from ov_diffusion_quant.cli import generate
 
     damage(exported / "models" / VARIANT / "fp" / file)
     expected = f"error: models/{VARIANT}/fp/{file} is corrupt ({reason}"
@@ -173,7 +173,7 @@ def test_check_ir_and_read_ir_on_a_small_model(tmp_path):
     import openvino as ov
     from openvino import opset13
 
-    from stages.common.artifacts import check_ir, read_ir
+    from ov_diffusion_quant.common.artifacts import check_ir, read_ir
 
     weights = opset13.constant(np.arange(64, dtype=np.float32).reshape(8, 8))
     parameter = opset13.parameter([1, 8], np.float32, name="x")
@@ -194,7 +194,7 @@ def test_check_ir_and_read_ir_on_a_small_model(tmp_path):
 
 
 def test_the_stage_that_makes_a_path_is_read_from_the_layout():
-    from stages.common.paths import remake_hint, stage_that_makes
+    from ov_diffusion_quant.common.paths import remake_hint, stage_that_makes
 
     assert stage_that_makes("models/v/fp/unet/openvino_model.bin") == "export@v"
     assert stage_that_makes("models/v/optimized-AUTO/unet/openvino_model.xml") == "quantize@v-AUTO"
@@ -207,7 +207,7 @@ def test_the_stage_that_makes_a_path_is_read_from_the_layout():
 
 @pytest.fixture
 def calibration_dir(tmp_path, monkeypatch):
-    from stages.quantization import calibration_data
+    from ov_diffusion_quant.quantization import calibration_data
 
     monkeypatch.chdir(tmp_path)
     data_dir = tmp_path / "data" / "calibration" / VARIANT
@@ -226,7 +226,7 @@ def calibration_dir(tmp_path, monkeypatch):
      "it lists 5 samples, the shards hold 3"),
 ])
 def test_a_damaged_calibration_file_is_one_line_naming_it(calibration_dir, damage, file, reason):
-    from stages.quantization import calibration_data
+    from ov_diffusion_quant.quantization import calibration_data
 
     damage(calibration_dir / file)
     with pytest.raises(UserError) as caught:
@@ -238,7 +238,7 @@ def test_a_damaged_calibration_file_is_one_line_naming_it(calibration_dir, damag
 
 def test_quantize_names_a_corrupt_shard_before_quantizing_anything(exported, capsys):
     from stages import quantize, recipe
-    from stages.quantization import calibration_data
+    from ov_diffusion_quant.quantization import calibration_data
 
     data_dir = exported / "data" / "calibration" / VARIANT
     data_dir.mkdir(parents=True)
@@ -257,7 +257,7 @@ def test_quantize_names_a_corrupt_shard_before_quantizing_anything(exported, cap
 @pytest.fixture
 def no_model_loads(tmp_path, monkeypatch):
     """A workspace where loading a model fails the test: the checks must come first."""
-    from stages.cli import generate
+    from ov_diffusion_quant.cli import generate
 
     workspace(tmp_path, monkeypatch)
     loads = []
@@ -277,7 +277,7 @@ def no_model_loads(tmp_path, monkeypatch):
     (["--height", "4096"], "error: height 4096 is not allowed for sdxl: use a positive multiple of 32 up to 2048"),
 ])
 def test_generate_checks_its_inputs_before_loading_a_model(no_model_loads, capsys, args, expected):
-    from stages.cli import generate
+    from ov_diffusion_quant.cli import generate
 
     (no_model_loads / "notes.png").write_text("not an image")
     (no_model_loads / "outdir").mkdir()
@@ -287,7 +287,7 @@ def test_generate_checks_its_inputs_before_loading_a_model(no_model_loads, capsy
 
 
 def test_a_prompt_file_with_a_line_that_is_not_json(tmp_path):
-    from stages.common.prompts import validation_prompts
+    from ov_diffusion_quant.common.prompts import validation_prompts
 
     path = tmp_path / "prompts.jsonl"
     path.write_text('{"id": "a", "caption": "a cat"}\n\n{"id": "b", caption: "a dog"}\n')
@@ -300,7 +300,7 @@ def test_a_prompt_file_with_a_line_that_is_not_json(tmp_path):
 @pytest.mark.parametrize("line", ['{"id": "b"}', '{"id": "b", "caption": null}', '{"id": "b", "caption": "  "}',
                                   '{"id": "b", "caption": 7}', '["a dog"]'])
 def test_a_prompt_row_without_a_caption_is_refused_not_read_as_none(tmp_path, line):
-    from stages.common.prompts import validation_prompts
+    from ov_diffusion_quant.common.prompts import validation_prompts
 
     path = tmp_path / "prompts.jsonl"
     path.write_text('{"id": "a", "caption": "a cat"}\n' + line + "\n")
@@ -310,7 +310,7 @@ def test_a_prompt_row_without_a_caption_is_refused_not_read_as_none(tmp_path, li
 
 def test_calibrate_reads_its_prompts_before_loading_the_model(tmp_path, monkeypatch, capsys):
     from stages import calibrate
-    from stages.families.pixart import PixArtFamily
+    from ov_diffusion_quant.families.pixart import PixArtFamily
 
     workspace(tmp_path, monkeypatch)
     with (tmp_path / "data/prompts/calibration.jsonl").open("a") as handle:
@@ -324,7 +324,7 @@ def test_calibrate_reads_its_prompts_before_loading_the_model(tmp_path, monkeypa
 
 def test_calibrate_checks_subset_size_against_a_prompt_file_before_loading_the_model(tmp_path, monkeypatch, capsys):
     from stages import calibrate
-    from stages.families.pixart import PixArtFamily
+    from ov_diffusion_quant.families.pixart import PixArtFamily
 
     workspace(tmp_path, monkeypatch, lambda raw: raw["variants"][VARIANT]["calibrate"].update(subset_size=5000))
     prompts = len((tmp_path / "data/prompts/calibration.jsonl").read_text().splitlines())
@@ -338,8 +338,8 @@ def test_calibrate_checks_subset_size_against_a_prompt_file_before_loading_the_m
 
 
 def test_the_hub_source_refuses_a_row_without_a_caption(monkeypatch):
-    from stages.common import prompts
-    from stages.config.specs import PromptSource
+    from ov_diffusion_quant.common import prompts
+    from ov_diffusion_quant.config.specs import PromptSource
 
     class Stream(list):
         def shuffle(self, seed, buffer_size):
@@ -355,7 +355,7 @@ def test_the_hub_source_refuses_a_row_without_a_caption(monkeypatch):
 
 # -- every entry point: one line, the traceback on request ----------------------------------------------------
 def test_an_unexpected_failure_is_one_line_and_verbose_shows_the_traceback(capsys, monkeypatch):
-    from stages.common.errors import main_with_clear_errors
+    from ov_diffusion_quant.common.errors import main_with_clear_errors
 
     @main_with_clear_errors
     def main(argv):
@@ -381,7 +381,7 @@ def test_an_unexpected_failure_is_one_line_and_verbose_shows_the_traceback(capsy
 
 def test_the_demo_prints_its_errors_on_stderr(tmp_path, monkeypatch, capsys):
     pytest.importorskip("gradio")
-    from stages.cli import demo
+    from ov_diffusion_quant.cli import demo
 
     workspace(tmp_path, monkeypatch, lambda raw: raw.update(enabled=[]))
     assert demo.main([]) == 2

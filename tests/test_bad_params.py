@@ -1,4 +1,4 @@
-"""Bad params: every value's type and range is checked in stages/config/params.py, before any stage works.
+"""Bad params: every value's type and range is checked in ov_diffusion_quant/config/params.py, before any stage works.
 
 Each bad value is one line naming it and what is allowed; a YAML syntax error names its line.
 """
@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from conftest import REPO, params_error, params_with
-from stages.common.errors import UserError
-from stages.config.params import load, parse
+from ov_diffusion_quant.common.errors import UserError
+from ov_diffusion_quant.config.params import load, parse
 
 RAW = yaml.safe_load((REPO / "params.yaml").read_text())
 SDXL, PIXART = "variants.tiny-sdxl-turbo", "variants.tiny-pixart-lcm"
@@ -156,7 +156,7 @@ def run_module(module: str, cwd, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_python_m_stages_config_params_validates_and_prints_the_dags_variants():
-    result = run_module("stages.config.params", REPO)
+    result = run_module("ov_diffusion_quant.config.params", REPO)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "params.yaml is valid" in out and "2 enabled variant(s) x 1 device(s) (CPU)" in out
@@ -170,7 +170,7 @@ def test_python_m_stages_config_params_validates_and_prints_the_dags_variants():
 def test_python_m_stages_config_params_on_invalid_params_exits_with_one_line(tmp_path):
     write_params(tmp_path, (REPO / "params.yaml").read_text().replace(
         "text_encoder: {recipe: int4_sym, group_size: 16}", "text_encoder: {recipe: int4_sym, group_size: 0}"))
-    result = run_module("stages.config.params", tmp_path)
+    result = run_module("ov_diffusion_quant.config.params", tmp_path)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.splitlines() == ["error: params.yaml: variants.tiny-pixart-lcm.quantize.components.text_encoder"
                                           ".group_size = 0: use a positive group size (e.g. 64) or -1 (per channel)"]

@@ -10,12 +10,12 @@ import numpy as np
 import openvino as ov
 import pytest
 
-from stages.quantization import calibration_data
+from ov_diffusion_quant.quantization import calibration_data
 from stages.calibrate import collect, collect_component
-from stages.common.errors import UserError
-from stages.families import get_family
-from stages.quantization.apply import quantize_model
-from stages.quantization.recipes import count_quantized_ops, parse_component
+from ov_diffusion_quant.common.errors import UserError
+from ov_diffusion_quant.families import get_family
+from ov_diffusion_quant.quantization.apply import quantize_model
+from ov_diffusion_quant.quantization.recipes import count_quantized_ops, parse_component
 
 CORE = ov.Core()
 REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
@@ -167,7 +167,7 @@ def test_int8_of_the_vae_decoder_from_its_recorded_inputs(pixart_export, pixart_
 def test_other_components_are_validated():
     import yaml
 
-    from stages.config.params import parse
+    from ov_diffusion_quant.config.params import parse
 
     raw = yaml.safe_load(REPO_PARAMS.read_text())
     for others, message in (({"transformer": 4}, "unknown component 'transformer'.*subset_size"),

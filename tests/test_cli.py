@@ -1,4 +1,4 @@
-"""The `ovdq` console script: one command per tool in stages/cli, one argument style (the stages' positional
+"""The `ovdq` console script: one command per tool in ov_diffusion_quant/cli, one argument style (the stages' positional
 `<variant> [<device>]`, everything else an option)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from conftest import REPO
-from stages.cli import ci_report, demo, generate, main, sweeps
+from ov_diffusion_quant.cli import ci_report, demo, generate, main, sweeps
 
 
 def test_pyproject_declares_the_console_script():

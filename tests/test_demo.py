@@ -28,7 +28,7 @@ def client(reproduced):
     repo, _ = reproduced
     port = free_port()
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "NO_PROXY": "127.0.0.1,localhost"}
-    server = subprocess.Popen([sys.executable, "-m", "stages.cli.demo", "--port", str(port)], cwd=repo, env=env,
+    server = subprocess.Popen([sys.executable, "-m", "ov_diffusion_quant.cli.demo", "--port", str(port)], cwd=repo, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -80,6 +80,6 @@ def test_a_model_that_was_not_produced_names_its_dvc_target(client):
 
 
 def test_the_pipeline_does_not_import_gradio():
-    code = "import sys, stages.evaluate, stages.quantize, stages.calibrate, stages.runtime.inference; " \
+    code = "import sys, stages.evaluate, stages.quantize, stages.calibrate, ov_diffusion_quant.runtime.inference; " \
            "sys.exit('gradio' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -10,15 +10,15 @@ import sys
 import pytest
 
 from conftest import REPO
-from stages.runtime import host
+from ov_diffusion_quant.runtime import host_facts
 
 SCRIPT = REPO / "scripts" / "emulate_host.py"
 PROBE = """
 import json, os, openvino
-from stages.runtime import host
+from ov_diffusion_quant.runtime import host_facts
 print(json.dumps({"default": str(openvino.Core().get_property("CPU", "INFERENCE_PRECISION_HINT")),
-                  "onednn": os.environ["ONEDNN_MAX_CPU_ISA"], "isa": host.isa_class(),
-                  "precision": host.resolve_precision("auto", host.isa_class())}))
+                  "onednn": os.environ["ONEDNN_MAX_CPU_ISA"], "isa": host_facts.isa_class(),
+                  "precision": host_facts.resolve_precision("auto", host_facts.isa_class())}))
 """
 
 
@@ -31,7 +31,7 @@ def script():
 
 def this_cpu_has(host_class: str):
     flag = script().REQUIRED_FLAG[host_class]
-    return pytest.mark.skipif(flag not in host.cpu_flags(), reason=f"this CPU has no {flag}: cannot emulate {host_class}")
+    return pytest.mark.skipif(flag not in host_facts.cpu_flags(), reason=f"this CPU has no {flag}: cannot emulate {host_class}")
 
 
 def emulated(host_class: str, *command: str) -> subprocess.CompletedProcess:
@@ -56,7 +56,7 @@ def test_a_host_with_bf16_keeps_openvinos_default():
 
 
 def test_a_class_above_this_cpu_is_refused_in_one_line():
-    missing = [name for name, flag in script().REQUIRED_FLAG.items() if flag not in host.cpu_flags()]
+    missing = [name for name, flag in script().REQUIRED_FLAG.items() if flag not in host_facts.cpu_flags()]
     if not missing:
         pytest.skip("this CPU has every class the script emulates")
     result = emulated(missing[-1], "true")
@@ -80,11 +80,11 @@ def test_a_class_it_cannot_emulate_is_one_line_naming_it_and_the_allowed_ones():
 
 
 def test_its_classes_without_bf16_and_their_flags_are_the_host_modules(monkeypatch):
-    monkeypatch.delenv(host.ISA_OVERRIDE_ENV, raising=False)  # the suite may itself run under emulation
+    monkeypatch.delenv(host_facts.ISA_OVERRIDE_ENV, raising=False)  # the suite may itself run under emulation
     module = script()
-    assert set(module.ONEDNN_ISA) <= set(host.ISA_CLASSES)
-    assert module.WITHOUT_BF16 == {name for name in module.ONEDNN_ISA if not host.has_bf16(name)}
+    assert set(module.ONEDNN_ISA) <= set(host_facts.ISA_CLASSES)
+    assert module.WITHOUT_BF16 == {name for name in module.ONEDNN_ISA if not host_facts.has_bf16(name)}
     assert set(module.REQUIRED_FLAG) == set(module.ONEDNN_ISA)
-    # each class's flag is what stages/runtime/host.py needs to detect that class
+    # each class's flag is what ov_diffusion_quant/runtime/host_facts.py needs to detect that class
     for name, flag in module.REQUIRED_FLAG.items():
-        assert host.isa_class({flag, "avx512f"}) == name
+        assert host_facts.isa_class({flag, "avx512f"}) == name

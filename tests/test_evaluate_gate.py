@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stages.common.errors import UserError
-from stages.evaluation.similarity import PSNR_CAP_DB, ClipSimilarity, load_clip, psnr_ssim
+from ov_diffusion_quant.common.errors import UserError
+from ov_diffusion_quant.evaluation.similarity import PSNR_CAP_DB, ClipSimilarity, load_clip, psnr_ssim
 
 
 def noise_image(seed, size=64):
@@ -51,7 +51,7 @@ def test_clip_that_is_not_available_offline_is_skipped_with_the_reason(monkeypat
 
 
 def test_empty_missing_and_short_prompt_files(tmp_path):
-    from stages.common.prompts import validation_prompts
+    from ov_diffusion_quant.common.prompts import validation_prompts
 
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
@@ -70,7 +70,7 @@ def test_empty_missing_and_short_prompt_files(tmp_path):
 
 def test_the_shipped_prompt_sets():
     from conftest import REPO
-    from stages.common.prompts import _local_rows
+    from ov_diffusion_quant.common.prompts import _local_rows
 
     calibration = _local_rows(REPO / "data/prompts/calibration.jsonl")
     validation = _local_rows(REPO / "data/prompts/validation.jsonl")
@@ -80,7 +80,7 @@ def test_the_shipped_prompt_sets():
 
 
 def test_grid_has_a_row_per_prompt():
-    from stages.evaluation.grid import CELL, HEADER, make_grid
+    from ov_diffusion_quant.evaluation.grid import CELL, HEADER, make_grid
 
     grid = make_grid([("cute cat", noise_image(0), noise_image(1)), ("a dog", noise_image(2), noise_image(2))], "t")
     assert grid.size[1] == HEADER * 2 + 2 * CELL
@@ -123,8 +123,8 @@ def test_gate_logic(tmp_path, monkeypatch, capsys):
 
 
 def test_adherence_of_fp_and_optimized_images_and_its_drop():
-    from stages.evaluation.compare import Reference, adherence_fp_vs_optimized
-    from stages.reference.scenes import caption, render, split_scenes
+    from ov_diffusion_quant.evaluation.compare import Reference, adherence_fp_vs_optimized
+    from ov_diffusion_quant.reference.scene_dataset import caption, render, split_scenes
 
     _, heldout = split_scenes(seed=0, train_size=10, heldout_size=20)
     truth = [render(scene) for scene in heldout]

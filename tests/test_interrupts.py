@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from conftest import REPO, make_repo_copy, run_in
-from stages.common.hub import directory_digest
-from stages.common.outputs import atomic_dir, atomic_file, remove_stale_temps
+from ov_diffusion_quant.common.hub import directory_digest
+from ov_diffusion_quant.common.outputs import atomic_dir, atomic_file, remove_stale_temps
 
 VARIANT = "tiny-pixart-lcm"
 
@@ -163,8 +163,8 @@ def test_a_stage_killed_at_a_random_moment_then_rerun_gives_identical_outputs(tm
 SWALLOWED_SIGNAL = """
 import os, signal, sys, time
 from pathlib import Path
-from stages.common.errors import main_with_clear_errors
-from stages.common.outputs import atomic_dir
+from ov_diffusion_quant.common.errors import main_with_clear_errors
+from ov_diffusion_quant.common.outputs import atomic_dir
 
 target = Path(sys.argv[1])
 
@@ -206,7 +206,7 @@ def test_a_signal_whose_exception_a_library_swallowed_still_discards_the_output(
 
 CONVERTED_SIGNAL = """
 import os, signal, sys
-from stages.common.errors import main_with_clear_errors
+from ov_diffusion_quant.common.errors import main_with_clear_errors
 
 @main_with_clear_errors
 def stage(argv):
@@ -231,7 +231,7 @@ def test_a_signal_whose_exception_came_back_as_another_error_still_ends_as_inter
 
 FORKED_CHILD = """
 import multiprocessing, sys, time
-from stages.common.errors import main_with_clear_errors
+from ov_diffusion_quant.common.errors import main_with_clear_errors
 
 @main_with_clear_errors
 def stage(argv):

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.common.errors import UserError
-from stages.families import get_family
+from ov_diffusion_quant.common.errors import UserError
+from ov_diffusion_quant.families import get_family
 
 
 def tree_digest(directory: Path) -> dict[str, str]:
@@ -108,7 +108,7 @@ def test_text_to_image_shape_and_determinism(request, family_name):
 
 @pytest.mark.parametrize("family_name", ["sdxl", "pixart"])
 def test_static_shapes_compile_every_component_for_the_size_and_keep_the_image(request, family_name):
-    from stages.runtime.inference import specialize_to_static_shapes
+    from ov_diffusion_quant.runtime.inference import specialize_to_static_shapes
 
     export = request.getfixturevalue(f"{family_name}_export")
     variant = request.getfixturevalue(f"{family_name}_variant")
@@ -163,7 +163,7 @@ def test_a_failed_export_leaves_no_partial_output(tmp_path, monkeypatch, capsys)
 
     from conftest import REPO
     from stages import export
-    from stages.families.pixart import PixArtFamily
+    from ov_diffusion_quant.families.pixart import PixArtFamily
 
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
     monkeypatch.chdir(tmp_path)

@@ -1,4 +1,4 @@
-"""The large-model path (stages/quantization/nncf_patches.py) on the tiny SDXL UNet, with its size threshold forced
+"""The large-model path (ov_diffusion_quant/quantization/nncf_patches.py) on the tiny SDXL UNet, with its size threshold forced
 low: it quantizes the same ops as NNCF unpatched, draws the same pictures, and refuses an NNCF it was not written for."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import openvino as ov
 import pytest
 
 from conftest import quantize_tiny_unet
-from stages.common.errors import UserError
-from stages.evaluation.similarity import psnr_ssim
-from stages.families import get_family
-from stages.quantization import nncf_patches
-from stages.quantization.recipes import count_quantized_ops
-from stages.runtime import host
+from ov_diffusion_quant.common.errors import UserError
+from ov_diffusion_quant.evaluation.similarity import psnr_ssim
+from ov_diffusion_quant.families import get_family
+from ov_diffusion_quant.quantization import nncf_patches
+from ov_diffusion_quant.quantization.recipes import count_quantized_ops
+from ov_diffusion_quant.runtime import host_facts
 
 PROMPTS = ("a photo of a cat", "mountains over a lake", "a robot in a garden")
 
@@ -46,7 +46,7 @@ def test_the_large_model_path_quantizes_the_same_ops_and_draws_the_same_pictures
     capsys.readouterr()
     large, large_engines = quantize_tiny_unet(sdxl_export, sdxl_calibration, spec)
     # statistics in the host's precision: bf16 where the CPU has it, NNCF's own f32 elsewhere
-    precision = host.resolve_precision("auto", host.isa_class())
+    precision = host_facts.resolve_precision("auto", host_facts.isa_class())
     assert large.details == {"large_model_path": True, "statistics_precision": precision,
                              "smoothed_model_on_disk": True, "statistics_nodes_per_chunk": 100}
     if precision == "bf16":
@@ -104,7 +104,7 @@ def test_the_switch_in_params(value, expected):
     import yaml
 
     from conftest import REPO
-    from stages.config.params import parse
+    from ov_diffusion_quant.config.params import parse
 
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw["variants"]["tiny-sdxl-turbo"]["quantize"]["large_model_path"] = value

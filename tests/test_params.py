@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from conftest import REPO, params_error, params_with
-from stages.common.errors import UserError
-from stages.config.params import parse
+from ov_diffusion_quant.common.errors import UserError
+from ov_diffusion_quant.config.params import parse
 
 RAW = yaml.safe_load((REPO / "params.yaml").read_text())
 
@@ -82,7 +82,7 @@ def test_unknown_variant_lookup(params):
 
 
 def test_unknown_device_lists_what_this_machine_has():
-    from stages.runtime.devices import check_device
+    from ov_diffusion_quant.runtime.devices import check_device
 
     with pytest.raises(UserError, match=r"unknown device 'GPU\.3': this machine has CPU.*AUTO"):
         check_device("GPU.3")
@@ -94,8 +94,8 @@ def test_benchmark_rounds_must_be_positive():
 
 
 def test_benchmark_rounds_pool_the_timed_runs_and_keep_the_drift_visible():
-    from stages.benchmarking.configurations import planned
-    from stages.benchmarking.runner import pooled
+    from ov_diffusion_quant.benchmarking.configurations import planned
+    from ov_diffusion_quant.benchmarking.runner import pooled
 
     def measured(runs, load, rss, step):
         return {"load_seconds": load, "first_run_seconds": 9.0, "latency_s": {"median": sorted(runs)[1]},

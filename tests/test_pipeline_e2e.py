@@ -81,7 +81,7 @@ def test_export_calibrate_and_quantize_give_identical_bytes(reproduced):
 
 def test_editing_a_family_file_marks_the_stages_that_import_it_as_changed(reproduced):
     repo, _ = reproduced
-    sdxl = repo / "stages/families/sdxl.py"
+    sdxl = repo / "ov_diffusion_quant/families/sdxl.py"
     original = sdxl.read_text()
     try:
         sdxl.write_text(original.replace('"conv_in"', '"conv_in"  # scope edited', 1) if '"conv_in"' in original
@@ -91,12 +91,12 @@ def test_editing_a_family_file_marks_the_stages_that_import_it_as_changed(reprod
         sdxl.write_text(original)
     for stage in ("export@tiny-sdxl-turbo", "calibrate@tiny-sdxl-turbo", "quantize@tiny-sdxl-turbo-CPU",
                   "evaluate@tiny-sdxl-turbo-CPU", "benchmark@tiny-sdxl-turbo-CPU"):
-        assert f"{stage}:" in status, f"{stage} does not see the edit of stages/families/sdxl.py"
+        assert f"{stage}:" in status, f"{stage} does not see the edit of ov_diffusion_quant/families/sdxl.py"
 
 
 def test_a_host_of_another_kind_reruns_host_dependent_stages_and_reuses_the_export(reproduced, tmp_path):
     """Run-cache shared through a remote; the second workspace fakes another kind of host, without bf16 (f32)."""
-    from stages.runtime.host import isa_class
+    from ov_diffusion_quant.runtime.host_facts import isa_class
 
     other_isa = "avx2" if isa_class() != "avx2" else "avx512"
     repo, _ = reproduced
@@ -156,7 +156,7 @@ def test_a_second_clone_restores_stages_from_a_shared_remote_instead_of_recomput
 
 def test_the_ci_report_against_the_baseline(reproduced):
     repo, _ = reproduced
-    result = run_in(repo, "python", "-m", "stages.cli.ci_report", "--base", "HEAD", "--out", "ci_report.md")
+    result = run_in(repo, "python", "-m", "ov_diffusion_quant.cli.ci_report", "--base", "HEAD", "--out", "ci_report.md")
     report = (repo / "ci_report.md").read_text()
     assert result.stdout == report
     assert "**Quality gate: passed**" in report and "### Metrics" in report and "### Params" in report
@@ -176,7 +176,7 @@ def test_a_queued_sweep_and_its_pareto_table(reproduced):
     run_in(repo, "dvc", "exp", "run", "--queue", "-n", "sdxl-sq-off-16", *QUICK_BENCHMARK,
            "-S", f"{prefix}.quantize.components.unet.smooth_quant_matmul=-1", "-S", f"{prefix}.calibrate.subset_size=16")
     run_in(repo, "dvc", "exp", "run", "--run-all", "-j", "1")
-    table = run_in(repo, "python", "-m", "stages.cli.sweeps", "tiny-sdxl-turbo", "CPU").stdout
+    table = run_in(repo, "python", "-m", "ov_diffusion_quant.cli.sweeps", "tiny-sdxl-turbo", "CPU").stdout
     for name in ("sdxl-int8w", "sdxl-sq-off-16"):
         assert name in table
     assert "unet=int8_weights" in table and "front" in table
@@ -251,5 +251,5 @@ def test_the_gate_fails_when_a_damaged_model_is_evaluated(reproduced):
     assert gate.returncode == 1
     assert re.search(r"tiny-pixart-lcm.*FAIL", gate.stdout)
     assert "quality gate FAILED" in gate.stderr
-    report = run_in(repo, "python", "-m", "stages.cli.ci_report", "--base", "HEAD", check=False)
+    report = run_in(repo, "python", "-m", "ov_diffusion_quant.cli.ci_report", "--base", "HEAD", check=False)
     assert report.returncode == 1 and "**Quality gate: FAILED**" in report.stdout

@@ -42,7 +42,7 @@ def hf_home(tmp_path_factory, params):
     import pandas as pd
     from diffusers import StableDiffusionXLPipeline
 
-    from stages.families import get_family
+    from ov_diffusion_quant.families import get_family
 
     home = tmp_path_factory.mktemp("hf_home")
     work = tmp_path_factory.mktemp("tiny_sources")
@@ -130,8 +130,8 @@ def test_a_pinned_revision_is_used_and_a_missing_one_named(offline):
     import subprocess
     import sys
 
-    code = ("import sys; from stages.common.errors import UserError; "
-            "from stages.common.hub import local_model_dir, snapshot_commit\n"
+    code = ("import sys; from ov_diffusion_quant.common.errors import UserError; "
+            "from ov_diffusion_quant.common.hub import local_model_dir, snapshot_commit\n"
             "print(snapshot_commit(local_model_dir('madebyollin/taesdxl', revision=sys.argv[1])))\n"
             "try:\n    local_model_dir('madebyollin/taesdxl', revision='0' * 40)\n"
             "except UserError as error:\n    print(error)\n")
@@ -159,9 +159,9 @@ def test_an_uncached_model_fails_with_one_clear_line(tmp_path, monkeypatch, vari
 
 
 def test_an_uncached_dataset_fails_with_one_clear_line(tmp_path, monkeypatch):
-    from stages.common.errors import UserError
-    from stages.config.params import PromptSource
-    from stages.common.prompts import calibration_prompts
+    from ov_diffusion_quant.common.errors import UserError
+    from ov_diffusion_quant.config.params import PromptSource
+    from ov_diffusion_quant.common.prompts import calibration_prompts
 
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -173,8 +173,8 @@ def test_an_uncached_dataset_fails_with_one_clear_line(tmp_path, monkeypatch):
 def test_a_local_directory_works_as_a_source(tmp_path, params):
     from dataclasses import replace
 
-    from stages.families import get_family
-    from stages.common.hub import local_model_dir
+    from ov_diffusion_quant.families import get_family
+    from ov_diffusion_quant.common.hub import local_model_dir
 
     family = get_family("pixart")
     family.build_tiny(params.variant("tiny-pixart-lcm").model, tmp_path / "src")

@@ -8,14 +8,14 @@ import openvino as ov
 import pytest
 
 from conftest import params_with
-from stages.common.errors import UserError
-from stages.config.params import parse
-from stages.families import get_family
-from stages.quantization import recipes
-from stages.quantization.apply import quantize_model
-from stages.quantization.recipes import (RECIPES, Knob, RecipeResult, count_quantized_ops, int8_compute_share,
+from ov_diffusion_quant.common.errors import UserError
+from ov_diffusion_quant.config.params import parse
+from ov_diffusion_quant.families import get_family
+from ov_diffusion_quant.quantization import recipes
+from ov_diffusion_quant.quantization.apply import quantize_model
+from ov_diffusion_quant.quantization.recipes import (RECIPES, Knob, RecipeResult, count_quantized_ops, int8_compute_share,
                                          int8_op_names, parse_component, register)
-from stages.quantization.search import choose, closest
+from ov_diffusion_quant.quantization.search import choose, closest
 
 CORE = ov.Core()
 
@@ -131,7 +131,7 @@ def test_when_no_candidate_passes_the_table_is_written_and_the_stage_fails_namin
     import json
 
     from stages import recipe as recipe_stage
-    from stages.quantization import search as search_module
+    from ov_diffusion_quant.quantization import search as search_module
 
     _searching_workspace(tmp_path, monkeypatch, pixart_export)
     rows = [{"candidate": "hybrid", "passed": False, "failed_checks": ["text2image ssim (min) 0.5 < 0.95"],

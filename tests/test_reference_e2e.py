@@ -87,7 +87,7 @@ def test_the_searched_recipe_passes_the_gate_on_the_held_out_captions(trained_re
     assert applied["candidate"] == search["chosen"]
     assert returncode == 0, output[-3000:]  # the held-out gate passes with the searched recipe
     assert "quality gate passed" in output
-    table = run_in(repo, "python", "-m", "stages.cli.recipes", VARIANT, "CPU").stdout
+    table = run_in(repo, "python", "-m", "ov_diffusion_quant.cli.recipes", VARIANT, "CPU").stdout
     assert f"chosen: **{search['chosen']}**" in table and "weights-only" in table
 
 

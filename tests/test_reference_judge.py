@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stages.reference import scenes
-from stages.reference.judge import adherence, judge_image, read_scene
-from stages.reference.scenes import Scene, caption, render, split_scenes
+from ov_diffusion_quant.reference import scene_dataset
+from ov_diffusion_quant.reference.judge import adherence, judge_image, read_scene
+from ov_diffusion_quant.reference.scene_dataset import Scene, caption, render, split_scenes
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_damaged_images_score_clearly_lower(sample):
     # shapes in another colour (never the background's)
     recoloured = []
     for s in chosen:
-        other = [c for c in scenes.COLORS if c not in (s.color, s.background)]
+        other = [c for c in scene_dataset.COLORS if c not in (s.color, s.background)]
         recoloured.append(render(Scene(s.shape, other[rng.integers(len(other))], s.count, s.position, s.background,
                                        s.seed), 64))
     result = adherence(recoloured, captions)
@@ -69,7 +69,7 @@ def test_damaged_images_score_clearly_lower(sample):
     assert result["per_attribute"]["shape"] >= 0.97  # the rest is still read right
 
     # blank: the background alone
-    blank = [np.full((64, 64, 3), scenes.PALETTE[s.background], np.uint8) for s in chosen]
+    blank = [np.full((64, 64, 3), scene_dataset.PALETTE[s.background], np.uint8) for s in chosen]
     result = adherence(blank, captions)
     assert result["overall"] == 0.0 and result["per_attribute"]["count"] == 0.0
     assert result["per_attribute"]["background"] == 1.0

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from stages.reference import scenes
-from stages.reference.scenes import Scene, caption, parse_caption, render, write_dataset
+from ov_diffusion_quant.reference import scene_dataset
+from ov_diffusion_quant.reference.scene_dataset import Scene, caption, parse_caption, render, write_dataset
 
 
 def test_write_dataset_is_byte_deterministic_and_seed_dependent(tmp_path):
@@ -28,7 +28,7 @@ def test_write_dataset_is_byte_deterministic_and_seed_dependent(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "a" / "train.jsonl").read_text().splitlines()]
     assert len(rows) == 300 and first["train_size"] == 300
     for row, image in zip(rows[:20], images[:20]):  # each image is its row's scene
-        assert np.array_equal(render(Scene(**{k: row[k] for k in scenes.ATTRIBUTES}, seed=row["seed"]), 64), image)
+        assert np.array_equal(render(Scene(**{k: row[k] for k in scene_dataset.ATTRIBUTES}, seed=row["seed"]), 64), image)
         assert caption(row) == row["caption"]
 
 
@@ -54,9 +54,9 @@ def test_caption_examples(scene, text):
 
 def test_caption_and_parse_are_inverse_on_every_combination():
     count = 0
-    for shape, color, bg in scenes.all_combinations():
-        for n in scenes.COUNTS:
-            for position in scenes.POSITIONS:
+    for shape, color, bg in scene_dataset.all_combinations():
+        for n in scene_dataset.COUNTS:
+            for position in scene_dataset.POSITIONS:
                 scene = Scene(shape, color, n, position, bg)
                 assert parse_caption(caption(scene)) == scene.attributes
                 count += 1
@@ -80,13 +80,13 @@ def test_parse_caption_rejects_other_text(text):
 def test_render_draws_the_scene_and_is_resolution_independent():
     scene = Scene("square", "red", 1, "top left", "blue", seed=None)
     image = render(scene, 64)
-    red, blue = np.all(image == scenes.PALETTE["red"], -1), np.all(image == scenes.PALETTE["blue"], -1)
+    red, blue = np.all(image == scene_dataset.PALETTE["red"], -1), np.all(image == scene_dataset.PALETTE["blue"], -1)
     assert (red | blue).all()
     ys, xs = np.nonzero(red)
     assert xs.mean() < 32 and ys.mean() < 32  # top left
     assert red.sum() == pytest.approx((0.28 * 64) ** 2, rel=0.15)  # a filled square of the layout's size
     big = render(scene, 128)
-    assert np.all(big == scenes.PALETTE["red"], -1).sum() == pytest.approx(4 * red.sum(), rel=0.1)
+    assert np.all(big == scene_dataset.PALETTE["red"], -1).sum() == pytest.approx(4 * red.sum(), rel=0.1)
     # jitter is seeded: same seed same image, another seed moves the shape a little
     assert np.array_equal(render(Scene("circle", "red", 3, "center", "blue", seed=5), 64),
                           render(Scene("circle", "red", 3, "center", "blue", seed=5), 64))
@@ -98,7 +98,7 @@ def test_heldout_combinations_never_appear_in_training_but_their_parts_do(tmp_pa
     write_dataset(tmp_path, seed=0, train_size=3000, heldout_size=200, image_size=32)
     summary = json.loads((tmp_path / "dataset.json").read_text())
     held = {tuple(c) for c in summary["heldout_combinations"]}
-    assert len(held) == round(scenes.HELDOUT_FRACTION * len(scenes.all_combinations()))
+    assert len(held) == round(scene_dataset.HELDOUT_FRACTION * len(scene_dataset.all_combinations()))
     train = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
     heldout = [json.loads(line) for line in (tmp_path / "heldout.jsonl").read_text().splitlines()]
     train_combos = {(r["shape"], r["color"], r["background"]) for r in train}
@@ -111,8 +111,8 @@ def test_heldout_combinations_never_appear_in_training_but_their_parts_do(tmp_pa
         assert any(c == color and b == bg for _, c, b in train_combos)
         assert any(s == shape and b == bg for s, _, b in train_combos)
     # and every attribute value shows up in training
-    for name, values in (("shape", scenes.SHAPES), ("color", scenes.COLORS), ("count", scenes.COUNTS),
-                         ("position", tuple(scenes.POSITIONS)), ("background", scenes.COLORS)):
+    for name, values in (("shape", scene_dataset.SHAPES), ("color", scene_dataset.COLORS), ("count", scene_dataset.COUNTS),
+                         ("position", tuple(scene_dataset.POSITIONS)), ("background", scene_dataset.COLORS)):
         assert {r[name] for r in train} == set(values), name
 
 

@@ -9,7 +9,7 @@ import json
 import yaml
 
 from conftest import REPO
-from stages.common.hub import directory_digest
+from ov_diffusion_quant.common.hub import directory_digest
 
 SNAPSHOT = REPO / "data" / "reference-models" / "trained-sdxl"
 PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -28,7 +28,7 @@ def test_it_was_trained_with_the_training_params_of_trained_sdxl():
 def test_it_was_trained_on_the_training_split_the_scenes_stage_makes(tmp_path):
     """The training split's files, byte for byte (the held-out and validation splits are the gate's and the search's;
     the scenes stage makes them in seconds)."""
-    from stages.reference.scenes import write_dataset
+    from ov_diffusion_quant.reference.scene_dataset import write_dataset
 
     scenes = PARAMS["scenes"]
     made = write_dataset(tmp_path, seed=scenes["seed"], train_size=scenes["train_size"],

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.reference import training
-from stages.reference.scenes import SCENE_WORDS, write_dataset
+from ov_diffusion_quant.reference import training
+from ov_diffusion_quant.reference.scene_dataset import SCENE_WORDS, write_dataset
 
 SHORT = dict(steps=4, batch_size=8, taesd_steps=6, vae_steps=2, autoencoder_batch_size=8, progress=False, threads=2)
 

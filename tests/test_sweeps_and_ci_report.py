@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stages.common.errors import UserError
-from stages.cli.sweeps import markdown, mark_dominated, sweep_frame
+from ov_diffusion_quant.common.errors import UserError
+from ov_diffusion_quant.cli.sweeps import markdown, mark_dominated, sweep_frame
 
 
 def run(name, recipe, ssim, latency, size=3.0):

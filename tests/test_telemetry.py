@@ -1,5 +1,5 @@
 """OpenVINO's and NNCF's usage telemetry: off in this project's processes without a consent file, on where the
-user opted in (stages/common/telemetry.py)."""
+user opted in (ov_diffusion_quant/common/telemetry.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from conftest import REPO
-from stages.common.telemetry import TELEMETRY_VERSION
+from ov_diffusion_quant.common.telemetry import TELEMETRY_VERSION
 
 # What NNCF and OVC pass when they start their telemetry (nncf/telemetry/wrapper.py, ovc/telemetry_utils.py).
 TELEMETRY_AS_NNCF_STARTS_IT = ("from openvino_telemetry import Telemetry; "

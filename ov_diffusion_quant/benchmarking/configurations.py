@@ -1,0 +1,49 @@
+"""What the benchmark measures: the configurations, the order they run in, the prompts they cycle through.
+
+  fp               FP export, device's default precision (bf16 for FP16 IR on AMX CPUs)  benchmark.bf16_baseline
+  fp_f32           FP export with INFERENCE_PRECISION_HINT=f32                          benchmark.f32_baseline
+  optimized        quantized model, device's default precision
+  genai_fp         FP export in OpenVINO GenAI's Text2ImagePipeline         benchmark.runtimes has genai; sdxl only
+  genai_optimized  quantized model in GenAI
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ov_diffusion_quant.config.params import BenchmarkParams
+
+
+@dataclass(frozen=True)
+class Configuration:
+    runtime: str  # "optimum" (this project's pipelines, ov_diffusion_quant.runtime.inference) or "genai"
+    optimized: bool
+    f32: bool = False
+
+
+CONFIGURATIONS = {
+    "fp": Configuration("optimum", optimized=False),
+    "fp_f32": Configuration("optimum", optimized=False, f32=True),
+    "optimized": Configuration("optimum", optimized=True),
+    "genai_fp": Configuration("genai", optimized=False),
+    "genai_optimized": Configuration("genai", optimized=True),
+}
+# (speedup name, baseline, candidate): median end-to-end and per-denoiser-step ratios
+SPEEDUPS = (("optimized_vs_fp", "fp", "optimized"), ("optimized_vs_fp_f32", "fp_f32", "optimized"),
+            ("genai_optimized_vs_genai_fp", "genai_fp", "genai_optimized"))
+
+
+def planned(bench: BenchmarkParams, family: str) -> tuple[list[str], str]:
+    """The configurations to run, and what happens with GenAI (a note for env)."""
+    # FP and optimized back to back, so that a drift in the machine's speed affects their ratio least
+    names = (["fp"] if bench.bf16_baseline else []) + ["optimized"] + (["fp_f32"] if bench.f32_baseline else [])
+    if "genai" not in bench.runtimes:
+        return names, "GenAI not run: benchmark.runtimes has no genai"
+    if family != "sdxl":
+        return names, f"GenAI not run: it is benchmarked for the sdxl family only, this is {family}"
+    return names + ["genai_fp", "genai_optimized"], "loaded"
+
+
+def prompt_schedule(prompts: list[dict], count: int, first_seed: int, offset: int = 0) -> list[tuple[str, int]]:
+    """(caption, seed) for ``count`` runs, cycling through the prompts with a seed per run."""
+    return [(prompts[(offset + i) % len(prompts)]["caption"], first_seed + offset + i) for i in range(count)]

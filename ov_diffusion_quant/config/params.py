@@ -1,0 +1,553 @@
+"""params.yaml, loaded and validated in one place into typed objects.
+
+Every stage calls :func:`load` and reads only what it declares as a DVC param. Every value is checked
+here, its type and its range, before any stage does any work (so a bad value never reaches NNCF,
+diffusers or OpenVINO halfway through a run): an error is one line that names the bad value and what
+is allowed, a YAML syntax error names its line, and a key this file does not know is refused (a
+misspelt knob would otherwise be silently ignored).
+
+    python -m ov_diffusion_quant.config.params      validate params.yaml and print the variants the DAG runs
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from ov_diffusion_quant.common.errors import UserError, argument_parser, main_with_clear_errors
+from ov_diffusion_quant.config.specs import (  # noqa: F401  (re-exported: the params API in one import)
+    ModelSpec,
+    GenerationSpec,
+    CalibrateSpec,
+    QuantizeSpec,
+    Candidate,
+    SearchSpec,
+    SEARCH_OBJECTIVES,
+    GateSpec,
+    GateParams,
+    Variant,
+    PromptSource,
+    EvaluateParams,
+    BenchmarkParams,
+    Params,
+    check_variant_name,
+    VARIANT_NAME,
+    FAMILIES,
+    PROMPT_SOURCES,
+    PSNR_CAP_DB,
+    LARGE_MODEL_PATHS,
+    TrainSpec,
+    VariantEvaluate,
+    ScenesParams,
+)
+
+PARAMS_FILE = Path("params.yaml")
+SEED_MAX = 2**32 - 1  # every generator the pipelines seed (torch, numpy, datasets' shuffle) takes 0 .. 2**32 - 1
+MAX_LENGTH_MAX = 512  # T5 tokenizers' model_max_length
+RUNTIMES = ("optimum", "genai")
+SEARCH_PROMPT_DIRS = ("data/prompts/", "data/scenes/")
+
+
+# -- typed readers: each returns the value or raises one line naming it ----------------------------------
+def _bad(where: str, value: Any, rule: str) -> UserError:
+    return UserError(f"params.yaml: {where} = {value!r}: {rule}")
+
+
+def _section(raw: Any, where: str, keys: tuple[str, ...], required: tuple[str, ...] = ()) -> dict:
+    """A mapping with only known keys (and the required ones)."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise UserError(f"params.yaml: {where or 'the file'} must be a mapping (key: value), "
+                        f"not {type(raw).__name__} {raw!r}"[:300])
+    prefix = f"{where}." if where else ""
+    for key in raw:
+        if key not in keys:
+            raise UserError(f"params.yaml: unknown key '{prefix}{key}': {where or 'the top level'} takes "
+                            f"{', '.join(keys)}")
+    for key in required:
+        if key not in raw:
+            raise UserError(f"params.yaml: missing '{prefix}{key}'")
+    return raw
+
+
+def _int(value: Any, where: str, low: int | None = None, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low) \
+            or (high is not None and value > high):
+        if high is None:
+            rule = {1: "must be a positive integer", 0: "must be a non-negative integer"}.get(low, "must be an integer")
+        else:
+            rule = f"must be an integer from {low} to {high}"
+        raise _bad(where, value, rule)
+    return value
+
+
+def _number(value: Any, where: str, rule: str, accept: Callable[[float], bool] = lambda _: True) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not accept(value):
+        raise _bad(where, value, rule)
+    return float(value)
+
+
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise _bad(where, value, "must be true or false")
+    return value
+
+
+def _text(value: Any, where: str, rule: str = "must be a non-empty string") -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _bad(where, value, rule)
+    return value
+
+
+def _optional_text(value: Any, where: str) -> str | None:
+    return None if value is None else _text(value, where, "must be null or a non-empty string")
+
+
+def _choice(value: Any, where: str, choices: tuple[str, ...], what: str) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise UserError(f"unknown {what} {value!r} at {where}: allowed are {', '.join(choices)}")
+    return value
+
+
+def _names(value: Any, where: str, what: str, allow_empty: bool) -> list[str]:
+    """A YAML list of distinct non-empty names."""
+    if not isinstance(value, list) or (not value and not allow_empty):
+        raise _bad(where, value, f"must be a list of {what}{' (it may be empty)' if allow_empty else ''}")
+    for item in value:
+        _text(item, where, f"must be a list of {what}")
+    duplicates = sorted({item for item in value if value.count(item) > 1})
+    if duplicates:
+        raise _bad(where, value, f"lists {', '.join(duplicates)} more than once")
+    return list(value)
+
+
+# -- the variant registry -----------------------------------------------------------------------------
+TRAINED_SOURCE = "trained"  # `source: trained`: the source stage trains the reference model
+
+
+def _train_spec(raw: Any, where: str) -> TrainSpec:
+    raw = _section(raw, where, ("steps", "batch_size", "lr", "vae_steps", "taesd_steps", "threads"),
+                   required=("steps",))
+    return TrainSpec(
+        steps=_int(raw["steps"], f"{where}.steps", 1),
+        batch_size=_int(raw.get("batch_size", 16), f"{where}.batch_size", 1, 4096),
+        lr=_number(raw.get("lr", 1e-3), f"{where}.lr", "must be a number in (0, 1)", lambda value: 0 < value < 1),
+        vae_steps=_int(raw.get("vae_steps", 500), f"{where}.vae_steps", 1),
+        taesd_steps=_int(raw.get("taesd_steps", 600), f"{where}.taesd_steps", 1),
+        threads=_int(raw.get("threads", 2), f"{where}.threads", 1, 256),
+    )
+
+
+def _revision(value: Any, where: str) -> str | None:
+    return None if value is None else _text(value, where, "use a commit hash, tag or branch of the hub repo (or null)")
+
+
+def _model_spec(raw: Any, where: str, variant: str = "<variant>") -> ModelSpec:
+    raw = _section(raw, where, ("family", "source", "seed", "taesd", "max_length", "weights_variant", "revision",
+                                "taesd_revision", "train"),
+                   required=("family", "source"))
+    family = _choice(raw["family"], f"{where}.family", FAMILIES, "family")
+    taesd = _optional_text(raw.get("taesd"), f"{where}.taesd")
+    if taesd is not None and family != "sdxl":
+        raise _bad(f"{where}.taesd", taesd, f"the tiny autoencoder is for the sdxl family, this is {family}: remove it")
+    return ModelSpec(
+        family=family,
+        source=_text(raw["source"], f"{where}.source", "use 'tiny', 'arch', a hub id or a local path"),
+        seed=_int(raw.get("seed", 0), f"{where}.seed", 0, SEED_MAX),
+        taesd=taesd,
+        max_length=_int(raw.get("max_length", 120), f"{where}.max_length", 1, MAX_LENGTH_MAX),
+        weights_variant=_optional_text(raw.get("weights_variant"), f"{where}.weights_variant"),
+        revision=_revision(raw.get("revision"), f"{where}.revision"),
+        taesd_revision=_revision(raw.get("taesd_revision"), f"{where}.taesd_revision"),
+    )
+
+
+def _trained(spec: ModelSpec, raw: Any, where: str, variant: str) -> ModelSpec:
+    """`source: trained`: the source stage writes the pipeline (and its tiny autoencoder) to models/<variant>/source,
+    which export then reads as a local path."""
+    if spec.source != TRAINED_SOURCE and "train" not in raw:
+        return spec
+    if spec.source != TRAINED_SOURCE or spec.family != "sdxl":
+        raise UserError(f"params.yaml: {where}: `train` goes with `source: trained`, for the sdxl family only")
+    trained = f"models/{variant}/source"
+    return replace(spec, source=trained, taesd=f"{trained}/taesd" if spec.taesd == TRAINED_SOURCE else spec.taesd,
+                   train=_train_spec(raw.get("train"), f"{where}.train"))
+
+
+def _generation_spec(raw: Any, family: str, where: str) -> GenerationSpec:
+    from ov_diffusion_quant.families import family_class
+    from ov_diffusion_quant.families.sdxl import check_img2img
+
+    raw = _section(raw, where, ("height", "width", "steps", "guidance", "seed", "img2img_steps", "img2img_strength"),
+                   required=("height", "width", "steps"))
+    family_cls = family_class(family)
+    spec = GenerationSpec(
+        height=_int(raw["height"], f"{where}.height", 1),
+        width=_int(raw["width"], f"{where}.width", 1),
+        steps=_int(raw["steps"], f"{where}.steps", 1),
+        guidance=_number(raw.get("guidance", 0.0), f"{where}.guidance", "must be a number >= 0 (0 or 1: no CFG)",
+                         lambda value: value >= 0),
+        seed=_int(raw.get("seed", 0), f"{where}.seed", 0, SEED_MAX),
+        img2img_steps=_int(raw.get("img2img_steps", 2), f"{where}.img2img_steps", 1),
+        img2img_strength=_number(raw.get("img2img_strength", 0.5), f"{where}.img2img_strength",
+                                 "must be a number in (0, 1]", lambda value: 0 < value <= 1),
+    )
+    family_cls.check_size(spec.height, spec.width, f"params.yaml: {where}.")
+    family_cls.check_steps(spec.steps, f"params.yaml: {where}.steps")
+    if family == "sdxl":
+        family_cls.check_steps(spec.img2img_steps, f"params.yaml: {where}.img2img_steps")
+        try:
+            check_img2img(spec.img2img_steps, spec.img2img_strength)
+        except UserError as error:
+            raise UserError(f"params.yaml: {where}.img2img_steps/img2img_strength: {error}") from error
+    return spec
+
+
+def _component_recipes(raw: Any, family: str, where: str, required: bool = True) -> dict:
+    from ov_diffusion_quant.families import family_class
+    from ov_diffusion_quant.quantization.recipes import parse_component
+
+    family_cls = family_class(family)
+    allowed = family_cls.components
+    if not isinstance(raw, dict) or (required and not raw):
+        raise UserError(f"params.yaml: {where} must map components ({', '.join(allowed)}) to recipes")
+    recipes = {}
+    for component, body in raw.items():
+        if component not in allowed:
+            raise UserError(f"unknown component {component!r} at {where}: {family} has {', '.join(allowed)}")
+        recipe = parse_component(body, f"{where}.{component}")
+        for name in recipe.knobs.get("ignored_scope") or ():
+            if name not in family_cls.ignored_scopes:
+                raise UserError(f"unknown ignored scope {name!r} at {where}.{component}.ignored_scope: {family} has "
+                                f"{', '.join(family_cls.ignored_scopes)}")
+        recipes[component] = recipe
+    return recipes
+
+
+def _search_spec(raw: Any, family: str, components: dict, where: str) -> SearchSpec | None:
+    if raw is None:
+        return None
+    raw = _section(raw, where, ("candidates", "objective", "prompts", "num_prompts"),
+                   required=("candidates", "prompts", "num_prompts"))
+    listed = raw["candidates"]
+    if not isinstance(listed, list) or not listed:
+        raise _bad(f"{where}.candidates", listed, "must be a non-empty list of {name: ..., <component>: <recipe>}")
+    candidates, names = [], set()
+    for index, body in enumerate(listed):
+        at = f"{where}.candidates[{index}]"
+        if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not body["name"].strip():
+            raise _bad(at, body, "must be a mapping with a `name` and the components it changes")
+        if body["name"] in names:
+            raise _bad(f"{at}.name", body["name"], "is used by an earlier candidate")
+        names.add(body["name"])
+        changed = _component_recipes({k: v for k, v in body.items() if k != "name"}, family, at, required=False)
+        candidates.append(Candidate(body["name"], {**components, **changed}))
+    prompts = _jsonl(_text(raw["prompts"], f"{where}.prompts"), f"{where}.prompts")
+    if not prompts.startswith(SEARCH_PROMPT_DIRS):  # the recipe stage's deps in dvc.yaml
+        raise _bad(f"{where}.prompts", prompts, f"must be under {' or '.join(SEARCH_PROMPT_DIRS)} (the recipe stage's "
+                                                "deps)")
+    return SearchSpec(
+        candidates=tuple(candidates),
+        prompts=prompts,
+        num_prompts=_int(raw["num_prompts"], f"{where}.num_prompts", 1),
+        objective=_choice(raw.get("objective", "fastest_passing"), f"{where}.objective", SEARCH_OBJECTIVES,
+                          "objective"),
+    )
+
+
+def _quantize_spec(raw: Any, family: str, where: str) -> QuantizeSpec:
+    raw = _section(raw, where, ("components", "large_model_path", "search"), required=("components",))
+    components = _component_recipes(raw["components"], family, f"{where}.components")
+    large = raw.get("large_model_path", "auto")
+    if isinstance(large, bool):  # YAML 1.1 (PyYAML) reads a bare on/off as a boolean
+        large = "on" if large else "off"
+    large = _choice(large, f"{where}.large_model_path", LARGE_MODEL_PATHS, "large_model_path")
+    return QuantizeSpec(components=components, large_model_path=large,
+                        search=_search_spec(raw.get("search"), family, components, f"{where}.search"))
+
+
+def _calibrate_spec(raw: Any, family: str, where: str) -> CalibrateSpec:
+    from ov_diffusion_quant.families import family_class
+
+    raw = _section(raw, where, ("subset_size", "other_components", "prompts"), required=("subset_size",))
+    others = raw.get("other_components") or {}
+    if not isinstance(others, dict):
+        raise UserError(f"params.yaml: {where}.other_components must map components to sample counts, "
+                        f"e.g. {{vae_decoder: 4}}")
+    family_cls = family_class(family)
+    allowed = [name for name in family_cls.components if name != family_cls.denoiser]
+    for component, count in others.items():
+        if component not in allowed:
+            raise UserError(f"unknown component {component!r} at {where}.other_components: allowed are "
+                            f"{', '.join(allowed)} (the denoiser's count is subset_size)")
+        _int(count, f"{where}.other_components.{component}", 1)
+    return CalibrateSpec(
+        subset_size=_int(raw["subset_size"], f"{where}.subset_size", 1),
+        other_components={component: int(count) for component, count in others.items()},
+        prompts=_jsonl(raw.get("prompts"), f"{where}.prompts"),
+    )
+
+
+def _jsonl(value: Any, where: str) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value.endswith(".jsonl")):
+        raise _bad(where, value, "use a JSON-lines file (.jsonl) or null")
+    return value
+
+
+JUDGES = ("scenes",)
+
+
+def _variant_evaluate(raw: Any, where: str) -> VariantEvaluate:
+    raw = _section(raw, where, ("prompts", "num_prompts", "judge"))
+    judge = raw.get("judge")
+    count = raw.get("num_prompts")
+    return VariantEvaluate(prompts=_jsonl(raw.get("prompts"), f"{where}.prompts"),
+                           num_prompts=None if count is None else _int(count, f"{where}.num_prompts", 1),
+                           judge=None if judge is None else _choice(judge, f"{where}.judge", JUDGES, "judge"))
+
+
+# Thresholds that can never fail (or never pass) are refused: PSNR of 8-bit images is never below 0 dB and
+# is capped at PSNR_CAP_DB; SSIM and the CLIP cosine lie in [-1, 1].
+THRESHOLDS = {
+    "ssim_min": ("a number in (-1, 1]", lambda value: -1 < value <= 1),
+    "psnr_min": (f"a number of dB in (0, {PSNR_CAP_DB:g}]", lambda value: 0 < value <= PSNR_CAP_DB),
+    "clip_sim_min": ("a number in (-1, 1]", lambda value: -1 < value <= 1),
+    # judged variants: how much lower than FP's the optimized model's prompt adherence (0..1) may be
+    "adherence_drop_max": ("a number in [0, 1)", lambda value: 0 <= value < 1),
+}
+
+
+def _gate_spec(raw: Any, where: str) -> GateSpec | None:
+    if raw is None:
+        return None  # explicitly not gated: reported as such, never as a pass
+    raw = _section(raw, where, tuple(THRESHOLDS))
+    thresholds = {}
+    for name, (rule, accept) in THRESHOLDS.items():
+        value = raw.get(name)
+        thresholds[name] = None if value is None else _number(
+            value, f"{where}.{name}", f"use null or {rule} (a threshold that cannot fail checks nothing)", accept)
+    if all(value is None for value in thresholds.values()):
+        raise UserError(f"params.yaml: {where} has no threshold: set at least one of {', '.join(THRESHOLDS)}, "
+                        f"or `gate: null` to leave the variant explicitly ungated")
+    return GateSpec(**thresholds)
+
+
+def _variant(name: str, raw: Any) -> Variant:
+    check_variant_name(name)
+    where = f"variants.{name}"
+    raw = _section(raw, where, ("model", "generation", "calibrate", "quantize", "evaluate", "gate"),
+                   required=("model", "generation", "calibrate", "quantize", "gate"))
+    model = _trained(_model_spec(raw["model"], f"{where}.model"), raw["model"], f"{where}.model", name)
+    variant = Variant(
+        name=name,
+        model=model,
+        generation=_generation_spec(raw["generation"], model.family, f"{where}.generation"),
+        calibrate=_calibrate_spec(raw["calibrate"], model.family, f"{where}.calibrate"),
+        quantize=_quantize_spec(raw["quantize"], model.family, f"{where}.quantize"),
+        gate=_gate_spec(raw["gate"], f"{where}.gate"),
+        evaluate=_variant_evaluate(raw.get("evaluate"), f"{where}.evaluate"),
+    )
+    if variant.quantize.search is not None:
+        if variant.gate is None:
+            raise UserError(f"params.yaml: {where}.quantize.search needs the variant's gate (it picks the fastest "
+                            f"candidate that passes it): set {where}.gate, or remove the search")
+    return variant
+
+
+# -- stage-wide sections ----------------------------------------------------------------------------------
+def _prompt_source(raw: Any) -> PromptSource:
+    where = "calibrate.prompts"
+    raw = _section(raw, where, ("source", "path", "dataset_id", "split", "column", "shuffle_seed", "revision"))
+    return PromptSource(
+        source=_choice(raw.get("source", "local"), f"{where}.source", PROMPT_SOURCES, "prompt source"),
+        path=_text(raw.get("path", "data/prompts/calibration.jsonl"), f"{where}.path"),
+        dataset_id=_text(raw.get("dataset_id", "google-research-datasets/conceptual_captions"), f"{where}.dataset_id"),
+        split=_text(raw.get("split", "train"), f"{where}.split"),
+        shuffle_seed=_int(raw.get("shuffle_seed", 42), f"{where}.shuffle_seed", 0, SEED_MAX),
+        column=_text(raw.get("column", "caption"), f"{where}.column"),
+        revision=_revision(raw.get("revision"), f"{where}.revision"),
+    )
+
+
+def _evaluate(raw: Any) -> tuple[str, EvaluateParams]:
+    raw = _section(raw, "evaluate", ("prompts", "num_prompts", "seeds", "clip_model", "clip_revision"))
+    num_prompts = raw.get("num_prompts", 8)
+    if isinstance(num_prompts, bool) or not isinstance(num_prompts, int) or num_prompts <= 0:
+        raise _bad("evaluate.num_prompts", num_prompts, "the validation count must be a positive integer")
+    seeds = raw.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds:
+        raise _bad("evaluate.seeds", seeds, "must be a non-empty list of seeds")
+    return _text(raw.get("prompts", "data/prompts/validation.jsonl"), "evaluate.prompts"), EvaluateParams(
+        num_prompts=num_prompts,
+        seeds=[_int(seed, "evaluate.seeds[]", 0, SEED_MAX) for seed in seeds],
+        clip_model=_optional_text(raw.get("clip_model"), "evaluate.clip_model"),
+        clip_revision=_revision(raw.get("clip_revision"), "evaluate.clip_revision"),
+    )
+
+
+def _benchmark(raw: Any) -> BenchmarkParams:
+    raw = _section(raw, "benchmark", ("warmup", "runs", "prompts", "rounds", "static_shapes", "bf16_baseline",
+                                      "f32_baseline", "runtimes"))
+    runtimes = _names(raw.get("runtimes", ["optimum"]), "benchmark.runtimes", "runtimes", allow_empty=False)
+    for runtime in runtimes:
+        _choice(runtime, "benchmark.runtimes", RUNTIMES, "runtime")
+    if "optimum" not in runtimes:
+        raise UserError(f"benchmark.runtimes = {runtimes!r}: must include optimum (the project's own pipelines, "
+                        "always measured); genai is the optional second runtime")
+    return BenchmarkParams(
+        warmup=_int(raw.get("warmup", 1), "benchmark.warmup", 0),
+        runs=_int(raw.get("runs", 3), "benchmark.runs", 1),
+        prompts=_int(raw.get("prompts", 3), "benchmark.prompts", 1),
+        f32_baseline=_bool(raw.get("f32_baseline", True), "benchmark.f32_baseline"),
+        bf16_baseline=_bool(raw.get("bf16_baseline", True), "benchmark.bf16_baseline"),
+        runtimes=runtimes,
+        rounds=_int(raw.get("rounds", 1), "benchmark.rounds", 1),
+        static_shapes=_bool(raw.get("static_shapes", False), "benchmark.static_shapes"),
+    )
+
+
+def parse(raw: Any) -> Params:
+    """Validate a params mapping (as read from params.yaml)."""
+    raw = _section(raw, "", ("enabled", "devices", "host", "variants", "scenes", "calibrate", "evaluate", "benchmark",
+                             "gate"), required=("enabled", "variants"))
+    if not isinstance(raw["variants"], dict) or not raw["variants"]:
+        raise _bad("variants", raw["variants"], "must map variant names to their model, generation, calibrate, "
+                                                "quantize and gate")
+    variants = {str(name): _variant(str(name), body) for name, body in raw["variants"].items()}
+    enabled = _names(raw["enabled"], "enabled", "variant names", allow_empty=True)
+    for name in enabled:
+        check_variant_name(name)
+        if name not in variants:
+            raise UserError(f"unknown variant {name!r} in 'enabled': params.yaml defines {', '.join(sorted(variants))}")
+    devices = _names(raw.get("devices", ["CPU"]), "devices", "OpenVINO device names, e.g. [CPU]", allow_empty=False)
+
+    calibrate = _section(raw.get("calibrate"), "calibrate", ("prompts", "compare_notebook_prompts"))
+    validation_path, evaluate = _evaluate(raw.get("evaluate"))
+    for name, variant in variants.items():
+        reported = variant.evaluate.prompts or validation_path
+        if variant.quantize.search is not None and variant.quantize.search.prompts == reported:
+            raise UserError(f"params.yaml: variants.{name}.quantize.search.prompts is {reported}, the captions the "
+                            "gate reports on: search on a validation split of its own")
+    gate = _section(raw.get("gate"), "gate", ("allow_empty",))
+    return Params(
+        enabled=enabled,
+        devices=devices,
+        variants=variants,
+        calibration_prompts=_prompt_source(calibrate.get("prompts")),
+        calibrate_compare_prompts=_int(calibrate.get("compare_notebook_prompts", 0),
+                                       "calibrate.compare_notebook_prompts", 0),
+        validation_prompts_path=validation_path,
+        evaluate=evaluate,
+        benchmark=_benchmark(raw.get("benchmark")),
+        gate=GateParams(allow_empty=_bool(gate.get("allow_empty", False), "gate.allow_empty")),
+        raw=raw,
+        host_precision=_host_precision(raw.get("host")),
+        scenes=_scenes(raw.get("scenes")),
+    )
+
+
+def _host_precision(raw: Any) -> str:
+    from ov_diffusion_quant.runtime.host_facts import PRECISIONS
+
+    raw = _section(raw, "host", ("precision",))
+    return _choice(raw.get("precision", "auto"), "host.precision", PRECISIONS, "precision")
+
+
+def _scenes(raw: Any) -> ScenesParams:
+    raw = _section(raw, "scenes", ("seed", "image_size", "train_size", "heldout_size", "validation_size"))
+    size = _int(raw.get("image_size", 64), "scenes.image_size", 32, 1024)
+    if size % 32:
+        raise _bad("scenes.image_size", size, "use a multiple of 32 (the SDXL family's size step)")
+    return ScenesParams(seed=_int(raw.get("seed", 0), "scenes.seed", 0, SEED_MAX), image_size=size,
+                        train_size=_int(raw.get("train_size", 6000), "scenes.train_size", 1, 1_000_000),
+                        heldout_size=_int(raw.get("heldout_size", 200), "scenes.heldout_size", 1, 100_000),
+                        validation_size=_int(raw.get("validation_size", 200), "scenes.validation_size", 1, 100_000))
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys without a word; a params file must not say two things."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: Path | str) -> Any:
+    """A YAML file's content; a syntax error is one line naming the file, line and column."""
+    path = Path(path)
+    try:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "an unknown line"
+        context = ""
+        if error.context and error.context_mark and error.context_mark is not mark:
+            context = f" ({error.context} that starts at line {error.context_mark.line + 1})"
+        if not isinstance(error, yaml.constructor.ConstructorError):
+            where += " (or the line before)"  # a parser notices a missing ':' or ']' where the next token starts
+        raise UserError(f"{path} is not valid YAML at {where}: {error.problem}{context}") from error
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise UserError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from error
+
+
+def load(path: Path | str = PARAMS_FILE) -> Params:
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"no {path} here: run the stages from the repository root")
+    return parse(read_yaml(path))
+
+
+# -- python -m ov_diffusion_quant.config.params ----------------------------------------------------------------------
+def describe(params: Params) -> str:
+    """The variants the DAG runs (enabled x devices), each with its family, source, recipes and gate."""
+    def gate(spec: GateSpec | None) -> str:
+        if spec is None:
+            return "not gated"
+        return ", ".join(f"{name.removesuffix('_min')} >= {value:g}"
+                         for name, value in vars(spec).items() if value is not None)
+
+    lines = [f"{len(params.enabled)} enabled variant(s) x {len(params.devices)} device(s) "
+             f"({', '.join(params.devices)}):"]
+    for name in params.enabled:
+        variant = params.variant(name)
+        generation = variant.generation
+        lines += [f"  {name}: family {variant.model.family}, source {variant.model.source}, "
+                  f"{generation.width}x{generation.height}, {generation.steps} step(s)",
+                  f"    recipes: {', '.join(f'{c}={r.label()}' for c, r in variant.quantize.components.items())}"
+                  + (f" (searched over {len(variant.quantize.search.candidates)} candidates)"
+                     if variant.quantize.search else "") + "; "
+                  f"gate: {gate(variant.gate)}",
+                  f"    stages: source@{name}, export@{name}, calibrate@{name}, "
+                  + ", ".join(f"{stage}@{name}-{device}" for device in params.devices
+                              for stage in ("recipe", "quantize", "evaluate", "benchmark"))]
+    if not params.enabled:
+        lines.append("  (none: the DAG runs only gate and report"
+                     + ("" if params.gate.allow_empty else ", and the gate fails: it would check nothing") + ")")
+    others = sorted(set(params.variants) - set(params.enabled))
+    if others:
+        lines.append(f"defined, not enabled: {', '.join(others)}")
+    return "\n".join(lines)
+
+
+@main_with_clear_errors
+def main(argv: list[str] | None = None) -> None:
+    parser = argument_parser(__doc__)
+    parser.add_argument("path", nargs="?", default=str(PARAMS_FILE), help="default: params.yaml")
+    args = parser.parse_args(argv)
+    sys.stdout.write(f"{args.path} is valid. " + describe(load(args.path)) + "\n")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,199 @@
+"""The validated params as typed objects. Pure data: no imports of the rest of the project, so that
+the families (which take these specs) and the params loader (which asks the families about sizes and
+components) do not import each other."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ov_diffusion_quant.common.errors import UserError
+from ov_diffusion_quant.quantization.recipes import ComponentRecipe
+
+VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+PSNR_CAP_DB = 100.0  # identical images have infinite PSNR; JSON, plots and the gate need a number
+FAMILIES = ("sdxl", "pixart")
+SEARCH_OBJECTIVES = ("fastest_passing",)
+PROMPT_SOURCES = ("local", "hub")
+LARGE_MODEL_PATHS = ("auto", "on", "off")  # ov_diffusion_quant/quantization/nncf_patches.py
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """How the reference model (`source: trained`) is trained on the scenes data set."""
+    steps: int  # denoiser optimisation steps
+    batch_size: int = 16
+    lr: float = 1e-3
+    taesd_steps: int = 600  # tiny-autoencoder steps first: it defines the latent space
+    vae_steps: int = 500  # AutoencoderKL steps after the denoiser, distilled into that space
+    threads: int = 2
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    family: str
+    source: str  # "tiny" (generated from the family's tiny config) or a hub id / local path
+    seed: int = 0  # seed of the generated tiny weights
+    taesd: str | None = None  # SDXL: "tiny", a hub id / path, or None to keep the full VAE
+    max_length: int = 120  # PixArt: T5 max sequence length
+    weights_variant: str | None = None  # hub weight files to use, e.g. "fp16" for *.fp16.safetensors
+    revision: str | None = None  # hub revision (commit, tag or branch) of `source`; None: the default branch
+    taesd_revision: str | None = None  # the same for `taesd`
+    train: TrainSpec | None = None  # `source: trained`: trained by the source stage into models/<variant>/source
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.source == "tiny"
+
+
+@dataclass(frozen=True)
+class GenerationSpec:
+    height: int
+    width: int
+    steps: int
+    guidance: float
+    seed: int
+    img2img_steps: int = 2
+    img2img_strength: float = 0.5
+
+
+@dataclass(frozen=True)
+class CalibrateSpec:
+    subset_size: int  # denoiser samples
+    # Other components to record inputs for (component -> samples), so that they can take a calibrated
+    # recipe too: e.g. {vae_decoder: 4}. Recorded from full text-to-image runs (the VAE has to run).
+    other_components: dict[str, int] = field(default_factory=dict)
+    prompts: str | None = None  # a JSON-lines file of this variant's own, instead of calibrate.prompts
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One recipe the search tries: the variant's components with these replaced."""
+    name: str
+    components: dict[str, ComponentRecipe]
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """The recipe search (ov_diffusion_quant/quantization/search.py): candidates tried in order on a validation split that the
+    gate never reports on; the fastest that passes the variant's gate is quantize's recipe."""
+    candidates: tuple[Candidate, ...]
+    prompts: str  # the validation split: JSON lines with a caption field, disjoint from evaluate's prompts
+    num_prompts: int
+    objective: str = "fastest_passing"
+
+
+@dataclass(frozen=True)
+class QuantizeSpec:
+    components: dict[str, ComponentRecipe]  # component name -> its recipe (ov_diffusion_quant/quantization/recipes.py)
+    # NNCF patches for models with > 2 GiB of weights (ov_diffusion_quant/quantization/nncf_patches.py): auto, on or off
+    large_model_path: str = "auto"
+    search: SearchSpec | None = None  # None: quantize takes `components` as they are
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    ssim_min: float
+    psnr_min: float
+    clip_sim_min: float | None = None
+    # judged variants: the optimized model's prompt adherence may be at most this much lower than FP's
+    adherence_drop_max: float | None = None
+
+
+@dataclass(frozen=True)
+class VariantEvaluate:
+    """A variant's own validation set and judge (the trained reference model: held-out scene captions)."""
+    prompts: str | None = None  # JSON lines with a caption field; None: evaluate.prompts
+    num_prompts: int | None = None  # None: evaluate.num_prompts
+    judge: str | None = None  # "scenes": score prompt adherence of FP and optimized images
+
+
+@dataclass(frozen=True)
+class ScenesParams:
+    seed: int = 0
+    image_size: int = 64
+    train_size: int = 6000
+    heldout_size: int = 200
+    validation_size: int = 200
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    model: ModelSpec
+    generation: GenerationSpec
+    calibrate: CalibrateSpec
+    quantize: QuantizeSpec
+    gate: GateSpec | None = None
+    evaluate: VariantEvaluate = field(default_factory=VariantEvaluate)
+
+
+@dataclass(frozen=True)
+class PromptSource:
+    source: str
+    path: str
+    dataset_id: str
+    split: str
+    shuffle_seed: int
+    column: str
+    revision: str | None = None  # hub revision of `dataset_id`
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    num_prompts: int
+    seeds: list[int]
+    clip_model: str | None
+    clip_revision: str | None = None  # hub revision of `clip_model`
+
+
+@dataclass(frozen=True)
+class BenchmarkParams:
+    warmup: int  # untimed runs per configuration before the timed ones
+    runs: int  # timed end-to-end text-to-image runs per configuration
+    prompts: int  # the runs cycle through the first `prompts` validation prompts
+    f32_baseline: bool
+    bf16_baseline: bool
+    runtimes: list[str]
+    # Rounds of all configurations, each in a fresh process, runs pooled: on a shared host whose speed drifts
+    # (20% between two runs here), alternating FP and optimized keeps the drift out of their ratio.
+    rounds: int = 1
+    # Compile every component for the variant's size (recorded from one run) instead of dynamic shapes.
+    static_shapes: bool = False
+
+
+@dataclass(frozen=True)
+class GateParams:
+    # A gate run that checked nothing (nothing enabled, or every enabled variant `gate: null`) fails unless
+    # this allows it, e.g. `make bench-arch`, whose random-weight variants have no meaningful threshold.
+    allow_empty: bool = False
+
+
+@dataclass(frozen=True)
+class Params:
+    enabled: list[str]
+    devices: list[str]
+    variants: dict[str, Variant]
+    calibration_prompts: PromptSource
+    calibrate_compare_prompts: int  # prompts timed both ways (latents only vs the notebooks' full pipeline)
+    validation_prompts_path: str
+    evaluate: EvaluateParams
+    benchmark: BenchmarkParams
+    gate: GateParams = field(default_factory=GateParams)
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    host_precision: str = "auto"
+    scenes: ScenesParams = field(default_factory=ScenesParams)  # host.precision: auto (OpenVINO's default for this CPU), f32 or bf16
+
+    def variant(self, name: str) -> Variant:
+        check_variant_name(name)
+        if name not in self.variants:
+            raise UserError(f"unknown variant {name!r}: params.yaml defines {', '.join(sorted(self.variants))}")
+        return self.variants[name]
+
+
+def check_variant_name(name: str) -> None:
+    if not VARIANT_NAME.match(name):
+        raise UserError(
+            f"invalid variant name {name!r}: use letters, digits, '.', '_' and '-' only (no path characters)"
+        )

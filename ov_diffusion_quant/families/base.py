@@ -1,0 +1,201 @@
+"""The small interface every model family implements, and what its loaded pipeline offers.
+
+A family knows how to build its tiny model, export a source model to an OpenVINO
+directory, load that directory on a device, and which IgnoredScope its denoiser
+needs for full INT8. Stages only talk to this interface, so a third family is one
+new file plus a params entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Iterator
+
+from ov_diffusion_quant.common.artifacts import check_ir, read_json
+from ov_diffusion_quant.common.errors import UserError
+from ov_diffusion_quant.config.specs import GenerationSpec, ModelSpec
+
+COMPILE_CONFIG_FILE = "compile_config.json"
+SOURCE_FILE = "source.json"  # which model ids (and hub commits) an export was made from
+ARCH_SOURCE = "arch"  # params `source: arch`: the real architecture with seeded random weights
+
+
+class LoadedPipeline(ABC):
+    """An OpenVINO-backed diffusion pipeline for one model directory on one device."""
+
+    family: ClassVar[str]
+
+    @abstractmethod
+    def text_to_image(self, prompt: str, generation: GenerationSpec, seed: int, output_type: str = "pil",
+                      steps: int | None = None, height: int | None = None, width: int | None = None):
+        """Generate one image (or latents with ``output_type='latent'``) from a prompt."""
+
+    def image_to_image(self, prompt: str, image, generation: GenerationSpec, seed: int,
+                       steps: int | None = None, strength: float | None = None):
+        raise UserError(f"image-to-image is not supported by the {self.family} family (only sdxl)")
+
+    @abstractmethod
+    def prompt_token_count(self, prompt: str) -> int:
+        """Tokens the text encoder would see (special tokens included), without truncation."""
+
+    @property
+    @abstractmethod
+    def max_prompt_tokens(self) -> int:
+        """Longer prompts are truncated by the pipeline; calibration skips them instead."""
+
+    @abstractmethod
+    def compiled_model_slots(self) -> dict[str, tuple[Any, str]]:
+        """Where each component's compiled model lives: name -> (holder, attribute name).
+
+        Hooks (calibration recording, per-component timing) replace that attribute
+        with a wrapper and restore it afterwards.
+        """
+
+
+class ModelFamily(ABC):
+    name: ClassVar[str]
+    components: ClassVar[tuple[str, ...]]  # OpenVINO IR sub-directories of an exported model
+    denoiser: ClassVar[str]  # the component called once per step: calibrated and quantized
+    size_multiple: ClassVar[int]  # height and width must be multiples of this
+    # Twice the largest native size of these families (SDXL 1024, SDXL-Turbo 512, PixArt 1024): at 2048 x 2048
+    # the self-attention over the finest latent grid (16,384 tokens) already takes ~1 GiB per head in f32,
+    # and larger sizes only fail allocating memory after the model has loaded.
+    max_size: ClassVar[int] = 2048
+    max_steps: ClassVar[int]  # what the family's scheduler allows
+    supports_img2img: ClassVar[bool] = False  # LoadedPipeline.image_to_image works (evaluated and gated too)
+    max_steps_reason: ClassVar[str]
+
+    @classmethod
+    def check_size(cls, height: int, width: int, where: str = "") -> None:
+        for label, value in ((f"{where}height", height), (f"{where}width", width)):
+            if value <= 0 or value % cls.size_multiple or value > cls.max_size:
+                raise UserError(f"{label} {value} is not allowed for {cls.name}: use a positive multiple of "
+                                f"{cls.size_multiple} up to {cls.max_size}")
+
+    @classmethod
+    def check_steps(cls, steps: int, label: str = "steps") -> None:
+        if not 1 <= steps <= cls.max_steps:
+            raise UserError(f"{label} {steps} is not allowed for {cls.name}: use 1 to {cls.max_steps} "
+                            f"({cls.max_steps_reason})")
+
+    @abstractmethod
+    def build_tiny(self, spec: ModelSpec, out_dir: Path) -> None:
+        """Write a tiny diffusers-format model (safetensors weights, offline tokenizers)."""
+
+    def build_arch(self, spec: ModelSpec, out_dir: Path) -> None:
+        """Write the real architecture with seeded random weights (``source: arch``), see arch_configs.py."""
+        raise UserError(f"source 'arch' is not available for the {self.name} family")
+
+    @abstractmethod
+    def export(self, spec: ModelSpec, generation: GenerationSpec, out_dir: Path) -> None:
+        """Export the model named by ``spec`` to a self-contained OpenVINO directory."""
+
+    @abstractmethod
+    def load(self, model_dir: Path, device: str, f32: bool = False) -> LoadedPipeline:
+        """Load an exported (or optimized) directory on ``device``."""
+
+    # Named parts of a component's graph that a recipe can keep in float (`ignored_scope: [name, ...]`); a family
+    # adds its own in ignored_scope_part.
+    ignored_scopes: ClassVar[dict[str, str]] = {
+        "attention_scores": "every ScaledDotProductAttention (Q·Kᵀ and the weights times V)",
+    }
+
+    def default_ignored_scope(self, component: str) -> tuple[str, ...]:
+        """The scope names full INT8 of ``component`` takes when its recipe names none."""
+        return ()
+
+    def ignored_scope_part(self, component: str, ov_model, name: str) -> dict[str, list[str]]:
+        """One named part as IgnoredScope fields (names, patterns, types)."""
+        if name == "attention_scores":
+            return {"types": ["ScaledDotProductAttention"]}
+        raise UserError(f"unknown ignored scope {name!r} for {self.name}: allowed are {', '.join(self.ignored_scopes)}")
+
+    def ignored_scope(self, component: str, ov_model, names: tuple[str, ...] | None = None) -> Any:
+        """The nncf.IgnoredScope of the named parts (``None``: the component's default; None if it is empty)."""
+        import nncf
+
+        names = self.default_ignored_scope(component) if names is None else names
+        fields: dict[str, list[str]] = {"names": [], "patterns": [], "types": []}
+        for name in names:
+            for key, values in self.ignored_scope_part(component, ov_model, name).items():
+                fields[key] += values
+        return nncf.IgnoredScope(**fields, validate=False) if any(fields.values()) else None
+
+    # -- helpers shared by families -------------------------------------------------------
+    @contextlib.contextmanager
+    def source_dir(self, spec: ModelSpec) -> Iterator[Path]:
+        """The source model as a local diffusers directory: generated into a temp dir for "tiny" and
+        "arch" (real architecture, random weights), otherwise a local path or the hub id resolved
+        through the HF cache."""
+        from ov_diffusion_quant.common.hub import local_model_dir, model_files
+
+        builders = {"tiny": self.build_tiny, ARCH_SOURCE: self.build_arch}
+        if spec.source not in builders:
+            yield local_model_dir(spec.source, allow_patterns=model_files(spec.weights_variant),
+                                  revision=spec.revision)
+            return
+        with tempfile.TemporaryDirectory(prefix=f"{spec.source}-{self.name}-") as scratch:
+            builders[spec.source](spec, Path(scratch))
+            yield Path(scratch)
+
+    @staticmethod
+    def record_sources(out_dir: Path, sources: dict[str, tuple[Path, str]]) -> None:
+        """Make the export independent of where its sources lay, and say which sources it used.
+
+        Exporters copy each source's local directory (a temp build dir, or the HF cache snapshot on
+        this host) into the configs' ``_name_or_path``; a random or host path there gives every
+        export a new hash. It is replaced by the source's id, and ``source.json`` records each id
+        with the hub commit it resolved to (None for generated weights).
+        """
+        from ov_diffusion_quant.common.hub import provenance
+
+        out_dir = Path(out_dir)
+        by_length = sorted(((str(path), label) for path, label in sources.values() if path), key=lambda x: -len(x[0]))
+
+        def stable(value):
+            if isinstance(value, dict):
+                return {key: stable(item) if key not in ("_name_or_path", "name_or_path") else relabel(item)
+                        for key, item in value.items()}
+            return [stable(item) for item in value] if isinstance(value, list) else value
+
+        def relabel(value):
+            if not isinstance(value, str) or not value.startswith("/"):
+                return value
+            for prefix, label in by_length:
+                if value == prefix or value.startswith(prefix + "/"):
+                    return label + value[len(prefix):]
+            return Path(value).name
+
+        for config in sorted(out_dir.rglob("*.json")):
+            data = json.loads(config.read_text())
+            cleaned = stable(data)
+            if cleaned != data:
+                config.write_text(json.dumps(cleaned, indent=2, sort_keys=True) + "\n")
+        record = {name: provenance(label, path) if path else {"id": label, "revision": None}
+                  for name, (path, label) in sources.items()}
+        (out_dir / SOURCE_FILE).write_text(json.dumps(record, indent=2) + "\n")
+
+    @staticmethod
+    def read_sources(model_dir: Path) -> dict:
+        path = Path(model_dir) / SOURCE_FILE
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    @staticmethod
+    def read_compile_config(model_dir: Path) -> dict[str, dict[str, str]]:
+        path = Path(model_dir) / COMPILE_CONFIG_FILE
+        return read_json(path) if path.exists() else {}
+
+    def check_exported(self, model_dir: Path) -> None:
+        """A clear error for a missing, incomplete or damaged model directory (before any library opens it)."""
+        model_dir = Path(model_dir)
+        if not model_dir.is_dir():
+            raise UserError(f"model directory {model_dir} does not exist: run `dvc repro` for its export/quantize stage")
+        for component in self.components:
+            xml = model_dir / component / "openvino_model.xml"
+            if not xml.exists() or not xml.with_suffix(".bin").exists():
+                raise UserError(f"{xml} (or its .bin) is missing: {model_dir} is not a complete {self.name} export")
+            check_ir(xml)

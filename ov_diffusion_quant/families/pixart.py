@@ -1,0 +1,354 @@
+"""PixArt-α LCM: ov.convert_model of T5 encoder, transformer and VAE decoder, run inside diffusers.
+
+optimum-intel does not export PixArt, so (as the notebook does) each part is converted
+on its own and the compiled models are wrapped to look like the torch modules the
+diffusers PixArtAlphaPipeline calls.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections import namedtuple
+from pathlib import Path
+
+from ov_diffusion_quant.common.artifacts import read_ir, read_json
+from ov_diffusion_quant.common.errors import UserError
+from ov_diffusion_quant.families.base import LoadedPipeline, ModelFamily
+from ov_diffusion_quant.families.tiny_weights import TINY_CALIBRATION_PROMPTS
+from ov_diffusion_quant.config.specs import GenerationSpec, ModelSpec
+
+log = logging.getLogger(__name__)
+PIPELINE_FILE = "pixart_pipeline.json"
+EncoderOutput = namedtuple("EncoderOutput", "last_hidden_state")
+DecoderOutput = namedtuple("DecoderOutput", "sample")
+log = logging.getLogger(__name__)
+
+
+def _torch_module_with_config(config: dict, dtype):
+    """A parameterless torch module that carries a diffusers config, as the pipeline expects."""
+    import torch
+    from diffusers.configuration_utils import FrozenDict
+
+    module = torch.nn.Module()
+    module.config = FrozenDict(config)
+    module.dtype = dtype
+    return module
+
+
+class OVTextEncoder:
+    def __init__(self, compiled, dtype):
+        import torch
+
+        self.compiled, self.dtype = compiled, dtype
+        self.device = torch.device("cpu")
+
+    def __call__(self, input_ids=None, attention_mask=None, **kwargs):
+        import torch
+
+        out = self.compiled({"input_ids": input_ids, "attention_mask": attention_mask})[0]
+        return EncoderOutput(torch.from_numpy(out))
+
+
+class OVTransformer:
+    """The transformer with resolution/aspect-ratio conditions as explicit inputs.
+
+    The diffusers pipeline passes these conditions only for 1024-px models (sample_size 128);
+    for others the wrapper derives them from the latent size, as the pipeline would.
+    """
+
+    def __init__(self, compiled, config, vae_scale_factor: int, dtype):
+        self.compiled, self.config, self.dtype = compiled, config, dtype
+        self.vae_scale_factor = vae_scale_factor
+
+    def __call__(self, hidden_states, encoder_hidden_states=None, timestep=None, added_cond_kwargs=None,
+                 encoder_attention_mask=None, return_dict=False, **kwargs):
+        import torch
+
+        conditions = added_cond_kwargs or {}
+        resolution, aspect_ratio = conditions.get("resolution"), conditions.get("aspect_ratio")
+        batch = hidden_states.shape[0]
+        if resolution is None:
+            height = hidden_states.shape[2] * self.vae_scale_factor
+            width = hidden_states.shape[3] * self.vae_scale_factor
+            resolution = torch.tensor([[float(height), float(width)]]).repeat(batch, 1)
+            aspect_ratio = torch.tensor([[float(height / width)]]).repeat(batch, 1)
+        timestep = timestep.expand(batch) if timestep.ndim else timestep.repeat(batch)
+        out = self.compiled({
+            "hidden_states": hidden_states,
+            "timestep": timestep,
+            "encoder_hidden_states": encoder_hidden_states,
+            "encoder_attention_mask": encoder_attention_mask.to(torch.float32),
+            "resolution": resolution,
+            "aspect_ratio": aspect_ratio,
+        })[0]
+        return (torch.from_numpy(out),)
+
+
+class OVVaeDecoder:
+    def __init__(self, compiled, config, dtype):
+        self.compiled, self.config, self.dtype = compiled, config, dtype
+
+    def decode(self, latents, return_dict=False, **kwargs):
+        import torch
+
+        return DecoderOutput(torch.from_numpy(self.compiled({"latents": latents})[0]))
+
+
+class PixArtPipeline(LoadedPipeline):
+    family = "pixart"
+
+    def __init__(self, model_dir: Path, device: str, ov_config: dict, per_component: dict[str, dict]):
+        import openvino as ov
+        import torch
+        from diffusers import LCMScheduler, PixArtAlphaPipeline
+        from transformers import AutoTokenizer
+
+        model_dir = Path(model_dir)
+        core = ov.Core()
+        meta = read_json(model_dir / PIPELINE_FILE)
+        self.max_length = meta["max_length"]
+
+        def compile_part(name):
+            return core.compile_model(read_ir(model_dir / name / "openvino_model.xml"), device,
+                                      {**ov_config, **per_component.get(name, {})})
+
+        def config_of(name):
+            return read_json(model_dir / name / "config.json")
+
+        vae_config = config_of("vae_decoder")
+        vae_scale_factor = 2 ** (len(vae_config["block_out_channels"]) - 1)
+        self.text_encoder = OVTextEncoder(compile_part("text_encoder"), torch.float32)
+        transformer_config = _torch_module_with_config(config_of("transformer"), torch.float32).config
+        self.transformer = OVTransformer(compile_part("transformer"), transformer_config, vae_scale_factor,
+                                         torch.float32)
+        self.vae = OVVaeDecoder(compile_part("vae_decoder"), _torch_module_with_config(vae_config, torch.float32).config,
+                                torch.float32)
+        self.pipe = PixArtAlphaPipeline(
+            tokenizer=AutoTokenizer.from_pretrained(model_dir / "tokenizer"),
+            text_encoder=None, transformer=None, vae=None,
+            scheduler=LCMScheduler.from_pretrained(model_dir / "scheduler"),
+        )
+        # LCMScheduler refuses more steps than its original schedule (and than its training timesteps)
+        scheduler_config = self.pipe.scheduler.config
+        self.max_steps = min(scheduler_config.original_inference_steps, scheduler_config.num_train_timesteps)
+        # Plain attributes, not registered torch modules: the pipeline only calls them.
+        self.pipe.text_encoder, self.pipe.transformer, self.pipe.vae = self.text_encoder, self.transformer, self.vae
+        self.pipe.vae_scale_factor = vae_scale_factor
+        from diffusers.image_processor import PixArtImageProcessor
+
+        self.pipe.image_processor = PixArtImageProcessor(vae_scale_factor=vae_scale_factor)
+        self.pipe.set_progress_bar_config(disable=True)
+        # Resolution binning (snap to the aspect-ratio bins of the model's native size) only at that size;
+        # the tiny model shares the 1024-px config but runs at a few dozen pixels.
+        self.native_size = transformer_config["sample_size"] * vae_scale_factor
+
+    def text_to_image(self, prompt, generation: GenerationSpec, seed, output_type="pil", steps=None, height=None,
+                      width=None):
+        import torch
+
+        if (steps or generation.steps) > self.max_steps:
+            raise UserError(f"steps {steps or generation.steps} is not allowed for this model: its LCM scheduler "
+                            f"allows 1 to {self.max_steps} (original_inference_steps)")
+        result = self.pipe(
+            prompt=prompt,
+            num_inference_steps=steps or generation.steps,
+            height=height or generation.height,
+            width=width or generation.width,
+            guidance_scale=generation.guidance,
+            generator=torch.Generator().manual_seed(seed),
+            output_type=output_type,
+            clean_caption=False,
+            use_resolution_binning=max(height or generation.height, width or generation.width) == self.native_size,
+            max_sequence_length=self.max_length,
+        )
+        return result.images[0]
+
+    def prompt_token_count(self, prompt: str) -> int:
+        return len(self.pipe.tokenizer(prompt, truncation=False).input_ids)
+
+    @property
+    def max_prompt_tokens(self) -> int:
+        return self.max_length
+
+    def compiled_model_slots(self):
+        return {"text_encoder": (self.text_encoder, "compiled"), "transformer": (self.transformer, "compiled"),
+                "vae_decoder": (self.vae, "compiled")}
+
+
+class PixArtFamily(ModelFamily):
+    name = "pixart"
+    components = ("text_encoder", "transformer", "vae_decoder")
+    denoiser = "transformer"
+    size_multiple = 16  # VAE factor 8 x patch size 2
+    max_steps = 50
+    max_steps_reason = ("LCMScheduler's original_inference_steps in the tiny and PixArt-LCM scheduler configs: "
+                        "diffusers refuses more")
+
+    def build_tiny(self, spec: ModelSpec, out_dir: Path) -> None:
+        import torch
+        from diffusers import AutoencoderKL, LCMScheduler, PixArtAlphaPipeline, PixArtTransformer2DModel
+        from transformers import T5Config, T5EncoderModel
+
+        from ov_diffusion_quant.families.tiny_tokenizers import build_t5_tokenizer
+        from ov_diffusion_quant.families.tiny_weights import normalize_last_conv
+
+        tokenizer = build_t5_tokenizer(spec.max_length)
+        torch.manual_seed(spec.seed)
+        text_encoder = T5EncoderModel(T5Config(
+            vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+            feed_forward_proj="gated-gelu", relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1,
+        ))
+        transformer = PixArtTransformer2DModel(
+            num_attention_heads=2, attention_head_dim=12, in_channels=4, out_channels=8, num_layers=2,
+            cross_attention_dim=24, caption_channels=32, sample_size=128, patch_size=2, norm_num_groups=8,
+            use_additional_conditions=True,
+        )
+        vae = AutoencoderKL(
+            in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1,
+            block_out_channels=(16, 16, 32, 32), norm_num_groups=8,
+            down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+            sample_size=128, scaling_factor=0.18215,
+        )
+        scheduler = LCMScheduler(num_train_timesteps=1000, beta_start=0.0001, beta_end=0.02, beta_schedule="linear",
+                                 prediction_type="epsilon", original_inference_steps=50)
+        pipe = PixArtAlphaPipeline(tokenizer=tokenizer, text_encoder=text_encoder, transformer=transformer, vae=vae,
+                                   scheduler=scheduler)
+        latents = pipe(TINY_CALIBRATION_PROMPTS, num_inference_steps=4, guidance_scale=0.0, height=128, width=128,
+                       generator=torch.Generator().manual_seed(spec.seed), output_type="latent", clean_caption=False,
+                       use_resolution_binning=False, max_sequence_length=spec.max_length).images
+        normalize_last_conv(vae.decode, vae.decoder.conv_out, latents / vae.config.scaling_factor)
+        pipe.save_pretrained(out_dir, safe_serialization=True)
+
+    def build_arch(self, spec: ModelSpec, out_dir: Path) -> None:
+        """PixArt-XL-2 (LCM, 1024-MS) transformer, T5-XXL encoder width (depth cut, see arch_configs),
+        SD VAE, seeded random weights, saved in fp16."""
+        import gc
+
+        import torch
+        from diffusers import AutoencoderKL, LCMScheduler, PixArtAlphaPipeline, PixArtTransformer2DModel
+        from transformers import T5Config, T5EncoderModel
+
+        from ov_diffusion_quant.families import arch_configs as arch
+        from ov_diffusion_quant.families.tiny_tokenizers import build_t5_tokenizer
+
+        dtype = torch.float16
+        text_encoder = arch.seeded_module(lambda: T5EncoderModel(T5Config(**arch.PIXART_TEXT_ENCODER)), spec.seed, dtype)
+        transformer = arch.seeded_module(lambda: PixArtTransformer2DModel(**arch.PIXART_TRANSFORMER), spec.seed + 1,
+                                         dtype)
+        vae = arch.seeded_module(lambda: AutoencoderKL(**arch.SD_VAE), spec.seed + 2, dtype)
+        log.info("pixart arch: transformer %.3f B, T5 encoder %.3f B (%d of %d layers), vae %.0f M parameters "
+                 "(random weights)", arch.parameter_count(transformer) / 1e9, arch.parameter_count(text_encoder) / 1e9,
+                 arch.T5_ENCODER_LAYERS, arch.T5_FULL_LAYERS, arch.parameter_count(vae) / 1e6)
+        scheduler = LCMScheduler(num_train_timesteps=1000, beta_start=0.0001, beta_end=0.02, beta_schedule="linear",
+                                 prediction_type="epsilon", original_inference_steps=50)
+        pipe = PixArtAlphaPipeline(tokenizer=build_t5_tokenizer(spec.max_length), text_encoder=text_encoder,
+                                   transformer=transformer, vae=vae, scheduler=scheduler)
+        pipe.save_pretrained(out_dir, safe_serialization=True)
+        del pipe, text_encoder, transformer, vae
+        gc.collect()
+
+    def export(self, spec: ModelSpec, generation: GenerationSpec, out_dir: Path) -> None:
+        started = time.perf_counter()
+        with self.source_dir(spec) as source:
+            log.info("export: source %s ready (%.0f s)", spec.source, time.perf_counter() - started)
+            self._convert(source, spec, generation, Path(out_dir))
+            self.record_sources(out_dir, {"model": (source, spec.source)})
+
+    def _convert(self, source: Path, spec: ModelSpec, generation: GenerationSpec, out_dir: Path) -> None:
+        import openvino as ov
+        import torch
+        from diffusers import AutoencoderKL, PixArtTransformer2DModel
+        from transformers import AutoTokenizer, T5EncoderModel
+
+        def save(model: torch.nn.Module, example, name: str, config: dict | None = None) -> None:
+            started = time.perf_counter()
+            log.info("export: converting %s", name)
+            model.eval()
+            with torch.no_grad():
+                ov_model = ov.convert_model(model, example_input=example)
+            if isinstance(example, dict):  # drop tracer aliases such as '149' beside 'timestep'
+                for port in ov_model.inputs:
+                    if named := port.get_names() & example.keys():
+                        port.get_tensor().set_names(named)
+            (out_dir / name).mkdir(parents=True, exist_ok=True)
+            ov.save_model(ov_model, out_dir / name / "openvino_model.xml", compress_to_fp16=True)
+            if config is not None:
+                (out_dir / name / "config.json").write_text(json.dumps(config, indent=2, default=str))
+            del ov_model
+            log.info("export: %s saved (%.0f s)", name, time.perf_counter() - started)
+
+        length = spec.max_length
+        text_encoder = T5EncoderModel.from_pretrained(source / "text_encoder", use_safetensors=True,
+                                                      variant=spec.weights_variant)
+
+        class EncoderWithAdditiveMask(torch.nn.Module):
+            # transformers' mask helpers do not trace; a ready 4-D additive mask is passed through as-is
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, input_ids, attention_mask):
+                additive = (1.0 - attention_mask[:, None, None, :].to(torch.float32)) * torch.finfo(torch.float32).min
+                return self.inner(input_ids=input_ids, attention_mask=additive)[0]
+
+        save(EncoderWithAdditiveMask(text_encoder), {"input_ids": torch.zeros(1, length, dtype=torch.int64),
+                            "attention_mask": torch.ones(1, length, dtype=torch.int64)},
+             "text_encoder", text_encoder.config.to_dict())
+        d_model = text_encoder.config.d_model
+        del text_encoder
+
+        transformer = PixArtTransformer2DModel.from_pretrained(source / "transformer", use_safetensors=True,
+                                                               variant=spec.weights_variant)
+        if not transformer.use_additional_conditions:
+            raise UserError(f"{spec.source}: the transformer has no resolution/aspect-ratio conditions "
+                            "(use_additional_conditions is off); this family exports PixArt-α 1024/LCM models")
+        latent_h, latent_w = generation.height // 8, generation.width // 8
+
+        class TransformerWithConditions(torch.nn.Module):
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, hidden_states, timestep, encoder_hidden_states, encoder_attention_mask, resolution,
+                        aspect_ratio):
+                return self.inner(hidden_states, timestep=timestep, encoder_hidden_states=encoder_hidden_states,
+                                  encoder_attention_mask=encoder_attention_mask,
+                                  added_cond_kwargs={"resolution": resolution, "aspect_ratio": aspect_ratio},
+                                  return_dict=False)
+
+        save(TransformerWithConditions(transformer), {
+            "hidden_states": torch.rand(1, transformer.config.in_channels, latent_h, latent_w),
+            "timestep": torch.tensor([999]),
+            "encoder_hidden_states": torch.rand(1, length, d_model),
+            "encoder_attention_mask": torch.ones(1, length),
+            "resolution": torch.tensor([[float(generation.height), float(generation.width)]]),
+            "aspect_ratio": torch.tensor([[generation.height / generation.width]]),
+        }, "transformer", dict(transformer.config))
+        del transformer
+
+        vae = AutoencoderKL.from_pretrained(source / "vae", use_safetensors=True, variant=spec.weights_variant)
+
+        class VaeDecoder(torch.nn.Module):
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, latents):
+                return self.inner.decode(latents, return_dict=False)[0]
+
+        save(VaeDecoder(vae), {"latents": torch.zeros(1, 4, latent_h, latent_w)}, "vae_decoder", dict(vae.config))
+        del vae
+
+        AutoTokenizer.from_pretrained(source / "tokenizer").save_pretrained(out_dir / "tokenizer")
+        shutil.copytree(source / "scheduler", out_dir / "scheduler")
+        (out_dir / PIPELINE_FILE).write_text(json.dumps({"family": "pixart", "max_length": length}, indent=2))
+
+    def load(self, model_dir: Path, device: str, f32: bool = False) -> PixArtPipeline:
+        from ov_diffusion_quant.runtime.devices import check_device, compile_config
+
+        self.check_exported(model_dir)
+        check_device(device)
+        return PixArtPipeline(model_dir, device, compile_config(f32), self.read_compile_config(model_dir))

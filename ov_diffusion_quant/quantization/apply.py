@@ -1,0 +1,114 @@
+"""Apply component recipes to an exported model directory: what the quantize stage does, and the recipe search
+for each candidate. The output has the export's layout with only the quantized components replaced, plus
+compile_config.json (per-component compile settings applied on load)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import openvino as ov
+
+from ov_diffusion_quant.common.artifacts import read_ir
+from ov_diffusion_quant.common.errors import UserError
+from ov_diffusion_quant.common.outputs import dir_size_bytes, write_json
+from ov_diffusion_quant.families.base import COMPILE_CONFIG_FILE
+from ov_diffusion_quant.quantization import calibration_data
+from ov_diffusion_quant.quantization.nncf_patches import large_model_path
+from ov_diffusion_quant.quantization.recipes import ComponentRecipe, RecipeContext, RecipeResult, apply, count_quantized_ops
+
+
+@dataclass
+class Validation:
+    """accuracy_control's validation: a function of (compiled component, prompts) and the prompts."""
+    validate: Callable[[Any, list], tuple[float, list[float]]]
+    items: list
+    max_drop: float | None
+
+
+@dataclass
+class Quantized:
+    components: dict[str, dict] = field(default_factory=dict)  # per component: recipe, sizes, seconds, op counts
+    recipes: dict[str, ComponentRecipe] = field(default_factory=dict)  # what to record (accuracy_control: int8)
+
+
+def load_calibrations(variant_name: str, family, components: dict[str, ComponentRecipe],
+                      calibration_dir: Path) -> dict[str, tuple[list, Path] | None]:
+    """The recorded inputs of every component whose recipe needs them (the denoiser's at the top of the
+    calibration directory, others in a sub-directory); a missing one fails before any work."""
+    loaded = {}
+    for component, recipe in components.items():
+        if not recipe.definition.needs_calibration:
+            loaded[component] = None
+            continue
+        data_dir = calibration_dir if component == family.denoiser else calibration_dir / component
+        if not data_dir.is_dir():
+            raise UserError(f"recipe {recipe.recipe!r} for {component} needs its recorded inputs: set "
+                            f"variants.{variant_name}.calibrate.other_components.{component} to a sample count "
+                            f"(e.g. 4) and run `dvc repro calibrate@{variant_name}`")
+        loaded[component] = (calibration_data.load(data_dir)[0], data_dir)
+    return loaded
+
+
+def copy_export(fp_dir: Path, out_dir: Path, link: bool = False) -> None:
+    """The export's files into ``out_dir`` (hard links with ``link``: a scratch copy that is never written to)."""
+    shutil.copytree(fp_dir, out_dir, dirs_exist_ok=True, copy_function=os.link if link else shutil.copy2)
+
+
+def quantize_model(recipe: ComponentRecipe, model, family, component: str, calibration: list | None, target_device,
+                   large_model_switch: str = "auto", switch_name: str = "large_model_path",
+                   validation: Validation | None = None) -> RecipeResult:
+    """One component's model through its recipe; a calibrated recipe of a large model takes the large-model path
+    (ov_diffusion_quant/quantization/nncf_patches.py) when ``large_model_switch`` (auto, on, off) says so."""
+    context = RecipeContext(
+        component=component, calibration=calibration, target_device=target_device,
+        ignored_scope=lambda names: family.ignored_scope(component, model, names),
+        validate=validation.validate if validation else None, validation_items=validation.items if validation else None,
+        default_max_drop=validation.max_drop if validation else None)
+    if not recipe.definition.needs_calibration:
+        return apply(recipe, model, context)
+    with large_model_path(model, large_model_switch, switch_name) as patched:
+        result = apply(recipe, model, context)
+    result.details.update(patched)
+    return result
+
+
+def quantize_into(out_dir: Path, fp_dir: Path, family, components: dict[str, ComponentRecipe],
+                  calibrations: dict, target_device, large_model_switch: str, switch_name: str,
+                  validation: Validation | None = None) -> Quantized:
+    """Replace each component of ``out_dir`` (a copy of ``fp_dir``) by its recipe's output."""
+    done = Quantized()
+    compile_config = family.read_compile_config(fp_dir)
+    for component, recipe in components.items():
+        xml = fp_dir / component / "openvino_model.xml"
+        model = read_ir(xml)
+        calibration = calibrations.get(component)
+        if calibration is not None:
+            calibration_data.check_matches_model(calibration[0], model, calibration[1])
+        started = time.perf_counter()
+        result = quantize_model(recipe, model, family, component, calibration[0] if calibration else None,
+                                target_device, large_model_switch, switch_name, validation)
+        target = out_dir / component / "openvino_model.xml"
+        target.unlink()
+        target.with_suffix(".bin").unlink()
+        ov.save_model(result.model, target, compress_to_fp16=True)
+        if result.compile_config:
+            compile_config[component] = {**compile_config.get(component, {}), **result.compile_config}
+        recorded = result.equivalent or recipe
+        fp_bytes, opt_bytes = dir_size_bytes(fp_dir / component), dir_size_bytes(out_dir / component)
+        done.recipes[component] = recorded
+        done.components[component] = {
+            "recipe": recorded.label(),
+            "seconds": round(time.perf_counter() - started, 2),
+            "fp_mb": round(fp_bytes / 2**20, 3),
+            "optimized_mb": round(opt_bytes / 2**20, 3),
+            "compression_ratio": round(fp_bytes / opt_bytes, 3),
+            **result.details,
+            **count_quantized_ops(ov.Core().read_model(target)),
+        }
+    write_json(out_dir / COMPILE_CONFIG_FILE, compile_config)
+    return done

@@ -1,0 +1,37 @@
+"""The recipe file between the recipe stage and quantize: data/recipes/<variant>/<device>.json.
+
+It holds each component's recipe with every knob spelled out, and which search candidate it is (None: params'
+components as they are), so quantize applies exactly what the search validated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ov_diffusion_quant.common import paths
+from ov_diffusion_quant.common.artifacts import read_json
+from ov_diffusion_quant.common.errors import UserError
+from ov_diffusion_quant.quantization.recipes import ComponentRecipe, parse_component
+
+
+@dataclass(frozen=True)
+class Chosen:
+    components: dict[str, ComponentRecipe]
+    candidate: str | None  # the search candidate's name; None: not searched
+
+
+def chosen_json(variant: str, device: str, chosen: Chosen, searched: bool) -> dict:
+    return {"variant": variant, "device": device, "searched": searched, "candidate": chosen.candidate,
+            "components": {component: recipe.to_json() for component, recipe in chosen.components.items()}}
+
+
+def read_chosen(variant, device: str) -> Chosen:
+    path = paths.recipe(variant.name, device)
+    if not path.exists():
+        raise UserError(f"{path} does not exist yet: run `dvc repro recipe@{variant.name}-{device}`")
+    data = read_json(path)
+    components = {component: parse_component(body, f"{path}: components.{component}")
+                  for component, body in data["components"].items()}
+    if set(components) != set(variant.quantize.components):
+        raise UserError(f"{path} is for components {', '.join(components)}, params.yaml quantizes "
+                        f"{', '.join(variant.quantize.components)}: re-run `dvc repro recipe@{variant.name}-{device}`")
+    return Chosen(components, data.get("candidate"))

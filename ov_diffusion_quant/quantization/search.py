@@ -1,0 +1,212 @@
+"""The recipe search: the fastest candidate recipe whose optimized model passes the variant's gate on a
+validation split.
+
+Each candidate (params `variants.<v>.quantize.search.candidates`, in order) is quantized into a scratch copy of
+the export, rendered on the validation captions against the FP images (rendered once), and checked with the gate's
+own checks (ov_diffusion_quant/evaluation/checks.py) on those metrics. Speed is ranked by what a candidate leaves in INT8: the
+share of the denoiser's multiply-accumulates that run as INT8 kernels at the calibration shapes (at the reference
+model's 64 px its latency is mostly overhead; it is measured and recorded, not ranked on). `fastest_passing` takes the
+passing candidate with the largest share, the earlier one on a tie.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ov_diffusion_quant.common import paths
+from ov_diffusion_quant.common.prompts import validation_prompts
+from ov_diffusion_quant.config.specs import Candidate, Variant
+from ov_diffusion_quant.evaluation.checks import metric_checks
+from ov_diffusion_quant.evaluation.compare import Reference, adherence_fp_vs_optimized, aggregate, compare, render_reference
+from ov_diffusion_quant.quantization import calibration_data
+from ov_diffusion_quant.quantization.apply import Validation, copy_export, load_calibrations, quantize_into
+from ov_diffusion_quant.quantization.chosen import Chosen
+from ov_diffusion_quant.quantization.recipes import int8_compute_share
+from ov_diffusion_quant.runtime.devices import compile_config, nncf_target_device
+
+log = logging.getLogger(__name__)
+LATENCY_RUNS = 10  # timed denoiser calls per candidate, after two untimed ones
+
+
+@dataclass
+class SearchResult:
+    rows: list[dict]
+    chosen: Chosen | None
+    closest: str | None  # the candidate nearest to passing, when none passes
+
+
+def denoiser_latency_ms(model_dir: Path, family, device: str, sample: dict) -> float:
+    """Median milliseconds of one denoiser call on a recorded input, compiled as the pipeline compiles it."""
+    import openvino as ov
+
+    config = compile_config(extra=family.read_compile_config(model_dir).get(family.denoiser))
+    compiled = ov.Core().compile_model(model_dir / family.denoiser / "openvino_model.xml", device, config)
+    request = compiled.create_infer_request()
+    times = []
+    for run in range(LATENCY_RUNS + 2):
+        started = time.perf_counter()
+        request.infer(sample)
+        if run >= 2:
+            times.append(time.perf_counter() - started)
+    return round(statistics.median(times) * 1000, 3)
+
+
+def _image_score(judge: bool):
+    """Per-image score for accuracy control: the judge's attribute accuracy, or SSIM against the FP image."""
+    from ov_diffusion_quant.evaluation.similarity import psnr_ssim
+
+    if judge:
+        from ov_diffusion_quant.reference.judge import judge_image
+
+        def score(reference: Reference, image) -> float:
+            correct = judge_image(image, reference.prompt["caption"])["correct"]
+            return sum(correct.values()) / len(correct)
+        return score
+    return lambda reference, image: psnr_ssim(reference.text2image, image)[1]
+
+
+def accuracy_control_validation(fp_dir: Path, family, device: str, generation, references: list[Reference],
+                                judge: bool, max_drop: float | None, ranked_prompts: int) -> Validation:
+    """NNCF's validation_fn for quantize_with_accuracy_control.
+
+    The metric: the pipeline, with NNCF's compiled denoiser in place of its own, renders the validation captions and
+    each image is scored (the judge's attribute accuracy, or SSIM against FP). The items NNCF ranks quantizer groups
+    on are the FP denoiser's inputs on the first ``ranked_prompts`` captions: returning the model's outputs per item
+    puts NNCF in its output mode, which ranks a group by how far reverting it brings the outputs back to FP (one
+    denoiser call per item) instead of re-rendering images per group, and its full metric stays the pixels'."""
+    from ov_diffusion_quant.runtime.recording import RecordingCompiledModel, hooked
+
+    pipeline = family.load(fp_dir, device)
+    items: list[dict] = []
+    with hooked(pipeline, family.denoiser, lambda compiled: RecordingCompiledModel(compiled, items)):
+        for reference in references[:ranked_prompts]:
+            pipeline.text_to_image(reference.prompt["caption"], generation, reference.seed, output_type="latent")
+    holder, attribute = pipeline.compiled_model_slots()[family.denoiser]
+    score = _image_score(judge)
+
+    def validate(compiled_denoiser, data) -> tuple[float, list]:
+        original = getattr(holder, attribute)
+        setattr(holder, attribute, compiled_denoiser)
+        try:
+            values = [score(reference, pipeline.text_to_image(reference.prompt["caption"], generation, reference.seed))
+                      for reference in references]
+        finally:
+            setattr(holder, attribute, original)
+        outputs = [list(compiled_denoiser(item).values()) for item in data]
+        return float(np.mean(values)), outputs
+
+    return Validation(validate, items, max_drop)
+
+
+def _row(candidate: Candidate, done, checks, metrics: dict, share: dict, latency_ms: float, seconds: dict) -> dict:
+    adherence = metrics.get("adherence") or {}
+
+    def minimum(mode, metric):
+        return metrics.get(mode, {}).get(metric, {}).get("min")
+
+    failed = [f"{c.mode} {c.metric} {c.value if c.value is None else round(c.value, 4)} < {c.threshold:g}"
+              for c in checks if not c.passed]
+    return {
+        "candidate": candidate.name,
+        "recipes": {component: recipe.label() for component, recipe in done.recipes.items()},
+        "passed": not failed,
+        "failed_checks": failed,
+        # the worst check's distance to its threshold, relative to the threshold (how "closest" compares rows)
+        "margin": round(min((c.value - c.threshold) / abs(c.threshold or 1.0) if c.value is not None else -10.0
+                            for c in checks), 4),
+        "adherence_fp": adherence.get("fp", {}).get("attributes"),
+        "adherence_optimized": adherence.get("optimized", {}).get("attributes"),
+        "adherence_drop": adherence.get("drop"),
+        "ssim_min_t2i": minimum("text2image", "ssim"), "psnr_min_t2i": minimum("text2image", "psnr"),
+        "ssim_min_i2i": minimum("image2image", "ssim"), "psnr_min_i2i": minimum("image2image", "psnr"),
+        **share,
+        "denoiser_ms": latency_ms,
+        **{f"{phase}_seconds": round(value, 1) for phase, value in seconds.items()},
+        "details": done.components,
+    }
+
+
+def search(variant: Variant, device: str, family, seeds: list[int]) -> SearchResult:
+    spec = variant.quantize.search
+    fp_dir = paths.fp_model(variant.name)
+    prompts = validation_prompts(spec.prompts, spec.num_prompts)
+    needed = {component: recipe for candidate in spec.candidates for component, recipe in candidate.components.items()
+              if recipe.definition.needs_calibration}
+    calibrations = load_calibrations(variant.name, family, needed, paths.calibration_data(variant.name))
+    denoiser_dir = paths.calibration_data(variant.name)
+    sample = calibration_data.load(denoiser_dir)[0][0] if denoiser_dir.is_dir() else None
+
+    # 1. FP images of the validation captions, once
+    fp = family.load(fp_dir, device)
+    references = render_reference(fp, prompts, variant.generation, seeds, family.supports_img2img,
+                                  desc="FP images (validation split)")
+    del fp
+    judge = variant.evaluate.judge is not None
+
+    # 2. Every candidate: quantize into a scratch copy, measure, render, check
+    rows, recorded = [], []
+    for number, candidate in enumerate(spec.candidates, 1):
+        log.info("candidate %d/%d: %s (%s)", number, len(spec.candidates), candidate.name,
+                 ", ".join(f"{c}={r.label()}" for c, r in candidate.components.items()))
+        started = time.perf_counter()
+        validation = None
+        if any(recipe.definition.needs_validation for recipe in candidate.components.values()):
+            first_seed = [r for r in references if r.seed == seeds[0] + r.index]
+            ranked = max(r.knobs.get("ranking_prompts", 0) for r in candidate.components.values())
+            validation = accuracy_control_validation(fp_dir, family, device, variant.generation, first_seed, judge,
+                                                     variant.gate.adherence_drop_max, ranked)
+        with tempfile.TemporaryDirectory(prefix=".search-", dir=fp_dir.parent) as scratch:
+            scratch = Path(scratch)
+            copy_export(fp_dir, scratch, link=True)
+            done = quantize_into(scratch, fp_dir, family, candidate.components, calibrations,
+                                 nncf_target_device(device), variant.quantize.large_model_path,
+                                 f"variants.{variant.name}.quantize.large_model_path", validation)
+            quantized_at = time.perf_counter()
+            share: dict[str, Any] = {}
+            latency_ms = None
+            if sample is not None:
+                import openvino as ov
+
+                share = int8_compute_share(ov.Core().read_model(scratch / family.denoiser / "openvino_model.xml"),
+                                           sample)
+                latency_ms = denoiser_latency_ms(scratch, family, device, sample)
+            pipeline = family.load(scratch, device)
+            table, images = compare(pipeline, references, variant.generation, desc=f"{candidate.name} images")
+            del pipeline
+        metrics = aggregate(table, "not used by the search")
+        if judge:
+            metrics["adherence"] = adherence_fp_vs_optimized(references, images)
+        checks = metric_checks(variant.name, device, variant.gate, metrics, "the candidate rendered nothing")
+        rows.append(_row(candidate, done, checks, metrics, share, latency_ms, {
+            "quantize": quantized_at - started, "evaluate": time.perf_counter() - quantized_at,
+            "total": time.perf_counter() - started}))
+        recorded.append(done.recipes)
+        row = rows[-1]
+        log.info("%s: %s, INT8 share %s, adherence drop %s%s", candidate.name, "pass" if row["passed"] else "FAIL",
+                 row.get("int8_macs_share"), row["adherence_drop"],
+                 "" if row["passed"] else f" ({'; '.join(row['failed_checks'])})")
+
+    # 3. The choice
+    best = choose(rows)
+    if best is None:
+        return SearchResult(rows, None, closest(rows))
+    return SearchResult(rows, Chosen(recorded[best], spec.candidates[best].name), None)
+
+
+def choose(rows: list[dict]) -> int | None:
+    """`fastest_passing`: the passing row with the largest INT8 share, the earliest on a tie (None: none passes)."""
+    passing = [index for index, row in enumerate(rows) if row["passed"]]
+    return max(passing, key=lambda index: (rows[index].get("int8_macs_share") or 0.0, -index)) if passing else None
+
+
+def closest(rows: list[dict]) -> str:
+    """The candidate whose worst check is nearest its threshold."""
+    return max(rows, key=lambda row: row["margin"])["candidate"]
