@@ -49,7 +49,7 @@ def example_inputs(variant, family, component: str, model: ov.Model) -> dict[str
     for port in model.inputs:
         name = port.get_any_name()
         if name in ("input_ids", "attention_mask"):
-            length = 77 if family.name == "sdxl" else variant.model.max_length
+            length = family.prompt_length(variant.model)
             inputs[name] = np.ones((1, length), np.int64)
         else:  # latents of a VAE decoder
             inputs[name] = rng.standard_normal((1, 4, *latent)).astype(np.float32)

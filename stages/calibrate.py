@@ -19,7 +19,7 @@ from tqdm import tqdm
 from ov_diffusion_quant.quantization import calibration_data
 from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.common.errors import UserError, argument_parser, main_with_clear_errors
-from ov_diffusion_quant.families import get_family
+from ov_diffusion_quant.families import family_for
 from ov_diffusion_quant.common.outputs import atomic_dir, remove_stale_temps, write_json
 from ov_diffusion_quant.config.params import load
 from ov_diffusion_quant.runtime import host_facts
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     variant = params.variant(args.variant)
     prompt_source = (replace(params.calibration_prompts, source="local", path=variant.calibrate.prompts)
                      if variant.calibrate.prompts else params.calibration_prompts)
-    family = get_family(variant.model.family)
+    family = family_for(variant)
     prompts = calibration_prompts(prompt_source)  # a local file is checked here, before the model
     subset_size = variant.calibrate.subset_size
     if prompt_source.source == "local":

@@ -18,7 +18,7 @@ from ov_diffusion_quant.runtime.inference import load_variant
 from ov_diffusion_quant.common.artifacts import read_json
 from ov_diffusion_quant.common.outputs import atomic_file, write_json
 from ov_diffusion_quant.config.params import load
-from ov_diffusion_quant.families import get_family
+from ov_diffusion_quant.families import family_for
 from ov_diffusion_quant.runtime import host_facts
 from ov_diffusion_quant.common.prompts import validation_prompts
 from ov_diffusion_quant.evaluation.similarity import load_clip
@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> None:
     clip, clip_skipped = load_clip(params.evaluate.clip_model, params.evaluate.clip_revision)
     if clip_skipped:
         log.info("CLIP similarity skipped: %s", clip_skipped)
-    with_img2img = get_family(variant.model.family).supports_img2img
+    family = family_for(variant)
+    with_img2img = family.supports_img2img
 
     # 1. FP images, then the optimized model's from the same seeds
     references = render_reference(fp, prompts, generation, params.evaluate.seeds, with_img2img)
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         **aggregate(table, clip_skipped),
         **({"clip_model": clip.provenance} if clip else {}),
         **({"adherence": adherence_fp_vs_optimized(references, optimized_images)} if own.judge else {}),
-        "models": {"fp": get_family(variant.model.family).read_sources(paths.fp_model(variant.name))},
+        "models": {"fp": family.read_sources(paths.fp_model(variant.name))},
         "host": host_facts.provenance(),
     })
 

@@ -10,7 +10,7 @@ import time
 
 from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_errors
-from ov_diffusion_quant.families import get_family
+from ov_diffusion_quant.families import family_for
 from ov_diffusion_quant.common.outputs import atomic_dir, dir_size_bytes, write_json
 from ov_diffusion_quant.config.params import load
 from ov_diffusion_quant.runtime import host_facts
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # the export phases; no-op if already set up
 
     variant = load().variant(args.variant)
-    family = get_family(variant.model.family)
+    family = family_for(variant)
     started = time.perf_counter()
     with atomic_dir(paths.fp_model(variant.name)) as out_dir:
         family.export(variant.model, variant.generation, out_dir)

@@ -17,7 +17,7 @@ from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_er
 from ov_diffusion_quant.common.outputs import atomic_dir, dir_size_bytes, remove_stale_temps, write_json
 from ov_diffusion_quant.common.resources import peak_rss_mb
 from ov_diffusion_quant.config.params import load
-from ov_diffusion_quant.families import get_family
+from ov_diffusion_quant.families import family_for
 from ov_diffusion_quant.quantization.apply import copy_export, load_calibrations, quantize_into
 from ov_diffusion_quant.quantization.chosen import read_chosen
 from ov_diffusion_quant.runtime import host_facts
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     # 1. Inputs: the export, the chosen recipe and the calibration data it needs (checked before any work)
     variant = load().variant(args.variant)
     device = check_device(args.device)
-    family = get_family(variant.model.family)
+    family = family_for(variant)
     fp_dir = paths.fp_model(variant.name)
     family.check_exported(fp_dir)
     chosen = read_chosen(variant, device)

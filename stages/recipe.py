@@ -46,13 +46,13 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     # 2. The search (heavy imports only here)
-    from ov_diffusion_quant.families import get_family
+    from ov_diffusion_quant.families import family_for
     from ov_diffusion_quant.quantization.search import search
     from ov_diffusion_quant.runtime import host_facts
     from ov_diffusion_quant.runtime.devices import check_device
 
     device = check_device(args.device)
-    family = get_family(variant.model.family)
+    family = family_for(variant)
     family.check_exported(paths.fp_model(variant.name))
     started = time.perf_counter()
     result = search(variant, device, family, params.evaluate.seeds)

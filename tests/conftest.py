@@ -78,12 +78,13 @@ def params_with(path: str, value=None, delete: bool = False) -> dict:
 
 
 def params_error(raw: dict) -> str:
-    """The message of the UserError that validating ``raw`` raises: one line."""
+    """The message of the UserError that validating ``raw`` (and its variants against their families) raises."""
     from ov_diffusion_quant.common.errors import UserError
     from ov_diffusion_quant.config.params import parse
+    from ov_diffusion_quant.families import check_all
 
     with pytest.raises(UserError) as caught:
-        parse(raw)
+        check_all(parse(raw))
     message = str(caught.value)
     assert "\n" not in message
     return message

@@ -387,5 +387,5 @@ def test_the_demo_prints_its_errors_on_stderr(tmp_path, monkeypatch, capsys):
     assert demo.main([]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.splitlines() == ["error: params.yaml enables no variant: the demo shows the variants in "
-                                         "'enabled'"]
+    assert captured.err.splitlines() == ["error: nothing to show: params.yaml enables no variant and no judged "
+                                         "variant has been built"]

@@ -75,7 +75,7 @@ SDXL, PIXART = "variants.tiny-sdxl-turbo", "variants.tiny-pixart-lcm"
     (f"{SDXL}.generation.steps", 1001, "generation.steps 1001 is not allowed for sdxl: use 1 to 1000"),
     (f"{SDXL}.generation.img2img_strength", 0.2, "steps x strength = 2 x 0.2"),
     (f"{SDXL}.generation.img2img_strength", 0, "img2img_strength = 0: must be a number in (0, 1]"),
-    (f"{PIXART}.model.taesd", "tiny", "the tiny autoencoder is for the sdxl family"),
+    (f"{PIXART}.model.taesd", "tiny", "model.taesd = 'tiny': the pixart family has no tiny autoencoder"),
     (f"{PIXART}.model.max_length", 100000, "max_length = 100000: must be an integer from 1 to 512"),
     # lists
     ("enabled", ["tiny-sdxl-turbo", "tiny-sdxl-turbo"], "enabled = ['tiny-sdxl-turbo', 'tiny-sdxl-turbo']: lists "
@@ -156,7 +156,7 @@ def run_module(module: str, cwd, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_python_m_stages_config_params_validates_and_prints_the_dags_variants():
-    result = run_module("ov_diffusion_quant.config.params", REPO)
+    result = run_module("ov_diffusion_quant.cli.params", REPO)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "params.yaml is valid" in out and "2 enabled variant(s) x 1 device(s) (CPU)" in out
@@ -170,7 +170,7 @@ def test_python_m_stages_config_params_validates_and_prints_the_dags_variants():
 def test_python_m_stages_config_params_on_invalid_params_exits_with_one_line(tmp_path):
     write_params(tmp_path, (REPO / "params.yaml").read_text().replace(
         "text_encoder: {recipe: int4_sym, group_size: 16}", "text_encoder: {recipe: int4_sym, group_size: 0}"))
-    result = run_module("ov_diffusion_quant.config.params", tmp_path)
+    result = run_module("ov_diffusion_quant.cli.params", tmp_path)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.splitlines() == ["error: params.yaml: variants.tiny-pixart-lcm.quantize.components.text_encoder"
                                           ".group_size = 0: use a positive group size (e.g. 64) or -1 (per channel)"]

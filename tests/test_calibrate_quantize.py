@@ -168,6 +168,7 @@ def test_other_components_are_validated():
     import yaml
 
     from ov_diffusion_quant.config.params import parse
+    from ov_diffusion_quant.families import check_all
 
     raw = yaml.safe_load(REPO_PARAMS.read_text())
     for others, message in (({"transformer": 4}, "unknown component 'transformer'.*subset_size"),
@@ -176,7 +177,7 @@ def test_other_components_are_validated():
                             ([4], "must map components to sample counts")):
         raw["variants"]["tiny-pixart-lcm"]["calibrate"]["other_components"] = others
         with pytest.raises(UserError, match=message):
-            parse(raw)
+            check_all(parse(raw))
 
 
 def stage_workspace(tmp_path, monkeypatch, pixart_export, calibrate=None, components=None):

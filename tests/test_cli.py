@@ -25,7 +25,7 @@ def test_ovdq_lists_its_commands_and_refuses_unknown_ones(capsys):
     listed = capsys.readouterr().out
     assert all(f"  {command} " in listed for command in ("generate", "demo", "sweeps", "ci-report"))
     assert main.main(["train"]) == 2
-    assert "unknown command 'train': ovdq has generate, demo, sweeps, recipes, ci-report" in capsys.readouterr().err
+    assert "unknown command 'train': ovdq has params, generate, demo, sweeps, recipes, ci-report" in capsys.readouterr().err
     assert main.main([]) == 2
 
 

@@ -137,7 +137,7 @@ def test_image_to_image_refuses_zero_denoising_steps_before_running(sdxl_pipelin
 
 
 def test_pixart_has_no_image_to_image(pixart_pipeline, pixart_variant):
-    with pytest.raises(UserError, match="only sdxl"):
+    with pytest.raises(UserError, match="not supported by the pixart family"):
         pixart_pipeline.image_to_image("x", None, pixart_variant.generation, seed=0)
 
 

@@ -10,6 +10,7 @@ import yaml
 from conftest import REPO, params_error, params_with
 from ov_diffusion_quant.common.errors import UserError
 from ov_diffusion_quant.config.params import parse
+from ov_diffusion_quant.families import get_family
 
 RAW = yaml.safe_load((REPO / "params.yaml").read_text())
 
@@ -110,5 +111,5 @@ def test_benchmark_rounds_pool_the_timed_runs_and_keep_the_drift_visible():
     single = measured([1.0, 1.1, 1.2], 10.0, 900.0, 0.8)
     assert pooled([single]) is single
     # FP and optimized are measured back to back, before the slow f32 baseline
-    names, _ = planned(parse(RAW).benchmark, "sdxl")
+    names, _ = planned(parse(RAW).benchmark, get_family("sdxl"))
     assert names[:3] == ["fp", "optimized", "fp_f32"]

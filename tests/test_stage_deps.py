@@ -1,8 +1,10 @@
-"""dvc.yaml stays honest: every project file a stage's command imports is one of its deps.
+"""dvc.yaml's code deps are exactly the project files each stage's command imports.
 
-A stage whose code is not a dep keeps its cached output when that code changes, and a
-quality gate then passes on a result the current code would not produce. The imports
-are read from the code (transitively, function-level imports included), not listed here.
+A stage whose code is not a dep keeps its cached output when that code changes, and a quality gate then passes on
+a result the current code would not produce; a stage that lists code it does not import re-runs for nothing (an
+edit of the PixArt family retraining the SDXL reference model). The imports are read from the code (transitively,
+function-level imports included), with the family registry's imports by name (``family_for`` and the like load a
+family module named in FAMILY_MODULES) counted as importing every registered family module.
 """
 
 from __future__ import annotations
@@ -36,9 +38,28 @@ def has_code(path: Path) -> bool:
                 else body)
 
 
+REGISTRY = f"{LIBRARY}.families"
+FAMILY_LOADERS = {"family_for", "family_class", "get_family", "check_all"}  # the registry's functions that import
+
+
+def registered_family_modules(modules: dict[str, Path]) -> list[str]:
+    """The modules FAMILY_MODULES names ("module:class"), read from the registry's source."""
+    for node in ast.walk(ast.parse(modules[REGISTRY].read_text())):
+        if isinstance(node, ast.Assign) and any(getattr(target, "id", "") == "FAMILY_MODULES" for target in node.targets):
+            return [value.value.split(":")[0] for value in node.value.values]
+    raise AssertionError(f"{REGISTRY} defines no FAMILY_MODULES")
+
+
+def loads_a_family(tree: ast.AST) -> bool:
+    """The module calls one of the registry's functions that import a family module by name."""
+    return any(isinstance(node, ast.Call) and (getattr(node.func, "id", None) or getattr(node.func, "attr", None))
+               in FAMILY_LOADERS for node in ast.walk(tree))
+
+
 def imported_modules(module: str, modules: dict[str, Path], parents: bool = True) -> set[str]:
     """``module`` and every project module it imports, transitively (with ``parents``, the packages that
     Python imports on the way, whose ``__init__`` runs too)."""
+    families = registered_family_modules(modules)
     seen: set[str] = set()
     todo = [module]
     while todo:
@@ -49,7 +70,10 @@ def imported_modules(module: str, modules: dict[str, Path], parents: bool = True
         parts = name.split(".")
         if parents:
             todo += [".".join(parts[:i]) for i in range(1, len(parts))]
-        for node in ast.walk(ast.parse(modules[name].read_text())):
+        tree = ast.parse(modules[name].read_text())
+        if name != REGISTRY and loads_a_family(tree):
+            todo += families
+        for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in PACKAGES:
                 for alias in node.names:
                     todo.append(f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules
@@ -68,18 +92,48 @@ def covered(path: Path, deps: list[str]) -> bool:
     return any(relative == dep or relative.startswith(dep.rstrip("/") + "/") for dep in deps)
 
 
-@pytest.mark.parametrize("stage", sorted(stage_definitions()))
-def test_every_imported_project_file_is_a_dep_of_the_stage(stage):
-    definition = stage_definitions()[stage]
-    entry = re.match(r"python -m ([\w.]+)", definition["cmd"])
-    assert entry, f"stage {stage}: command {definition['cmd']!r} is not `python -m stages.<name>`"
+def entry_module(stage: str) -> str:
+    command = stage_definitions()[stage]["cmd"]
+    entry = re.match(rf"python -m ({STAGES}\.\w+)", command)
+    assert entry, f"stage {stage}: command {command!r} is not `python -m {STAGES}.<name>`"
+    return entry.group(1)
+
+
+def code_deps(stage: str) -> list[str]:
+    """The stage's deps that are project code."""
+    return [dep for dep in stage_definitions()[stage].get("deps", []) if dep.split("/")[0] in PACKAGES]
+
+
+def expected_code_deps(stage: str) -> list[str]:
+    """The files the stage imports, a package directory where it imports every file in it."""
     modules = project_modules()
-    missing = sorted(
-        modules[name].relative_to(REPO).as_posix()
-        for name in imported_modules(entry.group(1), modules)
-        if has_code(modules[name]) and not covered(modules[name], definition.get("deps", []))
-    )
+    needed = {modules[name].relative_to(REPO).as_posix() for name in imported_modules(entry_module(stage), modules)
+              if has_code(modules[name])}
+    code = {path.relative_to(REPO).as_posix() for path in modules.values() if has_code(path)}
+    deps: list[str] = []
+    for path in sorted(needed):
+        parts = path.split("/")
+        # the outermost sub-package of the library whose code is all needed
+        for depth in range(2, len(parts)):
+            directory = "/".join(parts[:depth])
+            if parts[0] == LIBRARY and all(f in needed for f in code if f.startswith(directory + "/")):
+                path = directory
+                break
+        if path not in deps:
+            deps.append(path)
+    return sorted(deps, key=lambda dep: (not dep.startswith(STAGES + "/"), dep))  # the entry point first
+
+
+@pytest.mark.parametrize("stage", sorted(stage_definitions()))
+def test_the_code_deps_are_what_the_stage_imports(stage):
+    listed, expected = code_deps(stage), expected_code_deps(stage)
+    modules = project_modules()
+    missing = sorted(modules[name].relative_to(REPO).as_posix() for name in imported_modules(entry_module(stage), modules)
+                     if has_code(modules[name]) and not covered(modules[name], listed))
     assert not missing, f"stage {stage} imports {', '.join(missing)} but dvc.yaml does not list them as deps"
+    assert sorted(listed) == sorted(expected), (
+        f"stage {stage}: dvc.yaml lists code it does not import, or a file where its directory would do; its code "
+        f"deps are:\n" + "".join(f"      - {dep}\n" for dep in expected))
 
 
 @pytest.mark.parametrize("stage", sorted(stage_definitions()))
@@ -96,8 +150,11 @@ def test_the_checker_finds_a_missing_dep(tmp_path):
     """The walk above sees through packages and function-level imports (the test can fail)."""
     modules = project_modules()
     quantize = imported_modules("stages.quantize", modules)
-    assert "ov_diffusion_quant.families.sdxl" in quantize, "the SDXL IgnoredScope reaches quantize through the families"
-    assert not covered(modules["ov_diffusion_quant.families.sdxl"], ["stages/quantize.py", "ov_diffusion_quant/quantization"])
+    assert f"{LIBRARY}.families.sdxl" in quantize, "the SDXL IgnoredScope reaches quantize through the registry"
+    assert not covered(modules[f"{LIBRARY}.families.sdxl"], ["stages/quantize.py", f"{LIBRARY}/quantization"])
+    source = imported_modules("stages.source", modules)
+    assert f"{LIBRARY}.reference.training" in source and not set(registered_family_modules(modules)) & source, \
+        "the reference model's training needs no family module (an edit of one must not retrain it)"
 
 
 def test_the_top_of_stages_holds_only_stage_entry_points():

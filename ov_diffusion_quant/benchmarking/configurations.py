@@ -3,7 +3,7 @@
   fp               FP export, device's default precision (bf16 for FP16 IR on AMX CPUs)  benchmark.bf16_baseline
   fp_f32           FP export with INFERENCE_PRECISION_HINT=f32                          benchmark.f32_baseline
   optimized        quantized model, device's default precision
-  genai_fp         FP export in OpenVINO GenAI's Text2ImagePipeline         benchmark.runtimes has genai; sdxl only
+  genai_fp         FP export in OpenVINO GenAI's Text2ImagePipeline   benchmark.runtimes has genai, family supports_genai
   genai_optimized  quantized model in GenAI
 """
 
@@ -33,14 +33,14 @@ SPEEDUPS = (("optimized_vs_fp", "fp", "optimized"), ("optimized_vs_fp_f32", "fp_
             ("genai_optimized_vs_genai_fp", "genai_fp", "genai_optimized"))
 
 
-def planned(bench: BenchmarkParams, family: str) -> tuple[list[str], str]:
+def planned(bench: BenchmarkParams, family) -> tuple[list[str], str]:
     """The configurations to run, and what happens with GenAI (a note for env)."""
     # FP and optimized back to back, so that a drift in the machine's speed affects their ratio least
     names = (["fp"] if bench.bf16_baseline else []) + ["optimized"] + (["fp_f32"] if bench.f32_baseline else [])
     if "genai" not in bench.runtimes:
         return names, "GenAI not run: benchmark.runtimes has no genai"
-    if family != "sdxl":
-        return names, f"GenAI not run: it is benchmarked for the sdxl family only, this is {family}"
+    if not family.supports_genai:
+        return names, f"GenAI not run: the {family.name} family does not run in it (ModelFamily.supports_genai)"
     return names + ["genai_fp", "genai_optimized"], "loaded"
 
 

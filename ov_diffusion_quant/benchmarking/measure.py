@@ -59,12 +59,12 @@ def component_times(runs: list[dict[str, list[float]]], denoiser: str) -> dict[s
 
 def measure_optimum(params: Params, variant: Variant, device: str, configuration: Configuration,
                     prompts: list[dict]) -> dict:
-    from ov_diffusion_quant.families import family_class
+    from ov_diffusion_quant.families import family_for
     from ov_diffusion_quant.runtime.inference import load_variant
     from ov_diffusion_quant.runtime.recording import TimedCompiledModel, hooked
 
     bench, generation = params.benchmark, variant.generation
-    denoiser = family_class(variant.model.family).denoiser
+    denoiser = family_for(variant).denoiser
     compiles: list[float] = []
     started = time.perf_counter()
     with timed_compiles(compiles):

@@ -23,6 +23,7 @@ from ov_diffusion_quant.runtime import host_facts
 from ov_diffusion_quant.benchmarking.configurations import CONFIGURATIONS, SPEEDUPS, planned
 from ov_diffusion_quant.benchmarking.environment import environment
 from ov_diffusion_quant.common.errors import UserError
+from ov_diffusion_quant.families import family_for
 from ov_diffusion_quant.common.prompts import validation_prompts
 from ov_diffusion_quant.config.params import Params, Variant
 from ov_diffusion_quant.runtime.timing import OtherProcessesCpu, latency_summary, median, ratio
@@ -85,7 +86,7 @@ def run_benchmark(params: Params, variant: Variant, device: str) -> dict:
     """benchmark.json's content: every planned configuration, ``benchmark.rounds`` times, each in its own process."""
     # loaded once here, not in every configuration's process (the `datasets` import alone takes ~1 s)
     prompts = validation_prompts(params.validation_prompts_path, params.benchmark.prompts)
-    names, genai_status = planned(params.benchmark, variant.model.family)
+    names, genai_status = planned(params.benchmark, family_for(variant))
     rounds = params.benchmark.rounds
     descriptor, log_name = tempfile.mkstemp(prefix=f"benchmark-{variant.name}-{device}-", suffix=".log")
     os.close(descriptor)

@@ -3,27 +3,29 @@
     pip install -e ".[demo]"
     ovdq demo [--host 127.0.0.1] [--port 7860]     (or: python -m ov_diffusion_quant.cli.demo ...)   # http://127.0.0.1:7860
 
-Reads models/<variant>/fp and models/<variant>/optimized-<device> of the enabled variants.
-Models load once per variant x device x precision and stay cached. Gradio is an optional
-extra: nothing in the pipeline imports this module.
+Reads models/<variant>/fp and models/<variant>/optimized-<device> of the enabled variants and of every judged
+variant that has been built (the trained reference model, `make search` or `dvc repro` with it enabled): the demo
+opens on that one, with its scene captions as examples and the scene judge's verdict on both images. Models load
+once per variant x device x precision and stay cached. Gradio is an optional extra: nothing in the pipeline
+imports this module.
 """
 
 from __future__ import annotations
 
 import argparse
-
 import threading
 import time
 
+from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.common.errors import UserError, argument_parser, main_with_clear_errors
-from ov_diffusion_quant.families.sdxl import check_img2img
-from ov_diffusion_quant.runtime.inference import generation_with, load_variant
+from ov_diffusion_quant.common.prompts import validation_prompts
 from ov_diffusion_quant.config.params import Params, load
 from ov_diffusion_quant.evaluation.similarity import psnr_ssim
+from ov_diffusion_quant.families import family_for
+from ov_diffusion_quant.runtime.inference import generation_with, load_variant
 
-# Per family: steps slider range and default (the notebooks: SDXL-Turbo 1-4, PixArt-LCM 4).
-STEP_BOUNDS = {"sdxl": (1, 4), "pixart": (1, 8)}
 SIZE_BOUNDS = (64, 1024)
+SCENE_EXAMPLES = 8  # held-out captions offered for a judged variant
 EXAMPLES = [
     ["cute cat", 999],
     ["underwater world coral reef, colorful jellyfish, 35mm, cinematic lighting, shallow depth of field,  ultra "
@@ -66,26 +68,31 @@ class Demo:
 
     def _check(self, variant: str, steps: int):
         spec = self.params.variant(variant)
-        low, high = STEP_BOUNDS[spec.model.family]
-        if not low <= steps <= high:
-            raise UserError(f"steps {steps} is not allowed for {spec.model.family}: use {low} to {high}")
-        return spec
+        family = family_for(spec)
+        if not 1 <= steps <= family.demo_max_steps:
+            raise UserError(f"steps {steps} is not allowed for {family.name}: use 1 to {family.demo_max_steps}")
+        return spec, family
 
-    def _compare(self, run):
-        """Run ``run(pipeline)`` on the FP and optimized pipelines; return both images, captions and status."""
+    def _compare(self, run, spec, prompt: str):
+        """Run ``run(pipeline)`` on the FP and optimized pipelines; return both images, captions and status
+        (with the scene judge's verdict on both images for a judged variant)."""
         try:
             fp_image, fp_seconds = run(False)
             opt_image, opt_seconds = run(True)
         except UserError as error:
             return None, None, "", "", f"error: {error}"
         psnr, ssim = psnr_ssim(fp_image, opt_image)
-        return (fp_image, opt_image, f"FP: {fp_seconds:.3f} s", f"optimized: {opt_seconds:.3f} s",
+        fp_label, opt_label = f"FP: {fp_seconds:.3f} s", f"optimized: {opt_seconds:.3f} s"
+        if spec.evaluate.judge is not None:
+            fp_label += "; judge: " + verdict(fp_image, prompt)
+            opt_label += "; judge: " + verdict(opt_image, prompt)
+        return (fp_image, opt_image, fp_label, opt_label,
                 f"PSNR {psnr:.2f} dB, SSIM {ssim:.4f} (optimized vs FP, same seed); speedup {fp_seconds / opt_seconds:.2f}x")
 
     def text_to_image(self, variant, device, prompt, seed, steps, height, width):
         try:
-            spec = self._check(variant, int(steps))
-            generation = generation_with(spec.generation, spec.model.family, int(steps), int(height), int(width))
+            spec, family = self._check(variant, int(steps))
+            generation = generation_with(spec.generation, family, int(steps), int(height), int(width))
         except UserError as error:
             return None, None, "", "", f"error: {error}"
 
@@ -93,14 +100,14 @@ class Demo:
             pipeline = self.models.get(variant, device, optimized)
             return _timed(pipeline.text_to_image, prompt, generation, int(seed))
 
-        return self._compare(run)
+        return self._compare(run, spec, prompt)
 
     def image_to_image(self, variant, device, prompt, image, seed, steps, strength):
         try:
-            spec = self._check(variant, int(steps))
-            if spec.model.family != "sdxl":
-                raise UserError(f"image-to-image is not supported by the {spec.model.family} family (only sdxl)")
-            check_img2img(int(steps), float(strength))
+            spec, family = self._check(variant, int(steps))
+            if not family.supports_img2img:
+                raise UserError(f"image-to-image is not supported by the {family.name} family")
+            family.check_img2img(int(steps), float(strength))
             if image is None:
                 raise UserError("no input image: upload one")
         except UserError as error:
@@ -113,7 +120,41 @@ class Demo:
             return _timed(pipeline.image_to_image, prompt, source, spec.generation, int(seed), steps=int(steps),
                           strength=float(strength))
 
-        return self._compare(run)
+        return self._compare(run, spec, prompt)
+
+
+def verdict(image, caption: str) -> str:
+    """The scene judge on one image: how many of the caption's five attributes it reads back, and which fail."""
+    from ov_diffusion_quant.reference.judge import judge_image
+
+    try:
+        correct = judge_image(image, caption)["correct"]
+    except ValueError as error:  # not a scene caption
+        return f"n/a ({error})"
+    wrong = [name for name, right in correct.items() if not right]
+    return f"{sum(correct.values())}/{len(correct)} attributes" + (f" (wrong: {', '.join(wrong)})" if wrong else "")
+
+
+def built(params: Params, name: str, device: str) -> bool:
+    return paths.fp_model(name).is_dir() and paths.optimized_model(name, device).is_dir()
+
+
+def shown_variants(params: Params) -> list[str]:
+    """Judged variants that have been built (first: the demo opens on them), then the enabled ones."""
+    device = params.devices[0]
+    judged = [name for name, spec in params.variants.items()
+              if spec.evaluate.judge is not None and built(params, name, device)]
+    return list(dict.fromkeys(judged + list(params.enabled)))
+
+
+def scene_examples(params: Params, variants: list[str]) -> list[list]:
+    """The first held-out captions of the first judged variant shown, with their evaluation seeds."""
+    for name in variants:
+        spec = params.variant(name)
+        if spec.evaluate.judge is not None:
+            rows = validation_prompts(spec.evaluate.prompts or params.validation_prompts_path, SCENE_EXAMPLES)
+            return [[row["caption"], params.evaluate.seeds[0] + index] for index, row in enumerate(rows)]
+    return []
 
 
 def build_app(params: Params):
@@ -122,19 +163,21 @@ def build_app(params: Params):
     from ov_diffusion_quant.runtime.devices import VIRTUAL_DEVICES, available_devices
 
     demo = Demo(params)
-    variants = list(params.enabled)
+    variants = shown_variants(params)
     if not variants:
-        raise UserError("params.yaml enables no variant: the demo shows the variants in 'enabled'")
+        raise UserError("nothing to show: params.yaml enables no variant and no judged variant has been built")
     devices = list(dict.fromkeys(params.devices + list(available_devices()) + list(VIRTUAL_DEVICES)))
     first = params.variant(variants[0])
-    sdxl_variants = [v for v in variants if params.variant(v).model.family == "sdxl"]
+    first_family = family_for(first)
+    img2img_variants = [v for v in variants if family_for(params.variant(v)).supports_img2img]
+    scenes = scene_examples(params, variants)
 
     def family_controls(variant):
         spec = params.variant(variant)
-        low, high = STEP_BOUNDS[spec.model.family]
-        step = 32 if spec.model.family == "sdxl" else 16
-        return (gr.update(minimum=low, maximum=high, value=spec.generation.steps),
-                gr.update(value=spec.generation.height, step=step), gr.update(value=spec.generation.width, step=step))
+        family = family_for(spec)
+        return (gr.update(minimum=1, maximum=family.demo_max_steps, value=spec.generation.steps),
+                gr.update(value=spec.generation.height, step=family.size_multiple),
+                gr.update(value=spec.generation.width, step=family.size_multiple))
 
     with gr.Blocks(title="FP vs optimized: OpenVINO + NNCF") as app:
         gr.Markdown("# FP vs optimized diffusion pipelines\nSame prompt, same seed: the exported FP model on the "
@@ -143,13 +186,14 @@ def build_app(params: Params):
             variant = gr.Dropdown(variants, value=variants[0], label="Variant")
             device = gr.Dropdown(devices, value=params.devices[0], label="Device")
         with gr.Tab("Text to image"):
-            prompt = gr.Textbox(label="Prompt", value="cute cat")
+            prompt = gr.Textbox(label="Prompt", value=scenes[0][0] if scenes and first.evaluate.judge else "cute cat")
             with gr.Row():
                 seed = gr.Number(value=42, precision=0, minimum=0, label="Seed")
-                low, high = STEP_BOUNDS[first.model.family]
-                steps = gr.Slider(low, high, value=first.generation.steps, step=1, label="Steps")
-                height = gr.Slider(*SIZE_BOUNDS, value=first.generation.height, step=32, label="Height")
-                width = gr.Slider(*SIZE_BOUNDS, value=first.generation.width, step=32, label="Width")
+                steps = gr.Slider(1, first_family.demo_max_steps, value=first.generation.steps, step=1, label="Steps")
+                height = gr.Slider(*SIZE_BOUNDS, value=first.generation.height, step=first_family.size_multiple,
+                                   label="Height")
+                width = gr.Slider(*SIZE_BOUNDS, value=first.generation.width, step=first_family.size_multiple,
+                                  label="Width")
             run = gr.Button("Generate", variant="primary")
             with gr.Row():
                 fp_image = gr.Image(label="FP", type="pil", format="png")
@@ -159,12 +203,15 @@ def build_app(params: Params):
             status = gr.Textbox(label="Similarity / messages")
             run.click(demo.text_to_image, [variant, device, prompt, seed, steps, height, width],
                       [fp_image, opt_image, fp_time, opt_time, status], api_name="text_to_image")
-            gr.Examples(EXAMPLES, [prompt, seed])
+            if scenes:
+                gr.Examples(scenes, [prompt, seed], label="Scene captions (held out: the reference model never saw "
+                                                          "them; the judge reads the five attributes back)")
+            gr.Examples(EXAMPLES, [prompt, seed], label="Notebook prompts")
             variant.change(family_controls, [variant], [steps, height, width])
-        with gr.Tab("Image to image (SDXL)"):
+        with gr.Tab("Image to image"):
             gr.Markdown("Denoising runs int(steps x strength) steps: steps x strength must be at least 1.")
-            i2i_variant = gr.Dropdown(sdxl_variants or variants, value=(sdxl_variants or variants)[0],
-                                      label="SDXL variant")
+            i2i_variant = gr.Dropdown(img2img_variants or variants, value=(img2img_variants or variants)[0],
+                                      label="Variant (families with image-to-image)")
             i2i_prompt = gr.Textbox(label="Prompt", value="a cute cat with bow tie")
             i2i_image = gr.Image(label="Input image", type="pil")
             with gr.Row():

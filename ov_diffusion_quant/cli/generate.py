@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from ov_diffusion_quant.common.errors import UserError, argument_parser, main_with_clear_errors
-from ov_diffusion_quant.families.sdxl import check_img2img
+from ov_diffusion_quant.families import family_for
 from ov_diffusion_quant.runtime.inference import generation_with, load_variant
 from ov_diffusion_quant.common.outputs import atomic_file, check_writable_file
 from ov_diffusion_quant.config.params import load
@@ -37,7 +37,7 @@ def arguments() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int)
     parser.add_argument("--height", type=int)
     parser.add_argument("--width", type=int)
-    parser.add_argument("--image", type=Path, help="input image: image-to-image (sdxl only)")
+    parser.add_argument("--image", type=Path, help="input image: image-to-image (families that support it)")
     parser.add_argument("--strength", type=float, default=0.5)
     parser.add_argument("--out", type=Path, default=Path("generated.png"))
     return parser
@@ -51,13 +51,14 @@ def main(argv: list[str] | None = None) -> None:
     params = load()
     variant = params.variant(args.variant)
     # 1. Check inputs: everything before loading (and compiling) any model.
-    generation = generation_with(variant.generation, variant.model.family, args.steps, args.height, args.width)
+    family = family_for(variant)
+    generation = generation_with(variant.generation, family, args.steps, args.height, args.width)
     check_png_path(args.out)
     source = None
     if args.image is not None:
-        if variant.model.family != "sdxl":
-            raise UserError(f"--image (image-to-image) is not supported by the {variant.model.family} family (only sdxl)")
-        check_img2img(args.steps or variant.generation.img2img_steps, args.strength)
+        if not family.supports_img2img:
+            raise UserError(f"--image (image-to-image) is not supported by the {family.name} family")
+        family.check_img2img(args.steps or variant.generation.img2img_steps, args.strength)
         source = read_image(args.image).resize((generation.width, generation.height))
 
     # 2. Load and generate

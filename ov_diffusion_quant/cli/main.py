@@ -1,5 +1,6 @@
 """ovdq: the commands beside the DVC stages, one console script (pyproject.toml [project.scripts]).
 
+    ovdq params [params.yaml]
     ovdq generate <variant> [<device>] <prompt> [--out cat.png --optimized --image in.png ...]
     ovdq demo [--host 127.0.0.1] [--port 7860]
     ovdq sweeps <variant> [<device>] [--exp-show-json FILE]
@@ -16,6 +17,7 @@ import importlib
 import sys
 
 COMMANDS = {
+    "params": ("ov_diffusion_quant.cli.params", "check params.yaml and list the variants the DAG runs"),
     "generate": ("ov_diffusion_quant.cli.generate", "one image from an exported or optimized variant"),
     "demo": ("ov_diffusion_quant.cli.demo", "FP and optimized side by side in a browser (Gradio, the demo extra)"),
     "sweeps": ("ov_diffusion_quant.cli.sweeps", "a DVC experiment sweep as a table with its Pareto front"),

@@ -4,6 +4,7 @@ components) do not import each other."""
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +14,6 @@ from ov_diffusion_quant.quantization.recipes import ComponentRecipe
 
 VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 PSNR_CAP_DB = 100.0  # identical images have infinite PSNR; JSON, plots and the gate need a number
-FAMILIES = ("sdxl", "pixart")
 SEARCH_OBJECTIVES = ("fastest_passing",)
 PROMPT_SOURCES = ("local", "hub")
 LARGE_MODEL_PATHS = ("auto", "on", "off")  # ov_diffusion_quant/quantization/nncf_patches.py
@@ -30,12 +30,26 @@ class TrainSpec:
     threads: int = 2
 
 
+class SourceKind(enum.Enum):
+    """What `model.source` (and `model.taesd`) names."""
+    TINY = "tiny"  # generated from the family's tiny config with the variant's seed
+    ARCH = "arch"  # the real architecture from its public config, seeded random weights
+    TRAINED = "trained"  # trained by the source stage (the reference model)
+    PRETRAINED = "pretrained"  # a hub id or a local directory
+
+    @classmethod
+    def of(cls, source: str | None, trained: bool = False) -> "SourceKind":
+        if trained:
+            return cls.TRAINED
+        return {cls.TINY.value: cls.TINY, cls.ARCH.value: cls.ARCH}.get(source, cls.PRETRAINED)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     family: str
-    source: str  # "tiny" (generated from the family's tiny config) or a hub id / local path
+    source: str  # `tiny`, `arch`, a hub id or a local path (SourceKind); `trained` becomes models/<v>/source
     seed: int = 0  # seed of the generated tiny weights
-    taesd: str | None = None  # SDXL: "tiny", a hub id / path, or None to keep the full VAE
+    taesd: str | None = None  # tiny autoencoder: `tiny`, `arch`, a hub id / path, or None to keep the full VAE
     max_length: int = 120  # PixArt: T5 max sequence length
     weights_variant: str | None = None  # hub weight files to use, e.g. "fp16" for *.fp16.safetensors
     revision: str | None = None  # hub revision (commit, tag or branch) of `source`; None: the default branch
@@ -43,8 +57,12 @@ class ModelSpec:
     train: TrainSpec | None = None  # `source: trained`: trained by the source stage into models/<variant>/source
 
     @property
-    def is_tiny(self) -> bool:
-        return self.source == "tiny"
+    def kind(self) -> SourceKind:
+        return SourceKind.of(self.source, trained=self.train is not None)
+
+    @property
+    def taesd_kind(self) -> SourceKind | None:
+        return None if self.taesd is None else SourceKind.of(self.taesd)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """The small interface every model family implements, and what its loaded pipeline offers.
 
 A family knows how to build its tiny model, export a source model to an OpenVINO
-directory, load that directory on a device, and which IgnoredScope its denoiser
-needs for full INT8. Stages only talk to this interface, so a third family is one
-new file plus a params entry.
+directory, load that directory on a device, which IgnoredScope its denoiser needs for
+full INT8, and what of params.yaml it accepts (``check_variant``). Stages only talk to
+this interface, so a third family is one new file plus a params entry.
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ from typing import Any, ClassVar, Iterator
 
 from ov_diffusion_quant.common.artifacts import check_ir, read_json
 from ov_diffusion_quant.common.errors import UserError
-from ov_diffusion_quant.config.specs import GenerationSpec, ModelSpec
+from ov_diffusion_quant.config.specs import GenerationSpec, ModelSpec, SourceKind
 
 COMPILE_CONFIG_FILE = "compile_config.json"
 SOURCE_FILE = "source.json"  # which model ids (and hub commits) an export was made from
-ARCH_SOURCE = "arch"  # params `source: arch`: the real architecture with seeded random weights
 
 
 class LoadedPipeline(ABC):
@@ -36,7 +35,7 @@ class LoadedPipeline(ABC):
 
     def image_to_image(self, prompt: str, image, generation: GenerationSpec, seed: int,
                        steps: int | None = None, strength: float | None = None):
-        raise UserError(f"image-to-image is not supported by the {self.family} family (only sdxl)")
+        raise UserError(f"image-to-image is not supported by the {self.family} family")
 
     @abstractmethod
     def prompt_token_count(self, prompt: str) -> int:
@@ -67,7 +66,61 @@ class ModelFamily(ABC):
     max_size: ClassVar[int] = 2048
     max_steps: ClassVar[int]  # what the family's scheduler allows
     supports_img2img: ClassVar[bool] = False  # LoadedPipeline.image_to_image works (evaluated and gated too)
+    supports_genai: ClassVar[bool] = False  # OpenVINO GenAI's Text2ImagePipeline runs its exports (benchmarked)
+    has_tiny_autoencoder: ClassVar[bool] = False  # `model.taesd` replaces the VAE with a tiny autoencoder
+    trains_reference: ClassVar[bool] = False  # `source: trained`: ov_diffusion_quant/reference/training.py builds it
     max_steps_reason: ClassVar[str]
+    demo_max_steps: ClassVar[int] = 8  # the demo's step slider
+
+    def prompt_length(self, spec: ModelSpec) -> int:
+        """The text encoder's sequence length (what a prompt is padded to)."""
+        return spec.max_length
+
+    @classmethod
+    def check_img2img(cls, steps: int, strength: float) -> None:
+        """Refuse image-to-image settings this family cannot run (one line)."""
+        raise UserError(f"image-to-image is not supported by the {cls.name} family")
+
+    @classmethod
+    def check_variant(cls, variant) -> None:
+        """What params.yaml's generic checks cannot know: sizes, steps, components and scopes of this family."""
+        where = f"variants.{variant.name}"
+        model = variant.model
+        if model.taesd is not None and not cls.has_tiny_autoencoder:
+            raise UserError(f"params.yaml: {where}.model.taesd = {model.taesd!r}: the {cls.name} family has no tiny "
+                            "autoencoder: remove it")
+        if model.kind is SourceKind.TRAINED and not cls.trains_reference:
+            raise UserError(f"params.yaml: {where}.model: `source: trained` trains a reference model, which the "
+                            f"{cls.name} family does not build")
+        generation = variant.generation
+        cls.check_size(generation.height, generation.width, f"params.yaml: {where}.generation.")
+        cls.check_steps(generation.steps, f"params.yaml: {where}.generation.steps")
+        if cls.supports_img2img:
+            cls.check_steps(generation.img2img_steps, f"params.yaml: {where}.generation.img2img_steps")
+            try:
+                cls.check_img2img(generation.img2img_steps, generation.img2img_strength)
+            except UserError as error:
+                raise UserError(f"params.yaml: {where}.generation.img2img_steps/img2img_strength: {error}") from error
+        others = [name for name in cls.components if name != cls.denoiser]
+        for component in variant.calibrate.other_components:
+            if component not in others:
+                raise UserError(f"unknown component {component!r} at {where}.calibrate.other_components: allowed "
+                                f"are {', '.join(others)} (the denoiser's count is subset_size)")
+        cls.check_components(variant.quantize.components, f"{where}.quantize.components")
+        search = variant.quantize.search
+        for index, candidate in enumerate(search.candidates if search else ()):
+            cls.check_components(candidate.components, f"{where}.quantize.search.candidates[{index}]")
+
+    @classmethod
+    def check_components(cls, recipes: dict, where: str) -> None:
+        for component, recipe in recipes.items():
+            if component not in cls.components:
+                raise UserError(f"unknown component {component!r} at {where}: {cls.name} has "
+                                f"{', '.join(cls.components)}")
+            for name in recipe.knobs.get("ignored_scope") or ():
+                if name not in cls.ignored_scopes:
+                    raise UserError(f"unknown ignored scope {name!r} at {where}.{component}.ignored_scope: "
+                                    f"{cls.name} has {', '.join(cls.ignored_scopes)}")
 
     @classmethod
     def check_size(cls, height: int, width: int, where: str = "") -> None:
@@ -133,13 +186,13 @@ class ModelFamily(ABC):
         through the HF cache."""
         from ov_diffusion_quant.common.hub import local_model_dir, model_files
 
-        builders = {"tiny": self.build_tiny, ARCH_SOURCE: self.build_arch}
-        if spec.source not in builders:
+        builders = {SourceKind.TINY: self.build_tiny, SourceKind.ARCH: self.build_arch}
+        if spec.kind not in builders:
             yield local_model_dir(spec.source, allow_patterns=model_files(spec.weights_variant),
                                   revision=spec.revision)
             return
         with tempfile.TemporaryDirectory(prefix=f"{spec.source}-{self.name}-") as scratch:
-            builders[spec.source](spec, Path(scratch))
+            builders[spec.kind](spec, Path(scratch))
             yield Path(scratch)
 
     @staticmethod

@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 PIPELINE_FILE = "pixart_pipeline.json"
 EncoderOutput = namedtuple("EncoderOutput", "last_hidden_state")
 DecoderOutput = namedtuple("DecoderOutput", "sample")
-log = logging.getLogger(__name__)
 
 
 def _torch_module_with_config(config: dict, dtype):

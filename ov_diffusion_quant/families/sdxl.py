@@ -6,12 +6,11 @@ import logging
 import re
 import time
 from pathlib import Path
-from typing import Any
 
 from ov_diffusion_quant.common.errors import UserError
-from ov_diffusion_quant.families.base import ARCH_SOURCE, LoadedPipeline, ModelFamily
+from ov_diffusion_quant.config.specs import GenerationSpec, ModelSpec, SourceKind
+from ov_diffusion_quant.families.base import LoadedPipeline, ModelFamily
 from ov_diffusion_quant.families.tiny_weights import TINY_CALIBRATION_PROMPTS
-from ov_diffusion_quant.config.specs import GenerationSpec, ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +115,19 @@ class SDXLFamily(ModelFamily):
     denoiser = "unet"
     size_multiple = 32
     supports_img2img = True
+    supports_genai = True
+    has_tiny_autoencoder = True
+    trains_reference = True
     max_steps = 1000
     max_steps_reason = "the scheduler's num_train_timesteps: more steps would repeat timesteps"
+    demo_max_steps = 4  # SDXL-Turbo: 1 to 4 steps
+
+    def prompt_length(self, spec: ModelSpec) -> int:
+        return 77  # CLIP's
+
+    @classmethod
+    def check_img2img(cls, steps: int, strength: float) -> None:
+        check_img2img(steps, strength)
 
     # -- tiny model ----------------------------------------------------------------------------
     def build_tiny(self, spec: ModelSpec, out_dir: Path) -> None:
@@ -162,7 +172,7 @@ class SDXLFamily(ModelFamily):
                        generator=torch.Generator().manual_seed(spec.seed), output_type="latent").images
         normalize_last_conv(vae.decode, vae.decoder.conv_out, latents / vae.config.scaling_factor)
         pipe.save_pretrained(out_dir, safe_serialization=True)
-        if spec.taesd == "tiny":
+        if spec.taesd_kind is SourceKind.TINY:
             self.build_tiny_taesd(spec.seed, Path(out_dir) / "taesd", latents)
 
     # -- real architecture, random weights (source: arch) ----------------------------------------
@@ -209,7 +219,7 @@ class SDXLFamily(ModelFamily):
         pipe.save_pretrained(out_dir, safe_serialization=True)
         del pipe, unet, text_encoder, text_encoder_2, vae
         gc.collect()
-        if spec.taesd == ARCH_SOURCE:
+        if spec.taesd_kind is SourceKind.ARCH:
             taesd = arch.seeded_module(lambda: AutoencoderTiny(**arch.TAESDXL), spec.seed + 4, torch.float32)
             taesd.save_pretrained(Path(out_dir) / "taesd", safe_serialization=True)
 
@@ -240,7 +250,7 @@ class SDXLFamily(ModelFamily):
         with self.source_dir(spec) as source:
             log.info("export: source %s ready (%.0f s); optimum-intel converts the text encoders, UNet and VAE",
                      spec.source, time.perf_counter() - started)
-            if spec.taesd in ("tiny", ARCH_SOURCE):
+            if spec.taesd_kind in (SourceKind.TINY, SourceKind.ARCH):
                 taesd_dir = source / "taesd"  # build_tiny / build_arch wrote it beside the pipeline
             else:
                 taesd_dir = (local_model_dir(spec.taesd, "taesd", model_files(), revision=spec.taesd_revision)

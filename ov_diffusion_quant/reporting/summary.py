@@ -14,7 +14,6 @@ import pandas as pd
 
 from ov_diffusion_quant.common import artifacts, paths
 from ov_diffusion_quant.config.params import Params
-from ov_diffusion_quant.families import family_class
 from ov_diffusion_quant.runtime import host_facts
 
 MEASURED = "measured, this machine"
@@ -63,10 +62,8 @@ def size_columns(quantize: dict | None, path: Path, stage: str, family: str, com
     for component in components:
         if component in quantize["components"]:
             row[f"{component}_compression"] = quantize["components"][component]["compression_ratio"]
-        elif component in family_class(family).components:
-            row[f"{component}_compression"] = "n/a (not quantized)"
         else:
-            row[f"{component}_compression"] = f"n/a ({family} has no {component})"
+            row[f"{component}_compression"] = f"n/a (not in {family}'s recipes)"
     return row
 
 

@@ -17,7 +17,7 @@ import openvino as ov
 from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.runtime.devices import compile_config
 from ov_diffusion_quant.common.errors import UserError
-from ov_diffusion_quant.families import LoadedPipeline, get_family
+from ov_diffusion_quant.families import LoadedPipeline, family_for
 from ov_diffusion_quant.config.params import GenerationSpec, Params, load
 
 
@@ -38,7 +38,7 @@ def load_variant(variant: str, device: str = "CPU", optimized: bool = False, f32
     model_dir = model_dir_for(variant, device, optimized)
     if not model_dir.is_dir():
         raise UserError(f"{model_dir} does not exist yet: run `dvc repro {dvc_target_for(variant, device, optimized)}`")
-    family = get_family(spec.model.family)
+    family = family_for(spec)
     pipeline = family.load(model_dir, device, f32=f32)
     pipeline.generation = spec.generation
     if static_shapes:
@@ -98,13 +98,11 @@ def specialize_to_static_shapes(pipeline: LoadedPipeline, generation: Generation
                 StaticShapeCompiledModel(core.compile_model(model, device, configs.get(name, {}))))
 
 
-def generation_with(base: GenerationSpec, family: str, steps: int | None = None, height: int | None = None,
+def generation_with(base: GenerationSpec, family, steps: int | None = None, height: int | None = None,
                     width: int | None = None) -> GenerationSpec:
     """``base`` with overrides, validated like params (steps and sizes the family allows)."""
-    from ov_diffusion_quant.families import family_class
-
     spec = replace(base, steps=base.steps if steps is None else steps, height=base.height if height is None else height,
                    width=base.width if width is None else width)
-    family_class(family).check_size(spec.height, spec.width)
-    family_class(family).check_steps(spec.steps)
+    family.check_size(spec.height, spec.width)
+    family.check_steps(spec.steps)
     return spec
