@@ -48,31 +48,26 @@ test-all: setup
 
 # The real architectures with random weights (sdxl-turbo-arch, pixart-lcm-arch; see params.yaml): real speed
 # and memory, noise images. Heavy (about 23 GB of RAM at peak, about an hour), so not part of repro or CI.
-# One DVC experiment in a temporary workspace (`dvc exp run --temp`) under a memory watchdog: this workspace is
-# not reset; only metrics/<arch>/, reports/<arch>/ and reports/op_profile.md come back (scripts/bench_arch.sh).
-# `dvc repro report` then shows them in reports/summary.md as "recorded" columns.
+# Each of these three targets is one DVC experiment in a temporary workspace (scripts/temp_experiment.sh): this
+# workspace is not reset; only the variants' metrics/ and reports/ come back.
 bench-arch: setup
-	bash scripts/bench_arch.sh
+	bash scripts/temp_experiment.sh --name bench-arch --rounds 2 --require-gb 20 --op-profile \
+		sdxl-turbo-arch pixart-lcm-arch
 
-# The trained reference model (variant trained-sdxl, docs/reference-model.md): trains it on the procedural scenes
-# (23 min on the 2-core AMX Xeon; DVC's run-cache keeps it, so only the first run pays), then export, calibrate, quantize,
-# evaluate and benchmark, and the gate on its prompt adherence, as one experiment in a temporary workspace like
-# bench-arch. Prints adherence FP vs optimized; metrics/trained-sdxl/ and reports/trained-sdxl/ come back.
+# The trained reference model (trained-sdxl, docs/reference-model.md): trains it on the procedural scenes (once:
+# DVC's run-cache keeps it), then every stage and the gate on its prompt adherence.
 reference: setup
-	BENCH_ARCH_NAME=reference BENCH_ARCH_PROFILE=0 BENCH_ARCH_REQUIRE_GB=4 BENCH_ARCH_ROUNDS=1 \
-		bash scripts/bench_arch.sh trained-sdxl
+	bash scripts/temp_experiment.sh --name reference --rounds 1 --require-gb 4 trained-sdxl
 
-# The recipe search on the committed reference model (variant trained-sdxl-snapshot, docs/reference-model.md): every
-# candidate of its quantize.search on the validation captions, the fastest passing one quantized, evaluated on the
-# held-out captions and gated, as one experiment in a temporary workspace like bench-arch; prints the search's table.
-# The choice is per host class: DVC's run-cache keeps it for this one.
+# The recipe search on the committed reference model (trained-sdxl-snapshot): every candidate of its
+# quantize.search on the validation captions, the fastest passing one quantized, evaluated on the held-out captions
+# and gated; prints the search's table. The choice is per host class: DVC's run-cache keeps it for this one.
 search: setup
-	BENCH_ARCH_NAME=search BENCH_ARCH_PROFILE=0 BENCH_ARCH_REQUIRE_GB=4 BENCH_ARCH_ROUNDS=1 \
-		bash scripts/bench_arch.sh trained-sdxl-snapshot
+	bash scripts/temp_experiment.sh --name search --rounds 1 --require-gb 4 trained-sdxl-snapshot
 	ovdq recipes trained-sdxl-snapshot CPU
 
 # The committed reference model (data/reference-models/trained-sdxl, variant trained-sdxl-snapshot, which CI gates):
-# trains trained-sdxl's params once (23 min on the AMX Xeon, 74 on the AVX2 EPYC) and writes it with its
+# trains trained-sdxl's params once and writes it with its
 # provenance.json; commit both. tests/test_reference_snapshot.py says when the params or the scenes changed under it.
 reference-snapshot: setup
 	dvc repro scenes

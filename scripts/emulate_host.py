@@ -28,7 +28,7 @@ ONEDNN_ISA = {
 WITHOUT_BF16 = {"avx512", "avx512_vnni"}  # the classes not in ov_diffusion_quant/runtime/host_facts.py BF16_CLASSES (tested)
 # the CPU flag each class needs (/proc/cpuinfo): a cap only takes features away, so the CPU must have the class
 REQUIRED_FLAG = {"avx512": "avx512f", "avx512_vnni": "avx512_vnni", "avx512_bf16": "avx512_bf16"}
-# Measured on the AMX Xeon with OpenVINO 2026.4.1: capped to AVX2, the CPU plugin segfaults in the tiny PixArt
+# With OpenVINO 2026.4.1 capped to AVX2 on an AVX-512 CPU, the CPU plugin segfaults in the tiny PixArt
 # transformer (f32) or finds no kernel (bf16): parts of it read CPUID, not oneDNN's cap.
 CANNOT_EMULATE = {"avx2": "OpenVINO's CPU plugin crashes with oneDNN capped below AVX-512 on an AVX-512 CPU"}
 

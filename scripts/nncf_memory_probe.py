@@ -11,8 +11,6 @@ collection, each algorithm's apply, FastBiasCorrection's sub-models, saving). No
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import functools
 import threading
 import time
@@ -72,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--component", default=None)
     parser.add_argument("--recipe", default=None)
     parser.add_argument("--large-model-path", default=None, choices=["auto", "on", "off"],
-                        help="override variants.<variant>.quantize.large_model_path")
+                        help="override variants.<variant>.quantize.large_model_patches")
     parser.add_argument("--subset", type=int, default=None)
     parser.add_argument("--save", default=None, help="save the quantized IR here")
     args = parser.parse_args(argv)
@@ -118,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
         labelled(cls, "apply", f"{cls.__name__}.apply")
     enter("nncf")
     started = time.perf_counter()
-    switch = args.large_model_path or variant.quantize.large_model_path
+    switch = args.large_model_patches or variant.quantize.large_model_patches
     result = quantize_model(recipe, model, family, component, calibration,
                             nncf.TargetDevice.CPU, switch)
     seconds = time.perf_counter() - started
@@ -128,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
         ov.save_model(result.model, args.save, compress_to_fp16=True)
         enter("saved")
     stop.set()
-    print(f"\n{recipe.label()} of {component}, {len(calibration)} samples, large-model path {result.details.get('large_model_path')}: "
+    print(f"\n{recipe.label()} of {component}, {len(calibration)} samples, large-model path {result.details.get('large_model_patches')}: "
           f"{seconds:.1f} s")
     for label, start, peak in PHASES:
         print(f"  {start - PHASES[0][1]:7.1f} s  peak anon {peak:6.2f} GB  {label}")

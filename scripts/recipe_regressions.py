@@ -5,7 +5,7 @@ trained reference model and on the tiny random model, each through evaluate and 
 
 Run it in a scratch worktree (`git worktree add ../scratch`): for each row it rewrites params.yaml there
 (restored at the end) and runs `dvc repro evaluate@<variant>-CPU`, so dvc.lock and the outputs change; DVC's
-run-cache makes a second run cheap. The trained variant's first run trains it (23 min on the 2-core AMX Xeon).
+run-cache makes a second run cheap. The trained variant's first run trains it (docs/reference-model.md: tens of minutes).
 """
 
 from __future__ import annotations

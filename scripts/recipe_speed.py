@@ -89,8 +89,8 @@ def main(argv: list[str] | None = None) -> None:
                 started = time.perf_counter()
                 xml.parent.mkdir(parents=True, exist_ok=True)
                 result = quantize_model(by_name[name].components[denoiser], core.read_model(fp_xml), family, denoiser,
-                                        calibration, nncf.TargetDevice.CPU, variant.quantize.large_model_path,
-                                        f"variants.{variant.name}.quantize.large_model_path")
+                                        calibration, nncf.TargetDevice.CPU, variant.quantize.large_model_patches,
+                                        f"variants.{variant.name}.quantize.large_model_patches")
                 ov.save_model(result.model, xml.with_name("partial.xml"), compress_to_fp16=True)
                 xml.with_name("partial.xml").rename(xml)
                 xml.with_name("partial.bin").rename(xml.with_suffix(".bin"))

@@ -5,8 +5,8 @@
     python scripts/snapshot_reference.py --trained WORKSPACE  # package what `python -m stages.source
                                                             # trained-sdxl` trained in another checkout
 
-It trains what `variants.trained-sdxl.model` in params.yaml says (the full preset: 23 min on the 2-core AMX Xeon,
-74 on a 2-core AVX2 EPYC) on data/scenes as dvc.lock records it, and writes provenance.json beside the model:
+It trains what `variants.trained-sdxl.model` in params.yaml says (the full training: times per host in
+docs/reference-model.md) on data/scenes as dvc.lock records it, and writes provenance.json beside the model:
 those params, the scenes data set's hash in dvc.lock and its file digests, the training metrics with the host they
 ran on, the commit and the date. tests/test_reference_snapshot.py checks the first two against params.yaml and
 dvc.lock: change the training params or the scenes data set and that test says to run this again.

@@ -13,7 +13,6 @@ processes' stderr goes to a log file whose path is printed first.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 
 from ov_diffusion_quant.benchmarking.configurations import CONFIGURATIONS
@@ -35,7 +34,6 @@ def main(argv: list[str] | None = None) -> None:
                         help="internal: measure one configuration in this process, prompts as JSON on stdin, "
                              "and print its JSON")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")  # no-op where logging is already set up
 
     params = load()
     variant = params.variant(args.variant)

@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import replace
 
 from tqdm import tqdm
 
-from ov_diffusion_quant.quantization import calibration_data
 from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.common.errors import UserError, argument_parser, main_with_clear_errors
-from ov_diffusion_quant.families import family_for
 from ov_diffusion_quant.common.outputs import atomic_dir, remove_stale_temps, write_json
-from ov_diffusion_quant.config.params import load
-from ov_diffusion_quant.runtime import host_facts
 from ov_diffusion_quant.common.prompts import calibration_prompts, prompt_provenance
+from ov_diffusion_quant.config.params import load
+from ov_diffusion_quant.families import family_for
+from ov_diffusion_quant.quantization import calibration_data
+from ov_diffusion_quant.runtime import host_facts
 from ov_diffusion_quant.runtime.recording import RecordingCompiledModel, hooked
 
 
@@ -83,39 +82,46 @@ def notebook_way_cost(pipeline, denoiser: str, prompts: list[dict], generation) 
     }
 
 
+def manifest(variant: str, recorded: list[dict], **extra) -> dict:
+    first = recorded[0]
+    return {"variant": variant, **extra,
+            "inputs": {name: {"shape": list(value.shape), "dtype": str(value.dtype)} for name, value in first.items()}}
+
+
+def check_subset_size(subset_size: int, most: int, where: str, how: str) -> None:
+    if most < subset_size:
+        raise UserError(f"subset_size {subset_size} is larger than what the prompt source yields: at most {most} "
+                        f"samples ({how}); lower {where} or add prompts")
+
+
 @main_with_clear_errors
 def main(argv: list[str] | None = None) -> None:
     parser = argument_parser(__doc__)
     parser.add_argument("variant")
     args = parser.parse_args(argv)
 
+    # 1. Check the inputs before the model loads
     params = load()
     variant = params.variant(args.variant)
-    prompt_source = (replace(params.calibration_prompts, source="local", path=variant.calibrate.prompts)
-                     if variant.calibrate.prompts else params.calibration_prompts)
     family = family_for(variant)
-    prompts = calibration_prompts(prompt_source)  # a local file is checked here, before the model
-    subset_size = variant.calibrate.subset_size
+    prompt_source = variant.calibrate.prompts or params.calibrate.prompts
+    subset_size, where = variant.calibrate.subset_size, f"variants.{variant.name}.calibrate.subset_size"
+    prompts = calibration_prompts(prompt_source)  # a local file is read and checked here
     if prompt_source.source == "local":
-        # checked before the model loads: a text-to-image run records one denoiser input per step (guidance is
-        # batched into the same call), so a file of N prompts yields at most N x steps
+        # a text-to-image run records one denoiser input per step (guidance is batched into the same call)
         prompts = list(prompts)
-        most = len(prompts) * variant.generation.steps
-        if most < subset_size:
-            raise UserError(f"subset_size {subset_size} is larger than what the prompt source yields: at most "
-                            f"{most} samples ({len(prompts)} prompts in {prompt_source.path} x "
-                            f"{variant.generation.steps} steps); lower variants.{variant.name}.calibrate.subset_size "
-                            f"or add prompts")
+        check_subset_size(subset_size, len(prompts) * variant.generation.steps, where,
+                          f"{len(prompts)} prompts in {prompt_source.path} x {variant.generation.steps} steps")
     remove_stale_temps(paths.calibration_data(variant.name))
     pipeline = family.load(paths.fp_model(variant.name), "CPU")
 
+    # 2. The denoiser's inputs, latents only
     started = time.perf_counter()
     samples, rows, skipped, used = collect(pipeline, family.denoiser, prompts, variant.generation, subset_size)
     seconds = time.perf_counter() - started
-    if len(samples) < subset_size:
-        raise UserError(f"subset_size {subset_size} is larger than what the prompt source yields: "
-                        f"{len(samples)} samples from {used} usable prompts ({skipped} skipped as too long)")
+    check_subset_size(subset_size, len(samples), where, f"{used} usable prompts, {skipped} skipped as too long")
 
+    # 3. Other components' inputs, from full runs
     def fitting_prompts():
         return (prompt for prompt in calibration_prompts(prompt_source)
                 if pipeline.prompt_token_count(prompt["caption"]) <= pipeline.max_prompt_tokens)
@@ -127,28 +133,21 @@ def main(argv: list[str] | None = None) -> None:
             raise UserError(f"calibrate.other_components.{component} = {count}: only {len(others[component])} "
                             f"inputs of {component} were recorded (does it run in text-to-image?)")
 
+    # 4. Optionally, what the notebooks' way of collecting (decoding every image) would cost
     cost = {}
-    if params.calibrate_compare_prompts:
+    if params.calibrate.compare_notebook_prompts:
         cost = notebook_way_cost(pipeline, family.denoiser,
-                                 list(itertools.islice(fitting_prompts(), params.calibrate_compare_prompts)),
+                                 list(itertools.islice(fitting_prompts(), params.calibrate.compare_notebook_prompts)),
                                  variant.generation)
 
+    # 5. Write the data set and the metrics
     with atomic_dir(paths.calibration_data(variant.name)) as out_dir:
-        calibration_data.save(out_dir, samples, {
-            "variant": variant.name,
-            "denoiser": family.denoiser,
-            "inputs": {name: {"shape": list(value.shape), "dtype": str(value.dtype)}
-                       for name, value in samples[0].items()},
-            "samples": rows,
-        })
+        calibration_data.save(out_dir, samples, manifest(variant.name, samples, denoiser=family.denoiser,
+                                                         samples=rows))
         for component, component_samples in others.items():
             (out_dir / component).mkdir()
-            calibration_data.save(out_dir / component, component_samples, {
-                "variant": variant.name,
-                "component": component,
-                "inputs": {name: {"shape": list(value.shape), "dtype": str(value.dtype)}
-                           for name, value in component_samples[0].items()},
-            })
+            calibration_data.save(out_dir / component, component_samples,
+                                  manifest(variant.name, component_samples, component=component))
     write_json(paths.metrics(variant.name, "calibrate.json"), {
         "samples": len(samples),
         "prompts_used": used,

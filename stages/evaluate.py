@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     variant = params.variant(args.variant)
     generation = variant.generation
     own = variant.evaluate
-    prompts = validation_prompts(own.prompts or params.validation_prompts_path,
+    prompts = validation_prompts(own.prompts or params.evaluate.prompts,
                                  own.num_prompts or params.evaluate.num_prompts)
     fp = load_variant(variant.name, args.device, optimized=False, params=params)
     optimized = load_variant(variant.name, args.device, optimized=True, params=params)

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 
 from ov_diffusion_quant.common import paths
@@ -21,7 +20,6 @@ def main(argv: list[str] | None = None) -> None:
     parser = argument_parser(__doc__)
     parser.add_argument("variant")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")  # the export phases; no-op if already set up
 
     variant = load().variant(args.variant)
     family = family_for(variant)

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
 
     params = load()
     check_all(params)  # every variant against its family, first in every `dvc repro`
-    facts = host_facts.facts(params.host_precision)
+    facts = host_facts.facts(params.host.precision)
     write_json(host_facts.LIBRARIES_FILE, facts["libraries"])
     write_json(host_facts.RUNTIME_FILE, facts["runtime"])
     write_json(host_facts.CPU_FILE, facts["cpu"])

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     with atomic_dir(paths.optimized_model(variant.name, device)) as out_dir:
         copy_export(fp_dir, out_dir)
         done = quantize_into(out_dir, fp_dir, family, chosen.components, calibrations, nncf_target_device(device),
-                             variant.quantize.large_model_path, f"variants.{variant.name}.quantize.large_model_path")
+                             variant.quantize.large_model_patches, f"variants.{variant.name}.quantize.large_model_patches")
         write_json(out_dir / "quantization.json", {
             "variant": variant.name, "device": device, "candidate": chosen.candidate,
             "recipes": {component: recipe.label() for component, recipe in done.recipes.items()},

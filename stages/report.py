@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 def main(argv: list[str] | None = None) -> None:
     parser = argument_parser(__doc__)
     parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")  # no-op where logging is already set up
 
     params = load()
     table = summary_table(params)

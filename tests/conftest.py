@@ -39,6 +39,7 @@ SHARED_FIXTURE_UNITS = {
     "test_real_ids_offline.py": "filled HF cache",  # one module fixture
     # the session's tiny exports (`sdxl_export`, `pixart_export`) and what is made from them (`sdxl_int8`)
     "test_calibrate_quantize.py": "tiny exports",
+    "test_third_family.py": "tiny exports",
     "test_nncf_patches.py": "tiny exports",
     "test_recipes.py": "tiny exports",
     "test_models_and_export.py": "tiny exports",
@@ -259,8 +260,8 @@ def quantize_tiny_unet(export: Path, calibration: list, spec):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(engine.OVNativeEngine, "__init__", counting_init)
         result = quantize_model(spec.components["unet"], model, get_family("sdxl"), "unet", calibration,
-                                nncf.TargetDevice.CPU, spec.large_model_path,
-                                "variants.tiny-sdxl-turbo.quantize.large_model_path")
+                                nncf.TargetDevice.CPU, spec.large_model_patches,
+                                "variants.tiny-sdxl-turbo.quantize.large_model_patches")
     return result, compiled
 
 

@@ -304,7 +304,7 @@ def test_a_prompt_row_without_a_caption_is_refused_not_read_as_none(tmp_path, li
 
     path = tmp_path / "prompts.jsonl"
     path.write_text('{"id": "a", "caption": "a cat"}\n' + line + "\n")
-    with pytest.raises(UserError, match=rf"prompts file .*prompts.jsonl line 2 has no 'caption' text"):
+    with pytest.raises(UserError, match=r"prompts file .*prompts.jsonl line 2 has no 'caption' text"):
         validation_prompts(path, 2)
 
 

@@ -90,7 +90,7 @@ def test_a_bad_value_is_one_line_naming_it(path, value, expected):
 
 @pytest.mark.parametrize("path, value, expected", [
     (f"{SDXL}.quantize.serach", None, "unknown key 'variants.tiny-sdxl-turbo.quantize.serach': "
-                                      "variants.tiny-sdxl-turbo.quantize takes components, large_model_path, search"),
+                                      "variants.tiny-sdxl-turbo.quantize takes components, large_model_patches, search"),
     ("benchmark.warmups", 2, "unknown key 'benchmark.warmups'"),
     ("evaluation", {}, "unknown key 'evaluation': the top level takes enabled, devices, host, variants"),
 ])

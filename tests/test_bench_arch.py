@@ -1,4 +1,4 @@
-"""`make bench-arch` (scripts/bench_arch.sh) runs its variants as a DVC experiment in a temporary workspace and
+"""scripts/temp_experiment.sh (`make bench-arch`, `make reference`, `make search`) runs its variants as a DVC experiment in a temporary workspace and
 brings back only their metrics and reports: the user's workspace, uncommitted edits included, stays as it was.
 
 The full-size variants take an hour and 23 GB; the mechanism is the same for a tiny stand-in.
@@ -10,13 +10,13 @@ import json
 
 import pytest
 
-from conftest import make_repo_copy, run_in
+from conftest import REPO, make_repo_copy, run_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 VARIANT = "tiny-pixart-lcm"
 
 
-def test_bench_arch_leaves_the_workspace_alone_and_brings_back_the_metrics(tmp_path, reproduced):
+def test_a_temporary_experiment_leaves_the_workspace_alone_and_brings_back_the_metrics(tmp_path, reproduced):
     repo = make_repo_copy(tmp_path)
     # the e2e workspace's cache: the stand-in's export, calibration and model are checked out, not rebuilt
     run_in(repo, "dvc", "cache", "dir", "--local", str(reproduced[0] / ".dvc" / "cache"))
@@ -28,8 +28,8 @@ def test_bench_arch_leaves_the_workspace_alone_and_brings_back_the_metrics(tmp_p
     params.write_text(edited)  # uncommitted, and it makes the run shorter
     lock = (repo / "dvc.lock").read_text()
 
-    result = run_in(repo, "bash", "scripts/bench_arch.sh", VARIANT,
-                    env={"BENCH_ARCH_REQUIRE_GB": "1", "BENCH_ARCH_ROUNDS": "1"})
+    result = run_in(repo, "bash", "scripts/temp_experiment.sh", "--name", "bench-arch", "--rounds", "1",
+                    "--require-gb", "1", "--op-profile", VARIANT)
 
     assert params.read_text() == edited, "the uncommitted params edit is still there"
     assert (repo / "dvc.lock").read_text() == lock
@@ -48,3 +48,8 @@ def test_bench_arch_leaves_the_workspace_alone_and_brings_back_the_metrics(tmp_p
     assert len(run_in(repo, "git", "worktree", "list").stdout.splitlines()) == 1, "the scratch worktree is gone"
     assert "bench-arch-" in run_in(repo, "dvc", "exp", "list", "--name-only").stdout
     assert "done in" in result.stderr
+
+
+def test_the_runner_refuses_missing_arguments():
+    result = run_in(REPO, "bash", "scripts/temp_experiment.sh", "--name", "x", "tiny-pixart-lcm", check=False)
+    assert result.returncode == 2 and "usage:" in result.stderr

@@ -30,13 +30,13 @@ def optimized_dir(export, result, directory):
     return directory
 
 
-def test_the_large_model_path_quantizes_the_same_ops_and_draws_the_same_pictures(
+def test_the_large_model_patches_quantizes_the_same_ops_and_draws_the_same_pictures(
         sdxl_export, sdxl_pipeline, sdxl_calibration, sdxl_variant, sdxl_int8, sdxl_int8_statistics_engines, tmp_path,
         monkeypatch, capsys):
     spec = sdxl_variant.quantize
-    assert spec.large_model_path == "auto"
+    assert spec.large_model_patches == "auto"
     default = sdxl_int8  # the default path, quantized once per session with the same recipe and calibration
-    assert default.details["large_model_path"] is False  # the tiny UNet is far below 2 GiB
+    assert default.details["large_model_patches"] is False  # the tiny UNet is far below 2 GiB
     assert sdxl_int8_statistics_engines and all(sdxl_int8_statistics_engines), \
         "unpatched NNCF collects statistics in f32"
 
@@ -47,7 +47,7 @@ def test_the_large_model_path_quantizes_the_same_ops_and_draws_the_same_pictures
     large, large_engines = quantize_tiny_unet(sdxl_export, sdxl_calibration, spec)
     # statistics in the host's precision: bf16 where the CPU has it, NNCF's own f32 elsewhere
     precision = host_facts.resolve_precision("auto", host_facts.isa_class())
-    assert large.details == {"large_model_path": True, "statistics_precision": precision,
+    assert large.details == {"large_model_patches": True, "statistics_precision": precision,
                              "smoothed_model_on_disk": True, "statistics_nodes_per_chunk": 100}
     if precision == "bf16":
         assert not any(large_engines), "statistics models compiled at the device's default precision"
@@ -76,27 +76,27 @@ def test_the_large_model_path_quantizes_the_same_ops_and_draws_the_same_pictures
 
 def test_another_nncf_version_fails_with_one_line_naming_it_and_the_switch(sdxl_export, sdxl_variant, monkeypatch):
     monkeypatch.setattr(nncf, "__version__", "3.5.0")
-    spec = replace(sdxl_variant.quantize, large_model_path="on")
+    spec = replace(sdxl_variant.quantize, large_model_patches="on")
     with pytest.raises(UserError) as error:
         quantize_tiny_unet(sdxl_export, [{"unused": None}], spec)
     message = str(error.value)
     assert "\n" not in message
     assert "NNCF 3.4.0 internals" in message and "this is NNCF 3.5.0" in message
-    assert "set variants.tiny-sdxl-turbo.quantize.large_model_path: off" in message
+    assert "set variants.tiny-sdxl-turbo.quantize.large_model_patches: off" in message
 
 
 def test_the_switch_decides_and_auto_goes_by_weight_size(sdxl_export, monkeypatch):
     model = ov.Core().read_model(sdxl_export / "unet" / "openvino_model.xml")
-    assert not nncf_patches.takes_large_model_path(model, "auto")
-    assert nncf_patches.takes_large_model_path(model, "on")
-    assert not nncf_patches.takes_large_model_path(model, "off")
+    assert not nncf_patches.takes_large_model_patches(model, "auto")
+    assert nncf_patches.takes_large_model_patches(model, "on")
+    assert not nncf_patches.takes_large_model_patches(model, "off")
     monkeypatch.setattr(nncf_patches, "LARGE_MODEL_MIN_WEIGHT_BYTES", 0)
-    assert nncf_patches.takes_large_model_path(model, "auto")
-    assert not nncf_patches.takes_large_model_path(model, "off")
+    assert nncf_patches.takes_large_model_patches(model, "auto")
+    assert not nncf_patches.takes_large_model_patches(model, "off")
     # off on another NNCF: no patch is applied, so nothing to refuse
     monkeypatch.setattr(nncf, "__version__", "3.5.0")
-    with nncf_patches.large_model_path(model, "off", "variants.x.quantize.large_model_path") as done:
-        assert done["large_model_path"] is False
+    with nncf_patches.large_model_patches(model, "off", "variants.x.quantize.large_model_patches") as done:
+        assert done["large_model_patches"] is False
 
 
 @pytest.mark.parametrize("value, expected", [("auto", "auto"), ("on", "on"), (False, "off"), (True, "on")])
@@ -107,9 +107,9 @@ def test_the_switch_in_params(value, expected):
     from ov_diffusion_quant.config.params import parse
 
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    raw["variants"]["tiny-sdxl-turbo"]["quantize"]["large_model_path"] = value
-    assert parse(raw).variant("tiny-sdxl-turbo").quantize.large_model_path == expected
-    raw["variants"]["tiny-sdxl-turbo"]["quantize"]["large_model_path"] = "sometimes"
-    with pytest.raises(UserError, match="unknown large_model_path 'sometimes' at "
-                                        "variants.tiny-sdxl-turbo.quantize.large_model_path: allowed are auto, on, off"):
+    raw["variants"]["tiny-sdxl-turbo"]["quantize"]["large_model_patches"] = value
+    assert parse(raw).variant("tiny-sdxl-turbo").quantize.large_model_patches == expected
+    raw["variants"]["tiny-sdxl-turbo"]["quantize"]["large_model_patches"] = "sometimes"
+    with pytest.raises(UserError, match="unknown large_model_patches 'sometimes' at "
+                                        "variants.tiny-sdxl-turbo.quantize.large_model_patches: allowed are auto, on, off"):
         parse(raw)

@@ -113,3 +113,63 @@ def test_benchmark_rounds_pool_the_timed_runs_and_keep_the_drift_visible():
     # FP and optimized are measured back to back, before the slow f32 baseline
     names, _ = planned(parse(RAW).benchmark, get_family("sdxl"))
     assert names[:3] == ["fp", "optimized", "fp_f32"]
+
+
+# -- one home for every default -------------------------------------------------------------------------
+STAGE_WIDE = {"devices": None, "host": None, "scenes": None, "calibrate": None, "evaluate": None, "gate": None,
+              "benchmark": None}
+
+
+def without_optional_keys(raw: dict) -> dict:
+    """params.yaml's stage-wide sections with every key removed (each is optional)."""
+    stripped = copy.deepcopy(raw)
+    for section in STAGE_WIDE:
+        stripped.pop(section, None)
+    return stripped
+
+
+def test_params_yaml_states_the_codes_defaults_for_every_stage_wide_knob():
+    """Removing every stage-wide key from params.yaml changes nothing: the values it lists are the code's defaults
+    (one place for them, the dataclasses of ov_diffusion_quant/config/specs.py), and it lists every knob."""
+    import dataclasses
+
+    from ov_diffusion_quant.config import specs
+
+    full, stripped = parse(RAW), parse(without_optional_keys(RAW))
+    for section in STAGE_WIDE:
+        assert getattr(stripped, section) == getattr(full, section), f"params.yaml's {section} differs from the code"
+    listed = {section: RAW[section] for section in STAGE_WIDE if isinstance(RAW.get(section), dict)}
+    for section, spec in (("host", specs.HostParams), ("scenes", specs.ScenesParams), ("evaluate", specs.EvaluateParams),
+                          ("gate", specs.GateParams), ("benchmark", specs.BenchmarkParams),
+                          ("calibrate", specs.CalibrateParams)):
+        missing = {f.name for f in dataclasses.fields(spec)} - set(listed[section])
+        assert not missing, f"params.yaml's {section} does not list {sorted(missing)}"
+    prompts = {f.name for f in dataclasses.fields(specs.PromptSource)} - set(RAW["calibrate"]["prompts"])
+    assert not prompts, f"params.yaml's calibrate.prompts does not list {sorted(prompts)}"
+
+
+def test_a_variant_key_left_out_takes_the_specs_default():
+    """The parser has no default of its own: a missing optional key is the dataclass field's default."""
+    import dataclasses
+
+    from ov_diffusion_quant.config import specs
+
+    raw = copy.deepcopy(RAW)
+    variant = raw["variants"]["tiny-sdxl-turbo"]
+    variant["model"] = {"family": "sdxl", "source": "tiny"}
+    variant["generation"] = {"height": 128, "width": 128, "steps": 1}
+    variant["quantize"] = {"components": {"unet": "int8"}}
+    parsed = parse(raw).variant("tiny-sdxl-turbo")
+    for spec, value in ((specs.ModelSpec, parsed.model), (specs.GenerationSpec, parsed.generation),
+                        (specs.QuantizeSpec, parsed.quantize)):
+        for field in dataclasses.fields(spec):
+            if field.default is not dataclasses.MISSING:
+                assert getattr(value, field.name) == field.default, f"{spec.__name__}.{field.name}"
+
+
+def test_the_snapshot_inherits_every_section_but_its_model_from_the_trained_variant():
+    params = parse(RAW)
+    trained, snapshot = params.variant("trained-sdxl"), params.variant("trained-sdxl-snapshot")
+    for section in ("generation", "calibrate", "quantize", "evaluate", "gate"):
+        assert getattr(snapshot, section) == getattr(trained, section), section
+    assert snapshot.model.source == "data/reference-models/trained-sdxl" and snapshot.model.train is None

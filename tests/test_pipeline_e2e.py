@@ -79,19 +79,40 @@ def test_export_calibrate_and_quantize_give_identical_bytes(reproduced):
             assert artifacts(again, target) == artifacts(ours, target), f"{target} is not deterministic"
 
 
-def test_editing_a_family_file_marks_the_stages_that_import_it_as_changed(reproduced):
-    repo, _ = reproduced
-    sdxl = repo / "ov_diffusion_quant/families/sdxl.py"
-    original = sdxl.read_text()
+FAMILY_STAGES = ("export", "calibrate", "recipe", "quantize", "evaluate", "benchmark")
+
+
+def changed_stages(repo, edited: str) -> set[str]:
+    """The stages `dvc status` lists as changed (not only "always changed") after a comment is added to ``edited``."""
+    path = repo / edited
+    original = path.read_text()
     try:
-        sdxl.write_text(original.replace('"conv_in"', '"conv_in"  # scope edited', 1) if '"conv_in"' in original
-                        else original + "\n# edited\n")
-        status = run_in(repo, "dvc", "status").stdout
+        path.write_text(original + "\n# edited\n")
+        status = json.loads(run_in(repo, "dvc", "status", "--json").stdout or "{}")
     finally:
-        sdxl.write_text(original)
-    for stage in ("export@tiny-sdxl-turbo", "calibrate@tiny-sdxl-turbo", "quantize@tiny-sdxl-turbo-CPU",
-                  "evaluate@tiny-sdxl-turbo-CPU", "benchmark@tiny-sdxl-turbo-CPU"):
-        assert f"{stage}:" in status, f"{stage} does not see the edit of ov_diffusion_quant/families/sdxl.py"
+        path.write_text(original)
+    return {stage for stage, changes in status.items() if changes != ["always changed"]}
+
+
+@pytest.mark.parametrize("edited", ["ov_diffusion_quant/families/sdxl.py", "ov_diffusion_quant/families/pixart.py"])
+def test_editing_a_family_file_reruns_the_stages_that_load_a_family_and_no_other(reproduced, edited):
+    """Not the scenes, not the reference model's training (source), not the gate or the report: their code does
+    not import a family module. The family stages take every family module (their template cannot name the
+    variant's family), so both tiny variants' are listed."""
+    repo, _ = reproduced
+    expected = {f"{stage}@{variant}" + ("" if stage in ("export", "calibrate") else "-CPU")
+                for stage in FAMILY_STAGES for variant in ("tiny-sdxl-turbo", "tiny-pixart-lcm")}
+    assert changed_stages(repo, edited) == expected
+
+
+@pytest.mark.parametrize("edited, expected", [
+    ("ov_diffusion_quant/reporting/markdown.py", {"report"}),
+    ("ov_diffusion_quant/reference/training.py", {"source@tiny-sdxl-turbo", "source@tiny-pixart-lcm"}),
+    ("ov_diffusion_quant/evaluation/checks.py", {"gate", "recipe@tiny-sdxl-turbo-CPU", "recipe@tiny-pixart-lcm-CPU"}),
+])
+def test_editing_a_library_module_reruns_only_the_stages_that_import_it(reproduced, edited, expected):
+    repo, _ = reproduced
+    assert changed_stages(repo, edited) == expected
 
 
 def test_a_host_of_another_kind_reruns_host_dependent_stages_and_reuses_the_export(reproduced, tmp_path):

@@ -109,7 +109,7 @@ def test_a_deliberately_worse_recipe_fails_the_reference_gate_far_below_the_sear
 
 def test_the_source_stage_trains_the_reference_model_through_dvc(trained_repo):
     """`source: trained`: the source stage trains (a few steps here) on what the scenes stage makes, and follows it
-    (a smaller data set here: the training encodes every image first, 35 s for the 6000 of the default on the EPYC)."""
+    (a smaller data set here: the training encodes every image first, which takes the most time at 6000)."""
     repo = trained_repo[0]
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["enabled"] = ["trained-sdxl"]

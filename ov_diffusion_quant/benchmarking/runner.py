@@ -85,7 +85,7 @@ def speedups(configurations: dict[str, dict]) -> dict[str, float]:
 def run_benchmark(params: Params, variant: Variant, device: str) -> dict:
     """benchmark.json's content: every planned configuration, ``benchmark.rounds`` times, each in its own process."""
     # loaded once here, not in every configuration's process (the `datasets` import alone takes ~1 s)
-    prompts = validation_prompts(params.validation_prompts_path, params.benchmark.prompts)
+    prompts = validation_prompts(params.evaluate.prompts, params.benchmark.prompts)
     names, genai_status = planned(params.benchmark, family_for(variant))
     rounds = params.benchmark.rounds
     descriptor, log_name = tempfile.mkstemp(prefix=f"benchmark-{variant.name}-{device}-", suffix=".log")

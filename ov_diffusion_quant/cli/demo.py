@@ -152,7 +152,7 @@ def scene_examples(params: Params, variants: list[str]) -> list[list]:
     for name in variants:
         spec = params.variant(name)
         if spec.evaluate.judge is not None:
-            rows = validation_prompts(spec.evaluate.prompts or params.validation_prompts_path, SCENE_EXAMPLES)
+            rows = validation_prompts(spec.evaluate.prompts or params.evaluate.prompts, SCENE_EXAMPLES)
             return [[row["caption"], params.evaluate.seeds[0] + index] for index, row in enumerate(rows)]
     return []
 

@@ -3,8 +3,8 @@
 Without a consent file, openvino-telemetry sends an event for every model conversion and NNCF call, each from a
 forked copy of the whole process that waits up to 3 s for the network (upstream: ``OptInChecker.check`` reports
 "no file", which ``Telemetry.init`` treats as consent when the tool shows no opt-in dialog, as OVC and NNCF do).
-Measured on the 2-core AVX2 EPYC, offline: 16 of the tiny SDXL export's 50 s went to it. A pipeline that must run
-offline and give the same bytes makes no such calls: here "no file" counts as declined. A user who opted in with
+Offline, each of those waits is lost time (docs/hosts-and-caching.md has the measurement). A pipeline that must
+run offline and give the same bytes makes no such calls: here "no file" counts as declined. A user who opted in with
 OpenVINO's own ``opt_in_out --opt_in`` (consent file "1") keeps it on; nothing is written to the consent files.
 """
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
@@ -40,10 +39,12 @@ from ov_diffusion_quant.config.specs import (  # noqa: F401  (re-exported: the p
     SourceKind,
     PROMPT_SOURCES,
     PSNR_CAP_DB,
-    LARGE_MODEL_PATHS,
+    LARGE_MODEL_SWITCHES,
     TrainSpec,
     VariantEvaluate,
     ScenesParams,
+    CalibrateParams,
+    HostParams,
 )
 
 PARAMS_FILE = Path("params.yaml")
@@ -57,6 +58,10 @@ SEARCH_PROMPT_DIRS = ("data/prompts/", "data/scenes/")
 def _default(spec: type, name: str) -> Any:
     """A spec field's default (the dataclasses in specs.py are the one home of the code's defaults)."""
     return {f.name: f for f in dataclasses.fields(spec)}[name].default
+
+
+def _default_factory(spec: type, name: str) -> Any:
+    return {f.name: f for f in dataclasses.fields(spec)}[name].default_factory()
 
 
 def _bad(where: str, value: Any, rule: str) -> UserError:
@@ -142,11 +147,11 @@ def _train_spec(raw: Any, where: str) -> TrainSpec:
                    required=("steps",))
     return TrainSpec(
         steps=_int(raw["steps"], f"{where}.steps", 1),
-        batch_size=_int(raw.get("batch_size", 16), f"{where}.batch_size", 1, 4096),
-        lr=_number(raw.get("lr", 1e-3), f"{where}.lr", "must be a number in (0, 1)", lambda value: 0 < value < 1),
-        vae_steps=_int(raw.get("vae_steps", 500), f"{where}.vae_steps", 1),
-        taesd_steps=_int(raw.get("taesd_steps", 600), f"{where}.taesd_steps", 1),
-        threads=_int(raw.get("threads", 2), f"{where}.threads", 1, 256),
+        batch_size=_int(raw.get("batch_size", _default(TrainSpec, "batch_size")), f"{where}.batch_size", 1, 4096),
+        lr=_number(raw.get("lr", _default(TrainSpec, "lr")), f"{where}.lr", "must be a number in (0, 1)", lambda value: 0 < value < 1),
+        vae_steps=_int(raw.get("vae_steps", _default(TrainSpec, "vae_steps")), f"{where}.vae_steps", 1),
+        taesd_steps=_int(raw.get("taesd_steps", _default(TrainSpec, "taesd_steps")), f"{where}.taesd_steps", 1),
+        threads=_int(raw.get("threads", _default(TrainSpec, "threads")), f"{where}.threads", 1, 256),
     )
 
 
@@ -165,9 +170,9 @@ def _model_spec(raw: Any, where: str, variant: str = "<variant>") -> ModelSpec:
     return ModelSpec(
         family=family,
         source=_text(raw["source"], f"{where}.source", "use 'tiny', 'arch', a hub id or a local path"),
-        seed=_int(raw.get("seed", 0), f"{where}.seed", 0, SEED_MAX),
+        seed=_int(raw.get("seed", _default(ModelSpec, "seed")), f"{where}.seed", 0, SEED_MAX),
         taesd=taesd,
-        max_length=_int(raw.get("max_length", 120), f"{where}.max_length", 1, MAX_LENGTH_MAX),
+        max_length=_int(raw.get("max_length", _default(ModelSpec, "max_length")), f"{where}.max_length", 1, MAX_LENGTH_MAX),
         weights_variant=_optional_text(raw.get("weights_variant"), f"{where}.weights_variant"),
         revision=_revision(raw.get("revision"), f"{where}.revision"),
         taesd_revision=_revision(raw.get("taesd_revision"), f"{where}.taesd_revision"),
@@ -240,23 +245,23 @@ def _search_spec(raw: Any, components: dict, where: str) -> SearchSpec | None:
         candidates=tuple(candidates),
         prompts=prompts,
         num_prompts=_int(raw["num_prompts"], f"{where}.num_prompts", 1),
-        objective=_choice(raw.get("objective", "fastest_passing"), f"{where}.objective", SEARCH_OBJECTIVES,
+        objective=_choice(raw.get("objective", _default(SearchSpec, "objective")), f"{where}.objective", SEARCH_OBJECTIVES,
                           "objective"),
     )
 
 
 def _quantize_spec(raw: Any, where: str) -> QuantizeSpec:
-    raw = _section(raw, where, ("components", "large_model_path", "search"), required=("components",))
+    raw = _section(raw, where, ("components", "large_model_patches", "search"), required=("components",))
     components = _component_recipes(raw["components"], f"{where}.components")
-    large = raw.get("large_model_path", "auto")
+    large = raw.get("large_model_patches", _default(QuantizeSpec, "large_model_patches"))
     if isinstance(large, bool):  # YAML 1.1 (PyYAML) reads a bare on/off as a boolean
         large = "on" if large else "off"
-    large = _choice(large, f"{where}.large_model_path", LARGE_MODEL_PATHS, "large_model_path")
-    return QuantizeSpec(components=components, large_model_path=large,
+    large = _choice(large, f"{where}.large_model_patches", LARGE_MODEL_SWITCHES, "large_model_patches")
+    return QuantizeSpec(components=components, large_model_patches=large,
                         search=_search_spec(raw.get("search"), components, f"{where}.search"))
 
 
-def _calibrate_spec(raw: Any, where: str) -> CalibrateSpec:
+def _calibrate_spec(raw: Any, where: str, stage_wide: PromptSource) -> CalibrateSpec:
     raw = _section(raw, where, ("subset_size", "other_components", "prompts"), required=("subset_size",))
     others = raw.get("other_components") or {}
     if not isinstance(others, dict):
@@ -266,7 +271,7 @@ def _calibrate_spec(raw: Any, where: str) -> CalibrateSpec:
         subset_size=_int(raw["subset_size"], f"{where}.subset_size", 1),
         other_components={str(component): _int(count, f"{where}.other_components.{component}", 1)
                           for component, count in others.items()},
-        prompts=_jsonl(raw.get("prompts"), f"{where}.prompts"),
+        prompts=None if raw.get("prompts") is None else _prompt_source(raw["prompts"], f"{where}.prompts", stage_wide),
     )
 
 
@@ -314,7 +319,7 @@ def _gate_spec(raw: Any, where: str) -> GateSpec | None:
     return GateSpec(**thresholds)
 
 
-def _variant(name: str, raw: Any) -> Variant:
+def _variant(name: str, raw: Any, calibration_prompts: PromptSource) -> Variant:
     check_variant_name(name)
     where = f"variants.{name}"
     raw = _section(raw, where, ("model", "generation", "calibrate", "quantize", "evaluate", "gate"),
@@ -324,7 +329,7 @@ def _variant(name: str, raw: Any) -> Variant:
         name=name,
         model=model,
         generation=_generation_spec(raw["generation"], f"{where}.generation"),
-        calibrate=_calibrate_spec(raw["calibrate"], f"{where}.calibrate"),
+        calibrate=_calibrate_spec(raw["calibrate"], f"{where}.calibrate", calibration_prompts),
         quantize=_quantize_spec(raw["quantize"], f"{where}.quantize"),
         gate=_gate_spec(raw["gate"], f"{where}.gate"),
         evaluate=_variant_evaluate(raw.get("evaluate"), f"{where}.evaluate"),
@@ -337,54 +342,77 @@ def _variant(name: str, raw: Any) -> Variant:
 
 
 # -- stage-wide sections ----------------------------------------------------------------------------------
-def _prompt_source(raw: Any) -> PromptSource:
-    where = "calibrate.prompts"
-    raw = _section(raw, where, ("source", "path", "dataset_id", "split", "column", "shuffle_seed", "revision"))
-    return PromptSource(
-        source=_choice(raw.get("source", "local"), f"{where}.source", PROMPT_SOURCES, "prompt source"),
-        path=_text(raw.get("path", "data/prompts/calibration.jsonl"), f"{where}.path"),
-        dataset_id=_text(raw.get("dataset_id", "google-research-datasets/conceptual_captions"), f"{where}.dataset_id"),
-        split=_text(raw.get("split", "train"), f"{where}.split"),
-        shuffle_seed=_int(raw.get("shuffle_seed", 42), f"{where}.shuffle_seed", 0, SEED_MAX),
-        column=_text(raw.get("column", "caption"), f"{where}.column"),
-        revision=_revision(raw.get("revision"), f"{where}.revision"),
+CALIBRATION_PROMPT_DIRS = ("data/prompts/", "data/scenes/")  # the calibrate stage's deps in dvc.yaml
+
+
+def _prompt_source(raw: Any, where: str, base: PromptSource) -> PromptSource:
+    """A prompt source: ``base`` with the keys ``raw`` gives."""
+    raw = _section(raw, where, tuple(f.name for f in dataclasses.fields(PromptSource)))
+    get = lambda key: raw.get(key, getattr(base, key))  # noqa: E731
+    spec = PromptSource(
+        source=_choice(get("source"), f"{where}.source", PROMPT_SOURCES, "prompt source"),
+        path=_text(get("path"), f"{where}.path"),
+        dataset_id=_text(get("dataset_id"), f"{where}.dataset_id"),
+        split=_text(get("split"), f"{where}.split"),
+        shuffle_seed=_int(get("shuffle_seed"), f"{where}.shuffle_seed", 0, SEED_MAX),
+        column=_text(get("column"), f"{where}.column"),
+        revision=_revision(get("revision"), f"{where}.revision"),
+    )
+    if spec.source == "local":
+        _jsonl(spec.path, f"{where}.path")
+        if "path" in raw and not spec.path.startswith(CALIBRATION_PROMPT_DIRS):
+            raise _bad(f"{where}.path", spec.path, f"must be under {' or '.join(CALIBRATION_PROMPT_DIRS)} (the "
+                                                   "calibrate stage's deps)")
+    return spec
+
+
+def _calibrate(raw: Any) -> CalibrateParams:
+    raw = _section(raw, "calibrate", ("prompts", "compare_notebook_prompts"))
+    return CalibrateParams(
+        prompts=_prompt_source(raw.get("prompts"), "calibrate.prompts", PromptSource()),
+        compare_notebook_prompts=_int(raw.get("compare_notebook_prompts", _default(CalibrateParams,
+                                                                                   "compare_notebook_prompts")),
+                                      "calibrate.compare_notebook_prompts", 0),
     )
 
 
-def _evaluate(raw: Any) -> tuple[str, EvaluateParams]:
+def _evaluate(raw: Any) -> EvaluateParams:
     raw = _section(raw, "evaluate", ("prompts", "num_prompts", "seeds", "clip_model", "clip_revision"))
-    num_prompts = raw.get("num_prompts", 8)
+    defaults = EvaluateParams()
+    num_prompts = raw.get("num_prompts", defaults.num_prompts)
     if isinstance(num_prompts, bool) or not isinstance(num_prompts, int) or num_prompts <= 0:
         raise _bad("evaluate.num_prompts", num_prompts, "the validation count must be a positive integer")
-    seeds = raw.get("seeds", [0])
+    seeds = raw.get("seeds", defaults.seeds)
     if not isinstance(seeds, list) or not seeds:
         raise _bad("evaluate.seeds", seeds, "must be a non-empty list of seeds")
-    return _text(raw.get("prompts", "data/prompts/validation.jsonl"), "evaluate.prompts"), EvaluateParams(
+    return EvaluateParams(
+        prompts=_text(raw.get("prompts", defaults.prompts), "evaluate.prompts"),
         num_prompts=num_prompts,
         seeds=[_int(seed, "evaluate.seeds[]", 0, SEED_MAX) for seed in seeds],
-        clip_model=_optional_text(raw.get("clip_model"), "evaluate.clip_model"),
-        clip_revision=_revision(raw.get("clip_revision"), "evaluate.clip_revision"),
+        clip_model=_optional_text(raw.get("clip_model", defaults.clip_model), "evaluate.clip_model"),
+        clip_revision=_revision(raw.get("clip_revision", defaults.clip_revision), "evaluate.clip_revision"),
     )
 
 
 def _benchmark(raw: Any) -> BenchmarkParams:
     raw = _section(raw, "benchmark", ("warmup", "runs", "prompts", "rounds", "static_shapes", "bf16_baseline",
                                       "f32_baseline", "runtimes"))
-    runtimes = _names(raw.get("runtimes", ["optimum"]), "benchmark.runtimes", "runtimes", allow_empty=False)
+    defaults = BenchmarkParams()
+    runtimes = _names(raw.get("runtimes", defaults.runtimes), "benchmark.runtimes", "runtimes", allow_empty=False)
     for runtime in runtimes:
         _choice(runtime, "benchmark.runtimes", RUNTIMES, "runtime")
     if "optimum" not in runtimes:
         raise UserError(f"benchmark.runtimes = {runtimes!r}: must include optimum (the project's own pipelines, "
                         "always measured); genai is the optional second runtime")
     return BenchmarkParams(
-        warmup=_int(raw.get("warmup", 1), "benchmark.warmup", 0),
-        runs=_int(raw.get("runs", 3), "benchmark.runs", 1),
-        prompts=_int(raw.get("prompts", 3), "benchmark.prompts", 1),
-        f32_baseline=_bool(raw.get("f32_baseline", True), "benchmark.f32_baseline"),
-        bf16_baseline=_bool(raw.get("bf16_baseline", True), "benchmark.bf16_baseline"),
+        warmup=_int(raw.get("warmup", defaults.warmup), "benchmark.warmup", 0),
+        runs=_int(raw.get("runs", defaults.runs), "benchmark.runs", 1),
+        prompts=_int(raw.get("prompts", defaults.prompts), "benchmark.prompts", 1),
+        f32_baseline=_bool(raw.get("f32_baseline", defaults.f32_baseline), "benchmark.f32_baseline"),
+        bf16_baseline=_bool(raw.get("bf16_baseline", defaults.bf16_baseline), "benchmark.bf16_baseline"),
         runtimes=runtimes,
-        rounds=_int(raw.get("rounds", 1), "benchmark.rounds", 1),
-        static_shapes=_bool(raw.get("static_shapes", False), "benchmark.static_shapes"),
+        rounds=_int(raw.get("rounds", defaults.rounds), "benchmark.rounds", 1),
+        static_shapes=_bool(raw.get("static_shapes", defaults.static_shapes), "benchmark.static_shapes"),
     )
 
 
@@ -395,55 +423,54 @@ def parse(raw: Any) -> Params:
     if not isinstance(raw["variants"], dict) or not raw["variants"]:
         raise _bad("variants", raw["variants"], "must map variant names to their model, generation, calibrate, "
                                                 "quantize and gate")
-    variants = {str(name): _variant(str(name), body) for name, body in raw["variants"].items()}
+    calibrate = _calibrate(raw.get("calibrate"))
+    variants = {str(name): _variant(str(name), body, calibrate.prompts) for name, body in raw["variants"].items()}
     enabled = _names(raw["enabled"], "enabled", "variant names", allow_empty=True)
     for name in enabled:
         check_variant_name(name)
         if name not in variants:
             raise UserError(f"unknown variant {name!r} in 'enabled': params.yaml defines {', '.join(sorted(variants))}")
-    devices = _names(raw.get("devices", ["CPU"]), "devices", "OpenVINO device names, e.g. [CPU]", allow_empty=False)
-
-    calibrate = _section(raw.get("calibrate"), "calibrate", ("prompts", "compare_notebook_prompts"))
-    validation_path, evaluate = _evaluate(raw.get("evaluate"))
+    devices = _names(raw.get("devices", _default_factory(Params, "devices")), "devices",
+                     "OpenVINO device names, e.g. [CPU]", allow_empty=False)
+    evaluate = _evaluate(raw.get("evaluate"))
     for name, variant in variants.items():
-        reported = variant.evaluate.prompts or validation_path
+        reported = variant.evaluate.prompts or evaluate.prompts
         if variant.quantize.search is not None and variant.quantize.search.prompts == reported:
             raise UserError(f"params.yaml: variants.{name}.quantize.search.prompts is {reported}, the captions the "
                             "gate reports on: search on a validation split of its own")
     gate = _section(raw.get("gate"), "gate", ("allow_empty",))
     return Params(
         enabled=enabled,
-        devices=devices,
         variants=variants,
-        calibration_prompts=_prompt_source(calibrate.get("prompts")),
-        calibrate_compare_prompts=_int(calibrate.get("compare_notebook_prompts", 0),
-                                       "calibrate.compare_notebook_prompts", 0),
-        validation_prompts_path=validation_path,
-        evaluate=evaluate,
-        benchmark=_benchmark(raw.get("benchmark")),
-        gate=GateParams(allow_empty=_bool(gate.get("allow_empty", False), "gate.allow_empty")),
-        raw=raw,
-        host_precision=_host_precision(raw.get("host")),
+        devices=devices,
+        host=_host(raw.get("host")),
         scenes=_scenes(raw.get("scenes")),
+        calibrate=calibrate,
+        evaluate=evaluate,
+        gate=GateParams(allow_empty=_bool(gate.get("allow_empty", _default(GateParams, "allow_empty")),
+                                          "gate.allow_empty")),
+        benchmark=_benchmark(raw.get("benchmark")),
+        raw=raw,
     )
 
 
-def _host_precision(raw: Any) -> str:
+def _host(raw: Any) -> HostParams:
     from ov_diffusion_quant.runtime.host_facts import PRECISIONS
 
     raw = _section(raw, "host", ("precision",))
-    return _choice(raw.get("precision", "auto"), "host.precision", PRECISIONS, "precision")
+    return HostParams(precision=_choice(raw.get("precision", _default(HostParams, "precision")), "host.precision",
+                                        PRECISIONS, "precision"))
 
 
 def _scenes(raw: Any) -> ScenesParams:
     raw = _section(raw, "scenes", ("seed", "image_size", "train_size", "heldout_size", "validation_size"))
-    size = _int(raw.get("image_size", 64), "scenes.image_size", 32, 1024)
+    size = _int(raw.get("image_size", _default(ScenesParams, "image_size")), "scenes.image_size", 32, 1024)
     if size % 32:
         raise _bad("scenes.image_size", size, "use a multiple of 32 (the reference model's size step)")
-    return ScenesParams(seed=_int(raw.get("seed", 0), "scenes.seed", 0, SEED_MAX), image_size=size,
-                        train_size=_int(raw.get("train_size", 6000), "scenes.train_size", 1, 1_000_000),
-                        heldout_size=_int(raw.get("heldout_size", 200), "scenes.heldout_size", 1, 100_000),
-                        validation_size=_int(raw.get("validation_size", 200), "scenes.validation_size", 1, 100_000))
+    return ScenesParams(seed=_int(raw.get("seed", _default(ScenesParams, "seed")), "scenes.seed", 0, SEED_MAX), image_size=size,
+                        train_size=_int(raw.get("train_size", _default(ScenesParams, "train_size")), "scenes.train_size", 1, 1_000_000),
+                        heldout_size=_int(raw.get("heldout_size", _default(ScenesParams, "heldout_size")), "scenes.heldout_size", 1, 100_000),
+                        validation_size=_int(raw.get("validation_size", _default(ScenesParams, "validation_size")), "scenes.validation_size", 1, 100_000))
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -452,6 +479,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node, deep=False):
         seen = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`: inherited keys, overridden by local ones
+                continue
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)

@@ -16,7 +16,7 @@ VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 PSNR_CAP_DB = 100.0  # identical images have infinite PSNR; JSON, plots and the gate need a number
 SEARCH_OBJECTIVES = ("fastest_passing",)
 PROMPT_SOURCES = ("local", "hub")
-LARGE_MODEL_PATHS = ("auto", "on", "off")  # ov_diffusion_quant/quantization/nncf_patches.py
+LARGE_MODEL_SWITCHES = ("auto", "on", "off")  # ov_diffusion_quant/quantization/nncf_patches.py
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,8 @@ class GenerationSpec:
     height: int
     width: int
     steps: int
-    guidance: float
-    seed: int
+    guidance: float = 0.0
+    seed: int = 0
     img2img_steps: int = 2
     img2img_strength: float = 0.5
 
@@ -82,7 +82,7 @@ class CalibrateSpec:
     # Other components to record inputs for (component -> samples), so that they can take a calibrated
     # recipe too: e.g. {vae_decoder: 4}. Recorded from full text-to-image runs (the VAE has to run).
     other_components: dict[str, int] = field(default_factory=dict)
-    prompts: str | None = None  # a JSON-lines file of this variant's own, instead of calibrate.prompts
+    prompts: "PromptSource | None" = None  # the stage-wide calibrate.prompts with this variant's keys over it
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class SearchSpec:
 class QuantizeSpec:
     components: dict[str, ComponentRecipe]  # component name -> its recipe (ov_diffusion_quant/quantization/recipes.py)
     # NNCF patches for models with > 2 GiB of weights (ov_diffusion_quant/quantization/nncf_patches.py): auto, on or off
-    large_model_path: str = "auto"
+    large_model_patches: str = "auto"
     search: SearchSpec | None = None  # None: quantize takes `components` as they are
 
 
@@ -149,31 +149,44 @@ class Variant:
 
 @dataclass(frozen=True)
 class PromptSource:
-    source: str
-    path: str
-    dataset_id: str
-    split: str
-    shuffle_seed: int
-    column: str
+    """`calibrate.prompts` (and a variant's `calibrate.prompts`, over it): where calibration captions come from."""
+    source: str = "local"  # local: `path`; hub: `dataset_id` streamed through `datasets`
+    path: str = "data/prompts/calibration.jsonl"
+    dataset_id: str = "google-research-datasets/conceptual_captions"
+    split: str = "train"
+    shuffle_seed: int = 42
+    column: str = "caption"
     revision: str | None = None  # hub revision of `dataset_id`
 
 
 @dataclass(frozen=True)
+class CalibrateParams:
+    prompts: PromptSource = field(default_factory=PromptSource)
+    compare_notebook_prompts: int = 4  # prompts timed both ways (latents only vs the notebooks' full pipeline)
+
+
+@dataclass(frozen=True)
 class EvaluateParams:
-    num_prompts: int
-    seeds: list[int]
-    clip_model: str | None
+    prompts: str = "data/prompts/validation.jsonl"  # JSON lines with a caption field
+    num_prompts: int = 6
+    seeds: list[int] = field(default_factory=lambda: [0])
+    clip_model: str | None = "openai/clip-vit-large-patch14"
     clip_revision: str | None = None  # hub revision of `clip_model`
 
 
 @dataclass(frozen=True)
+class HostParams:
+    precision: str = "auto"  # auto (OpenVINO's default for this CPU), f32 or bf16
+
+
+@dataclass(frozen=True)
 class BenchmarkParams:
-    warmup: int  # untimed runs per configuration before the timed ones
-    runs: int  # timed end-to-end text-to-image runs per configuration
-    prompts: int  # the runs cycle through the first `prompts` validation prompts
-    f32_baseline: bool
-    bf16_baseline: bool
-    runtimes: list[str]
+    warmup: int = 1  # untimed runs per configuration before the timed ones
+    runs: int = 5  # timed end-to-end text-to-image runs per configuration
+    prompts: int = 5  # the runs cycle through the first `prompts` validation prompts
+    f32_baseline: bool = True
+    bf16_baseline: bool = True
+    runtimes: list[str] = field(default_factory=lambda: ["optimum", "genai"])
     # Rounds of all configurations, each in a fresh process, runs pooled: on a shared host whose speed drifts
     # (20% between two runs here), alternating FP and optimized keeps the drift out of their ratio.
     rounds: int = 1
@@ -191,17 +204,15 @@ class GateParams:
 @dataclass(frozen=True)
 class Params:
     enabled: list[str]
-    devices: list[str]
     variants: dict[str, Variant]
-    calibration_prompts: PromptSource
-    calibrate_compare_prompts: int  # prompts timed both ways (latents only vs the notebooks' full pipeline)
-    validation_prompts_path: str
-    evaluate: EvaluateParams
-    benchmark: BenchmarkParams
+    devices: list[str] = field(default_factory=lambda: ["CPU"])
+    host: HostParams = field(default_factory=HostParams)
+    scenes: ScenesParams = field(default_factory=ScenesParams)
+    calibrate: CalibrateParams = field(default_factory=CalibrateParams)
+    evaluate: EvaluateParams = field(default_factory=EvaluateParams)
     gate: GateParams = field(default_factory=GateParams)
+    benchmark: BenchmarkParams = field(default_factory=BenchmarkParams)
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
-    host_precision: str = "auto"
-    scenes: ScenesParams = field(default_factory=ScenesParams)  # host.precision: auto (OpenVINO's default for this CPU), f32 or bf16
 
     def variant(self, name: str) -> Variant:
         check_variant_name(name)

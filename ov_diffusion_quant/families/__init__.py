@@ -1,13 +1,14 @@
 """Model families by name: the registry, and the check of a variant against its family.
 
-A family module is imported only when a variant of that family is used, so a stage's code is the family it runs
-(``python -m ov_diffusion_quant.families`` lists them). Adding a family: one module with a ``ModelFamily``
-subclass, named here in ``FAMILY_MODULES`` (or ``register``-ed at run time, as tests/toy_family.py does).
+A family module is imported only when a variant of that family is used. Adding a family: one module with a
+``ModelFamily`` subclass, named here in ``FAMILY_MODULES``; or, from another package, an entry point in the
+``ov_diffusion_quant.families`` group (``toy = my_package.toy:ToyFamily``, as tests/test_third_family.py does).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 
 from ov_diffusion_quant.common.errors import UserError
 from ov_diffusion_quant.families.base import LoadedPipeline, ModelFamily, SourceKind
@@ -16,6 +17,7 @@ FAMILY_MODULES = {  # family name -> "module:class"
     "sdxl": "ov_diffusion_quant.families.sdxl:SDXLFamily",
     "pixart": "ov_diffusion_quant.families.pixart:PixArtFamily",
 }
+ENTRY_POINT_GROUP = "ov_diffusion_quant.families"
 _registered: dict[str, type[ModelFamily]] = {}
 
 
@@ -29,17 +31,25 @@ def unregister(name: str) -> None:
     _registered.pop(name, None)
 
 
+def _plugins() -> dict[str, str]:
+    return {entry.name: entry.value for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
 def family_names() -> tuple[str, ...]:
-    return (*FAMILY_MODULES, *(name for name in _registered if name not in FAMILY_MODULES))
+    return tuple(dict.fromkeys([*FAMILY_MODULES, *_plugins(), *_registered]))
 
 
 def family_class(name: str) -> type[ModelFamily]:
     if name in _registered:
         return _registered[name]
-    if name not in FAMILY_MODULES:
+    target = FAMILY_MODULES.get(name) or _plugins().get(name)
+    if target is None:
         raise UserError(f"unknown family {name!r}: allowed are {', '.join(family_names())}")
-    module, _, attribute = FAMILY_MODULES[name].partition(":")
-    return getattr(importlib.import_module(module), attribute)
+    module, _, attribute = target.partition(":")
+    cls = getattr(importlib.import_module(module), attribute)
+    if not (isinstance(cls, type) and issubclass(cls, ModelFamily)) or cls.name != name:
+        raise UserError(f"family {name!r} ({target}) is not a ModelFamily named {name!r}")
+    return cls
 
 
 def get_family(name: str) -> ModelFamily:
@@ -60,5 +70,5 @@ def check_all(params) -> None:
         family_for(params.variant(name))
 
 
-__all__ = ["FAMILY_MODULES", "LoadedPipeline", "ModelFamily", "SourceKind", "check_all", "family_class",
+__all__ = ["ENTRY_POINT_GROUP", "FAMILY_MODULES", "LoadedPipeline", "ModelFamily", "SourceKind", "check_all", "family_class",
            "family_for", "family_names", "get_family", "register", "unregister"]

@@ -18,7 +18,7 @@ from ov_diffusion_quant.common.errors import UserError
 from ov_diffusion_quant.common.outputs import dir_size_bytes, write_json
 from ov_diffusion_quant.families.base import COMPILE_CONFIG_FILE
 from ov_diffusion_quant.quantization import calibration_data
-from ov_diffusion_quant.quantization.nncf_patches import large_model_path
+from ov_diffusion_quant.quantization.nncf_patches import large_model_patches
 from ov_diffusion_quant.quantization.recipes import ComponentRecipe, RecipeContext, RecipeResult, apply, count_quantized_ops
 
 
@@ -60,7 +60,7 @@ def copy_export(fp_dir: Path, out_dir: Path, link: bool = False) -> None:
 
 
 def quantize_model(recipe: ComponentRecipe, model, family, component: str, calibration: list | None, target_device,
-                   large_model_switch: str = "auto", switch_name: str = "large_model_path",
+                   large_model_switch: str = "auto", switch_name: str = "large_model_patches",
                    validation: Validation | None = None) -> RecipeResult:
     """One component's model through its recipe; a calibrated recipe of a large model takes the large-model path
     (ov_diffusion_quant/quantization/nncf_patches.py) when ``large_model_switch`` (auto, on, off) says so."""
@@ -71,7 +71,7 @@ def quantize_model(recipe: ComponentRecipe, model, family, component: str, calib
         default_max_drop=validation.max_drop if validation else None)
     if not recipe.definition.needs_calibration:
         return apply(recipe, model, context)
-    with large_model_path(model, large_model_switch, switch_name) as patched:
+    with large_model_patches(model, large_model_switch, switch_name) as patched:
         result = apply(recipe, model, context)
     result.details.update(patched)
     return result

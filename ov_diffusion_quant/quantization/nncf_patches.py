@@ -1,6 +1,6 @@
 """The large-model path: patches of NNCF 3.4.0 internals that make full INT8 PTQ of the SDXL UNet fit in 24 GB.
 
-Switched by ``variants.<v>.quantize.large_model_path``: ``auto`` (the default) takes it for a model with more
+Switched by ``variants.<v>.quantize.large_model_patches``: ``auto`` (the default) takes it for a model with more
 than 2 GiB of weights, ``on`` always, ``off`` never (NNCF as released). Each patch works around one upstream
 behaviour (measured per NNCF phase with scripts/nncf_memory_probe.py on the 2.6 B-parameter UNet):
 
@@ -36,7 +36,7 @@ NNCF_VERSION = "3.4.0"  # the version whose internals these patches were written
 # (the 2.6 B SDXL UNet: a 10 GB f32 copy beside the model being rewritten) the large-model path is taken.
 LARGE_MODEL_MIN_WEIGHT_BYTES = 2 * 2**30
 LARGE_MODEL_NODES_PER_STATISTICS_CHUNK = 400
-LARGE_MODEL_PATHS = ("auto", "on", "off")
+LARGE_MODEL_SWITCHES = ("auto", "on", "off")
 
 
 def check_nncf_version(switch: str) -> None:
@@ -53,25 +53,25 @@ def constant_bytes(model: ov.Model) -> int:
     return sum(op.get_byte_size() for op in model.get_ops() if op.get_type_name() == "Constant")
 
 
-def takes_large_model_path(model: ov.Model, switch_value: str) -> bool:
-    if switch_value not in LARGE_MODEL_PATHS:
-        raise UserError(f"unknown large_model_path {switch_value!r}: allowed are {', '.join(LARGE_MODEL_PATHS)}")
+def takes_large_model_patches(model: ov.Model, switch_value: str) -> bool:
+    if switch_value not in LARGE_MODEL_SWITCHES:
+        raise UserError(f"unknown large_model_patches {switch_value!r}: allowed are {', '.join(LARGE_MODEL_SWITCHES)}")
     if switch_value == "auto":
         return constant_bytes(model) > LARGE_MODEL_MIN_WEIGHT_BYTES
     return switch_value == "on"
 
 
 @contextlib.contextmanager
-def large_model_path(model: ov.Model, switch_value: str, switch: str) -> Iterator[dict]:
+def large_model_patches(model: ov.Model, switch_value: str, switch: str) -> Iterator[dict]:
     """Run the block with every patch applied when ``switch_value`` (auto/on/off) says so for ``model``.
 
     Yields what was done, for quantize.json. ``switch`` names the param in messages.
     """
-    if not takes_large_model_path(model, switch_value):
+    if not takes_large_model_patches(model, switch_value):
         if constant_bytes(model) > LARGE_MODEL_MIN_WEIGHT_BYTES:
             log.warning("%s is off for a model with %.1f GiB of weights: NNCF runs unpatched and may need about "
                         "twice the memory", switch, constant_bytes(model) / 2**30)
-        yield {"large_model_path": False, "statistics_precision": "f32", "smoothed_model_on_disk": False,
+        yield {"large_model_patches": False, "statistics_precision": "f32", "smoothed_model_on_disk": False,
                "statistics_nodes_per_chunk": None}
         return
     check_nncf_version(switch)
@@ -87,7 +87,7 @@ def large_model_path(model: ov.Model, switch_value: str, switch: str) -> Iterato
         patches.enter_context(smooth_quant_weights_in_their_own_dtype())
         patches.enter_context(smoothed_model_on_disk())
         patches.enter_context(statistics_in_chunks(LARGE_MODEL_NODES_PER_STATISTICS_CHUNK))
-        yield {"large_model_path": True, "statistics_precision": precision, "smoothed_model_on_disk": True,
+        yield {"large_model_patches": True, "statistics_precision": precision, "smoothed_model_on_disk": True,
                "statistics_nodes_per_chunk": LARGE_MODEL_NODES_PER_STATISTICS_CHUNK}
 
 

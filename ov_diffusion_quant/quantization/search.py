@@ -167,8 +167,8 @@ def search(variant: Variant, device: str, family, seeds: list[int]) -> SearchRes
             scratch = Path(scratch)
             copy_export(fp_dir, scratch, link=True)
             done = quantize_into(scratch, fp_dir, family, candidate.components, calibrations,
-                                 nncf_target_device(device), variant.quantize.large_model_path,
-                                 f"variants.{variant.name}.quantize.large_model_path", validation)
+                                 nncf_target_device(device), variant.quantize.large_model_patches,
+                                 f"variants.{variant.name}.quantize.large_model_patches", validation)
             quantized_at = time.perf_counter()
             share: dict[str, Any] = {}
             latency_ms = None

@@ -54,14 +54,7 @@ TEXT_LAYERS = 2
 ADDITION_TIME_EMBED_DIM = 8
 EDGE_WEIGHT = 10.0  # autoencoder losses: extra weight of pixels next to a colour edge
 PREDICTION_TYPE = "v_prediction"
-SAMPLING_STEPS = 8  # the scheduler steps the model is meant to run at (measured, see PRESETS)
-
-# Presets (2-core AMX Xeon, 2 threads, idle machine, 2026-11-22): "full" 23.4 min, "short" (CI) 3.2 min with
-# vae_steps=100 (now 20: the KL autoencoder trains last and the exported pipeline decodes with the tiny one).
-PRESETS: dict[str, dict[str, Any]] = {
-    "full": dict(steps=5000, batch_size=16, lr=1e-3, taesd_steps=600, vae_steps=500),
-    "short": dict(steps=700, batch_size=16, lr=1e-3, taesd_steps=150, vae_steps=20),
-}
+SAMPLING_STEPS = 8  # the scheduler steps the model is meant to run at (docs/reference-model.md)
 
 SPECIAL_CLIP = ("<|startoftext|>", "<|endoftext|>")
 
@@ -376,7 +369,7 @@ def train_reference(dataset_dir: Path | str, out_dir: Path | str, *, seed: int =
     and ``vae_steps`` the two autoencoders'. ``out_dir`` loads with
     ``StableDiffusionXLPipeline.from_pretrained`` and holds the tiny autoencoder in ``taesd/``.
     Returns training metrics: per phase steps, seconds and first / final loss, and the total
-    seconds. ``PRESETS`` holds the measured full and short (CI) settings.
+    seconds.
     """
     from diffusers import StableDiffusionXLPipeline
 

@@ -6,11 +6,9 @@ import os
 
 import pandas as pd
 
-from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.config.params import Params
 from ov_diffusion_quant.runtime import host_facts
-from ov_diffusion_quant.reporting.summary import (MEASURED, NOT_PUBLISHED, PUBLISHED, RECORDED, SECTIONS, read_json,
-                                      reported)
+from ov_diffusion_quant.reporting.summary import (MEASURED, NOT_PUBLISHED, PUBLISHED, RECORDED, SECTIONS)
 
 CAVEATS = """\
 - The tiny variants (`tiny-*`) are random-weight models a few MB in size: their latencies measure

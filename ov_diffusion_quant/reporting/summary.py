@@ -7,7 +7,6 @@ Reads metrics/<variant>/*.json and metrics/<variant>/<device>/*.json.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd

@@ -1,27 +1,32 @@
 #!/usr/bin/env bash
-# `make bench-arch`: the full-size architectures (random weights) end to end, as one DVC experiment run in a
-# temporary workspace. This workspace (params.yaml, dvc.lock, the default DAG's outputs, uncommitted edits) is
-# never reset or checked out; only the new metrics/<variant>/, reports/<variant>/ and reports/op_profile.md
-# are written into it.
+# Variants end to end as one DVC experiment in a temporary workspace (`dvc exp run --temp`), under a memory
+# watchdog; only their metrics/<variant>/ and reports/<variant>/ (and, with --op-profile, reports/op_profile.md)
+# come back into this workspace, which is never reset (params.yaml, dvc.lock, outputs and uncommitted edits stay).
+# `make bench-arch`, `make reference` and `make search` are this script with their arguments.
 #
-#   bash scripts/bench_arch.sh [variant ...]     default: $BENCH_ARCH_VARIANTS or "sdxl-turbo-arch pixart-lcm-arch"
+#   bash scripts/temp_experiment.sh --name NAME --rounds N --require-gb GB [--op-profile] VARIANT...
 #
-# `make reference` runs the trained reference model the same way (BENCH_ARCH_NAME=reference, no op profile).
-#
-# 1. `dvc exp run --temp` with enabled=[variants], benchmark.rounds=$BENCH_ARCH_ROUNDS (2), under a memory watchdog
-#    that needs $BENCH_ARCH_REQUIRE_GB (20) GB free. The experiment starts from this workspace as it is
-#    (uncommitted edits included) and is kept in DVC: `dvc exp show`, `dvc exp apply <name>`.
-# 2. The op profile (scripts/op_profile.py -> reports/op_profile.md) from the experiment's models, checked out
-#    into a scratch git worktree under .dvc/tmp that links DVC's cache (no copy of the models).
-# 3. metrics/<variant>/ and reports/<variant>/ from the experiment's commit into this workspace; then
-#    `dvc repro report` shows them in reports/summary.md as "(recorded)" columns.
+# 1. The experiment, from this workspace as it is (uncommitted edits included), with enabled=[VARIANT...] and
+#    benchmark.rounds=N; kept in DVC (`dvc exp show`, `dvc exp apply <name>`).
+# 2. With --op-profile: scripts/op_profile.py on the experiment's models, checked out into a scratch git worktree
+#    under .dvc/tmp that links DVC's cache (no copy of the models).
+# 3. metrics/<variant>/ and reports/<variant>/ from the experiment's commit; judged variants print their adherence.
 set -euo pipefail
-read -r -a VARIANTS <<< "${*:-${BENCH_ARCH_VARIANTS:-sdxl-turbo-arch pixart-lcm-arch}}"
-ROUNDS=${BENCH_ARCH_ROUNDS:-2}
-REQUIRE_GB=${BENCH_ARCH_REQUIRE_GB:-20}
+usage() { echo "usage: $0 --name NAME --rounds N --require-gb GB [--op-profile] VARIANT..." >&2; exit 2; }
+NAME="" ROUNDS="" REQUIRE_GB="" PROFILE=0 VARIANTS=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --name) NAME=$2; shift 2 ;;
+        --rounds) ROUNDS=$2; shift 2 ;;
+        --require-gb) REQUIRE_GB=$2; shift 2 ;;
+        --op-profile) PROFILE=1; shift ;;
+        -*) echo "error: unknown option $1" >&2; usage ;;
+        *) VARIANTS+=("$1"); shift ;;
+    esac
+done
+[ -n "$NAME" ] && [ -n "$ROUNDS" ] && [ -n "$REQUIRE_GB" ] && [ ${#VARIANTS[@]} -gt 0 ] || usage
 DEVICE=CPU
-NAME="${BENCH_ARCH_NAME:-bench-arch}-$(date +%Y%m%d-%H%M%S)"
-PROFILE=${BENCH_ARCH_PROFILE:-1}
+NAME="$NAME-$(date +%Y%m%d-%H%M%S)"
 REPO=$(pwd)
 started=$(date +%s)
 
@@ -62,7 +67,7 @@ profile=$(mktemp)
         python "$REPO/scripts/op_profile.py" "$variant" --device "$DEVICE" --markdown "$profile"
     done
 )
-{ echo "# Where the time goes (\`scripts/op_profile.py\`, run by \`make bench-arch\` $(date -u +%F), experiment $NAME)"
+{ echo "# Where the time goes (\`scripts/op_profile.py\`, experiment $NAME)"
   echo; cat "$profile"; } > reports/op_profile.md
 rm -f "$profile"
 echo "$NAME done in $(( ($(date +%s) - started) / 60 )) min: metrics/<variant>/, reports/<variant>/," \
