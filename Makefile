@@ -36,7 +36,7 @@ repro: setup
 	dvc repro
 
 # `make test` is what CI runs; `make test-all` adds the slow e2e tier (pytest -m slow); `make test-quick` is the
-# quick inner loop (pytest -m "not e2e": no dvc repro). Times per tier and host: docs/pipeline.md#tests.
+# quick inner loop (pytest -m "not e2e": no dvc repro). The tiers: docs/pipeline.md#tests.
 test: setup
 	pytest -m "not slow" -n 2 --dist loadfile --durations=20
 

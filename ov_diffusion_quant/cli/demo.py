@@ -69,8 +69,9 @@ class Demo:
     def _check(self, variant: str, steps: int):
         spec = self.params.variant(variant)
         family = family_for(spec)
-        if not 1 <= steps <= family.demo_max_steps:
-            raise UserError(f"steps {steps} is not allowed for {family.name}: use 1 to {family.demo_max_steps}")
+        high = max_steps(spec, family)
+        if not 1 <= steps <= high:
+            raise UserError(f"steps {steps} is not allowed for {variant}: use 1 to {high}")
         return spec, family
 
     def _compare(self, run, spec, prompt: str):
@@ -121,6 +122,12 @@ class Demo:
                           strength=float(strength))
 
         return self._compare(run, spec, prompt)
+
+
+def max_steps(spec, family) -> int:
+    """The steps slider's end: the family's demo range, or the variant's own steps if it runs more (the reference
+    model runs 8)."""
+    return max(family.demo_max_steps, spec.generation.steps)
 
 
 def verdict(image, caption: str) -> str:
@@ -175,7 +182,7 @@ def build_app(params: Params):
     def family_controls(variant):
         spec = params.variant(variant)
         family = family_for(spec)
-        return (gr.update(minimum=1, maximum=family.demo_max_steps, value=spec.generation.steps),
+        return (gr.update(minimum=1, maximum=max_steps(spec, family), value=spec.generation.steps),
                 gr.update(value=spec.generation.height, step=family.size_multiple),
                 gr.update(value=spec.generation.width, step=family.size_multiple))
 
@@ -189,7 +196,8 @@ def build_app(params: Params):
             prompt = gr.Textbox(label="Prompt", value=scenes[0][0] if scenes and first.evaluate.judge else "cute cat")
             with gr.Row():
                 seed = gr.Number(value=42, precision=0, minimum=0, label="Seed")
-                steps = gr.Slider(1, first_family.demo_max_steps, value=first.generation.steps, step=1, label="Steps")
+                steps = gr.Slider(1, max_steps(first, first_family), value=first.generation.steps, step=1,
+                                  label="Steps")
                 height = gr.Slider(*SIZE_BOUNDS, value=first.generation.height, step=first_family.size_multiple,
                                    label="Height")
                 width = gr.Slider(*SIZE_BOUNDS, value=first.generation.width, step=first_family.size_multiple,

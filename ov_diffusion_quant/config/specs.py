@@ -1,6 +1,6 @@
-"""The validated params as typed objects. Pure data: no imports of the rest of the project, so that
-the families (which take these specs) and the params loader (which asks the families about sizes and
-components) do not import each other."""
+"""The validated params as typed objects, and the one home of the code's defaults (their fields'; params.yaml
+states the same values, tests/test_params.py checks it). Pure data: the families take these specs, the
+loader (params.py) builds them."""
 
 from __future__ import annotations
 
