@@ -42,6 +42,46 @@ def census(model, graph, points, aggregator_cls) -> dict:
             "extra_outputs": len(layout.transformations)}
 
 
+def compile_statistics_model(model, graph, pipeline, step: int, which: str, precision: str, aggregator_cls,
+                             infer_shapes: dict | None = None) -> dict:
+    """Compile the model with step ``step``'s extra outputs for the chosen points, as NNCF's aggregator builds it."""
+    import openvino as ov
+    from nncf.common.factory import ModelTransformerFactory
+    from nncf.common.tensor_statistics.statistic_point import StatisticPointsContainer
+
+    merged = aggregator_cls._get_merged_statistic_points(pipeline.get_statistic_points_for_step(step, model, graph),
+                                                         model, graph)
+    chosen = StatisticPointsContainer()
+    for points in merged.values():
+        for point in points:
+            on_weight = point.target_point.is_weight_target_point()
+            if which == "all" or (which == "weights") == on_weight:
+                chosen.add_statistic_point(point)
+    aggregator = aggregator_cls.__new__(aggregator_cls)
+    aggregator._name_to_node_mapping = {op.get_friendly_name(): op for op in model.get_ops()}
+    layout = aggregator._get_transformation_layout_extra_outputs(chosen)
+    transformed = ModelTransformerFactory.create(model).transform(layout)
+    started = time.perf_counter()
+    compiled = ov.Core().compile_model(transformed, "CPU", {"INFERENCE_PRECISION_HINT": precision})
+    seconds = time.perf_counter() - started
+    inferred = {}
+    if infer_shapes:
+        import numpy as np
+
+        from ov_diffusion_quant.common.resources import peak_rss_mb
+
+        rng = np.random.default_rng(0)
+        inputs = {port.any_name: rng.standard_normal(infer_shapes[port.any_name]).astype(np.float32)
+                  for port in compiled.inputs}
+        before = peak_rss_mb()
+        started = time.perf_counter()
+        compiled.create_infer_request().infer(inputs)
+        inferred = {"first_infer_seconds": round(time.perf_counter() - started, 1),
+                    "peak_rss_mb_before_infer": before, "peak_rss_mb_after_infer": peak_rss_mb()}
+    return {**inferred, "points": which, "step": step, "precision": precision, "extra_outputs": len(layout.transformations),
+            "compile_seconds": round(seconds, 1), "outputs": len(compiled.outputs)}
+
+
 @main_with_clear_errors
 def main(argv: list[str] | None = None) -> None:
     parser = argument_parser(__doc__)
@@ -50,6 +90,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--component", default="unet")
     parser.add_argument("--subset-size", type=int, default=200)
     parser.add_argument("--json", type=Path, help="also write the census here")
+    parser.add_argument("--compile", choices=("weights", "activations", "all"),
+                        help="also compile the statistics model of --step with only these points (peak memory: run "
+                             "each case in its own process, e.g. under scripts/watchdog.py)")
+    parser.add_argument("--step", type=int, default=1)
+    parser.add_argument("--precision", default="bf16", help="INFERENCE_PRECISION_HINT of that compile")
+    parser.add_argument("--infer", type=json.loads, metavar="SHAPES",
+                        help='then one inference on random inputs of these shapes, e.g. \'{"sample": [1, 4, 64, 64]}\' '
+                             "(the CPU plugin repacks weights on first use: compile alone does not show their memory)")
     args = parser.parse_args(argv)
 
     import nncf
@@ -81,6 +129,9 @@ def main(argv: list[str] | None = None) -> None:
             continue
         result["steps"].append({"step": index, "algorithms": [type(a).__name__ for a in step],
                                 **census(model, graph, points, OVStatisticsAggregator)})
+    if args.compile:
+        result["compiled"] = compile_statistics_model(model, graph, pipeline, args.step, args.compile,
+                                                      args.precision, OVStatisticsAggregator, args.infer)
     result["seconds"] = round(time.perf_counter() - started, 1)
     text = json.dumps(result, indent=2)
     print(text)
