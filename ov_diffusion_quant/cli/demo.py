@@ -142,7 +142,7 @@ def verdict(image, caption: str) -> str:
     return f"{sum(correct.values())}/{len(correct)} attributes" + (f" (wrong: {', '.join(wrong)})" if wrong else "")
 
 
-def built(params: Params, name: str, device: str) -> bool:
+def built(name: str, device: str) -> bool:
     return paths.fp_model(name).is_dir() and paths.optimized_model(name, device).is_dir()
 
 
@@ -150,7 +150,7 @@ def shown_variants(params: Params) -> list[str]:
     """Judged variants that have been built (first: the demo opens on them), then the enabled ones."""
     device = params.devices[0]
     judged = [name for name, spec in params.variants.items()
-              if spec.evaluate.judge is not None and built(params, name, device)]
+              if spec.evaluate.judge is not None and built(name, device)]
     return list(dict.fromkeys(judged + list(params.enabled)))
 
 
