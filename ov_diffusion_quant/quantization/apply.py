@@ -16,9 +16,10 @@ import openvino as ov
 from ov_diffusion_quant.common.artifacts import read_ir
 from ov_diffusion_quant.common.errors import UserError
 from ov_diffusion_quant.common.outputs import dir_size_bytes, write_json
+from ov_diffusion_quant.common.resources import RssPeak
 from ov_diffusion_quant.families.base import COMPILE_CONFIG_FILE
 from ov_diffusion_quant.quantization import calibration_data
-from ov_diffusion_quant.quantization.nncf_patches import large_model_patches
+from ov_diffusion_quant.quantization.nncf_patches import large_model_patches, statistics_record
 from ov_diffusion_quant.quantization.recipes import ComponentRecipe, RecipeContext, RecipeResult, apply, count_quantized_ops
 
 
@@ -71,9 +72,9 @@ def quantize_model(recipe: ComponentRecipe, model, family, component: str, calib
         default_max_drop=validation.max_drop if validation else None)
     if not recipe.definition.needs_calibration:
         return apply(recipe, model, context)
-    with large_model_patches(model, large_model_switch, switch_name) as patched:
+    with statistics_record() as statistics, large_model_patches(model, large_model_switch, switch_name) as patched:
         result = apply(recipe, model, context)
-    result.details.update(patched)
+    result.details.update(patched, **statistics, calibration_samples=len(calibration))
     return result
 
 
@@ -90,12 +91,17 @@ def quantize_into(out_dir: Path, fp_dir: Path, family, components: dict[str, Com
         if calibration is not None:
             calibration_data.check_matches_model(calibration[0], model, calibration[1])
         started = time.perf_counter()
-        result = quantize_model(recipe, model, family, component, calibration[0] if calibration else None,
-                                target_device, large_model_switch, switch_name, validation)
-        target = out_dir / component / "openvino_model.xml"
-        target.unlink()
-        target.with_suffix(".bin").unlink()
-        ov.save_model(result.model, target, compress_to_fp16=True)
+        with RssPeak() as peak:
+            result = quantize_model(recipe, model, family, component, calibration[0] if calibration else None,
+                                    target_device, large_model_switch, switch_name, validation)
+            target = out_dir / component / "openvino_model.xml"
+            target.unlink()
+            target.with_suffix(".bin").unlink()
+            saving = time.perf_counter()
+            ov.save_model(result.model, target, compress_to_fp16=True)
+            saving = time.perf_counter() - saving
+        if "seconds" in result.details:  # the NNCF phases of a calibrated recipe (nncf_patches.statistics_record)
+            result.details["seconds"]["saving"] = round(saving, 2)
         if result.compile_config:
             compile_config[component] = {**compile_config.get(component, {}), **result.compile_config}
         recorded = result.equivalent or recipe
@@ -107,6 +113,7 @@ def quantize_into(out_dir: Path, fp_dir: Path, family, components: dict[str, Com
             "fp_mb": round(fp_bytes / 2**20, 3),
             "optimized_mb": round(opt_bytes / 2**20, 3),
             "compression_ratio": round(fp_bytes / opt_bytes, 3),
+            "peak_rss_mb": peak.peak_mb,
             **result.details,
             **count_quantized_ops(ov.Core().read_model(target)),
         }

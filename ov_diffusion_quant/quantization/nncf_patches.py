@@ -7,7 +7,8 @@ behaviour (measured per NNCF phase with scripts/nncf_memory_probe.py on the 2.6 
 - statistics_precision:     NNCF compiles its statistics model in f32, an f32 copy of an FP16 IR (12.3 -> 7.4 GB)
 - smooth_quant_weights_in_their_own_dtype: SmoothQuant holds every rescaled weight in f32 until the end (22+ -> 4.8 GB)
 - smoothed_model_on_disk:   SmoothQuant's new constants stay resident beside the next statistics model
-- statistics_in_chunks:     NNCF observes every statistic point in one model (4,603 extra outputs, ~19 GB to compile)
+- weight_statistics_from_constants: NNCF observes constant weights through its statistics model (1,582 of the
+                            UNet's 4,608 extra outputs; ~22 GB to compile), here reduced once in numpy
 
 They reach into NNCF's private classes, so they are written for one NNCF version and refuse any other
 (:func:`check_nncf_version`); the tiny models never take this path under ``auto``.
@@ -16,17 +17,14 @@ They reach into NNCF's private classes, so they are written for one NNCF version
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
-import sys
 import tempfile
+import time
 from typing import Iterator
 
 import nncf
 import numpy as np
 import openvino as ov
-from tqdm import tqdm
-
 from ov_diffusion_quant.common.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -35,7 +33,6 @@ NNCF_VERSION = "3.4.0"  # the version whose internals these patches were written
 # Up to this much FP16 weight (the tiny models, PixArt's 0.6 B transformer) NNCF runs as released; above it
 # (the 2.6 B SDXL UNet: a 10 GB f32 copy beside the model being rewritten) the large-model path is taken.
 LARGE_MODEL_MIN_WEIGHT_BYTES = 2 * 2**30
-LARGE_MODEL_NODES_PER_STATISTICS_CHUNK = 400
 LARGE_MODEL_SWITCHES = ("auto", "on", "off")
 
 
@@ -71,8 +68,7 @@ def large_model_patches(model: ov.Model, switch_value: str, switch: str) -> Iter
         if constant_bytes(model) > LARGE_MODEL_MIN_WEIGHT_BYTES:
             log.warning("%s is off for a model with %.1f GiB of weights: NNCF runs unpatched and may need about "
                         "twice the memory", switch, constant_bytes(model) / 2**30)
-        yield {"large_model_patches": False, "statistics_precision": "f32", "smoothed_model_on_disk": False,
-               "statistics_nodes_per_chunk": None}
+        yield {"large_model_patches": False, "smoothed_model_on_disk": False, "weight_statistics": "nncf"}
         return
     check_nncf_version(switch)
     log.info("large-model path (%s: %s, %.1f GiB of weights): NNCF %s patched", switch, switch_value,
@@ -86,9 +82,8 @@ def large_model_patches(model: ov.Model, switch_value: str, switch: str) -> Iter
         patches.enter_context(statistics_precision(precision))
         patches.enter_context(smooth_quant_weights_in_their_own_dtype())
         patches.enter_context(smoothed_model_on_disk())
-        patches.enter_context(statistics_in_chunks(LARGE_MODEL_NODES_PER_STATISTICS_CHUNK))
-        yield {"large_model_patches": True, "statistics_precision": precision, "smoothed_model_on_disk": True,
-               "statistics_nodes_per_chunk": LARGE_MODEL_NODES_PER_STATISTICS_CHUNK}
+        patches.enter_context(weight_statistics_from_constants())
+        yield {"large_model_patches": True, "smoothed_model_on_disk": True, "weight_statistics": "constants"}
 
 
 @contextlib.contextmanager
@@ -175,39 +170,131 @@ def smoothed_model_on_disk():
 
 
 @contextlib.contextmanager
-def statistics_in_chunks(nodes_per_chunk: int):
-    """Works around: NNCF adds every statistic point of a step to one model and compiles it once.
+def weight_statistics_from_constants():
+    """Works around: NNCF observes weights through the statistics model, as ReduceMin/Max on each weight's Convert.
 
-    For the SDXL UNet's MinMax + FastBiasCorrection step that is 4,603 extra outputs, and compiling that
-    model took ~19 GB on top of the weights. In chunks, each compiled model observes at most
-    ``nodes_per_chunk`` nodes and the calibration set is run once per chunk: more time, bounded memory,
-    the same statistics. A progress bar counts the chunks.
+    For the SDXL UNet's MinMax + FastBiasCorrection step those are 1,582 of 4,608 extra outputs, and they, not
+    the activation outputs, are what made compiling that model take ~22 GB (reports/nncf_statistics/). A weight's
+    statistic is the same on every sample, so here it is reduced once from the constant in numpy, by the same
+    reducer and registered with the same aggregators as NNCF's loop would; the activation points of the step
+    stay in one compiled model: one pass over the calibration set per statistics step (two with SmoothQuant).
+    A point whose weight is not a Constant (or a Convert of one) stays in the model.
     """
-    from nncf.common.tensor_statistics.aggregator import StatisticsAggregator
+    from nncf.common.tensor_statistics.collectors import AxesMode
     from nncf.common.tensor_statistics.statistic_point import StatisticPointsContainer
+    from nncf.openvino.statistics.aggregator import OVStatisticsAggregator
+    from nncf.tensor import Tensor
 
-    original = StatisticsAggregator.collect_statistics
+    original = OVStatisticsAggregator.collect_statistics
+
+    def constant_value(op, port_id: int) -> np.ndarray | None:
+        source = op.input_value(port_id).get_node()
+        if source.get_type_name() == "Constant":
+            return source.get_data()
+        if source.get_type_name() == "Convert" and source.input_value(0).get_node().get_type_name() == "Constant":
+            return source.input_value(0).get_node().get_data().astype(source.get_element_type().to_dtype())
+        return None
+
+    def on_constant(point, ops: dict) -> bool:
+        target = point.target_point
+        if not target.is_weight_target_point() or constant_value(ops[target.target_node_name], target.port_id) is None:
+            return False
+        return all(reducer.inplace and reducer._axes_mode == AxesMode.REDUCTION
+                   for collectors in point.algorithm_to_tensor_collectors.values()
+                   for collector in collectors for reducer in collector.reducers)
 
     def collect_statistics(self, model, graph):
-        points = self.statistic_points
-        names = list(points.keys())
-        if len(names) <= nodes_per_chunk:
+        ops = {op.get_friendly_name(): op for op in model.get_ops()}
+        on_weights, on_activations = StatisticPointsContainer(), StatisticPointsContainer()
+        for points in self.statistic_points.values():
+            for point in points:
+                (on_weights if on_constant(point, ops) else on_activations).add_statistic_point(point)
+        if not on_weights:
             return original(self, model, graph)
-        starts = range(0, len(names), nodes_per_chunk)
+        everything, self.statistic_points = self.statistic_points, on_activations
         try:
-            for start in tqdm(starts, desc=f"NNCF statistics, {nodes_per_chunk} nodes per chunk", unit="chunk",
-                              file=sys.stderr):
-                chunk = StatisticPointsContainer()
-                for name in names[start:start + nodes_per_chunk]:
-                    chunk[name] = points[name]
-                self.statistic_points = chunk
+            if on_activations:
                 original(self, model, graph)
-                gc.collect()
         finally:
-            self.statistic_points = points
+            self.statistic_points = everything
+        samples = self._get_iterations_number() or 1
+        merged = self._get_merged_statistic_points(on_weights, model, graph)
+        for _, point, collector in merged.get_tensor_collectors():
+            weight = Tensor(constant_value(ops[point.target_point.target_node_name], point.target_point.port_id))
+            reduced = {hash(reducer): reducer._reduce_out_of_place([weight]) for reducer in collector.reducers}
+            for _ in range(samples):  # as NNCF's loop registers it; an aggregator of one sample keeps the first
+                collector.register_inputs(reduced)
+            del weight, reduced
 
-    StatisticsAggregator.collect_statistics = collect_statistics
+    OVStatisticsAggregator.collect_statistics = collect_statistics
     try:
         yield
     finally:
-        StatisticsAggregator.collect_statistics = original
+        OVStatisticsAggregator.collect_statistics = original
+
+
+@contextlib.contextmanager
+def statistics_record() -> Iterator[dict]:
+    """Observes NNCF without changing it: passes over the calibration set, the precision its statistics models
+    were compiled in (read back from the compiled model), and seconds per phase. Yields the record it fills."""
+    from nncf.common.tensor_statistics.aggregator import StatisticsAggregator
+    from nncf.openvino import engine
+    from nncf.quantization.algorithms.bias_correction.algorithm import BiasCorrection
+    from nncf.quantization.algorithms.fast_bias_correction.algorithm import FastBiasCorrection
+    from nncf.quantization.algorithms.smooth_quant.algorithm import SmoothQuant
+
+    record = {"statistics_passes": 0, "samples_per_pass": [], "statistics_precision": None,
+              "seconds": {"statistics": 0.0, "smooth_quant": 0.0, "bias_correction": 0.0}}
+    collecting = []
+
+    def timed(owner, method: str, phase: str, on_call=None):
+        original = owner.__dict__[method]
+
+        def wrapper(self, *args, **kwargs):
+            started = time.perf_counter()
+            if on_call:
+                on_call(self)
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                record["seconds"][phase] += time.perf_counter() - started
+        return original, wrapper
+
+    def count_pass(aggregator):
+        if aggregator.statistic_points:
+            record["statistics_passes"] += 1
+            record["samples_per_pass"].append(aggregator._get_iterations_number())
+
+    originals = {}
+    for owner, method, phase, on_call in ((StatisticsAggregator, "collect_statistics", "statistics", count_pass),
+                                          (SmoothQuant, "apply", "smooth_quant", None),
+                                          (FastBiasCorrection, "apply", "bias_correction", None),
+                                          (BiasCorrection, "apply", "bias_correction", None)):
+        originals[(owner, method)], wrapper = timed(owner, method, phase, on_call)
+        setattr(owner, method, wrapper)
+
+    compiled_engine_init = engine.OVCompiledModelEngine.__init__
+
+    def reading_precision(self, compiled_model, *args, **kwargs):
+        if collecting:
+            record["statistics_precision"] = compiled_model.get_property("INFERENCE_PRECISION_HINT").to_string()
+        compiled_engine_init(self, compiled_model, *args, **kwargs)
+
+    collect = StatisticsAggregator.collect_statistics
+
+    def collect_statistics(self, *args, **kwargs):
+        collecting.append(True)
+        try:
+            return collect(self, *args, **kwargs)
+        finally:
+            collecting.pop()
+
+    engine.OVCompiledModelEngine.__init__ = reading_precision
+    StatisticsAggregator.collect_statistics = collect_statistics
+    try:
+        yield record
+    finally:
+        engine.OVCompiledModelEngine.__init__ = compiled_engine_init
+        for (owner, method), original in originals.items():
+            setattr(owner, method, original)
+        record["seconds"] = {phase: round(seconds, 2) for phase, seconds in record["seconds"].items()}
