@@ -18,6 +18,7 @@ from tqdm import tqdm
 from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.common.errors import UserError, argument_parser, main_with_clear_errors
 from ov_diffusion_quant.common.outputs import atomic_dir, remove_stale_temps, write_json
+from ov_diffusion_quant.common.resources import RssPeak
 from ov_diffusion_quant.common.prompts import calibration_prompts, prompt_provenance
 from ov_diffusion_quant.config.params import load
 from ov_diffusion_quant.families import family_for
@@ -26,9 +27,11 @@ from ov_diffusion_quant.runtime import host_facts
 from ov_diffusion_quant.runtime.recording import RecordingCompiledModel, hooked
 
 
-def collect(pipeline, denoiser: str, prompts, generation, subset_size: int, progress: bool = True):
-    """Return (samples, manifest rows, skipped-too-long count, prompts used)."""
-    samples, rows, skipped, used = [], [], 0, 0
+def collect(pipeline, denoiser: str, prompts, generation, subset_size: int, progress: bool = True, sink=None):
+    """Return (samples, manifest rows, skipped-too-long count, prompts used). The samples go to ``sink`` (e.g. a
+    calibration_data.ShardWriter that writes them as they come) or, without one, to a list."""
+    samples = [] if sink is None else sink
+    rows, skipped, used = [], 0, 0
     bar = tqdm(total=subset_size, desc="calibration samples", unit="sample", disable=not progress)
     with hooked(pipeline, denoiser, lambda compiled: RecordingCompiledModel(compiled, samples)):
         for prompt in prompts:
@@ -43,18 +46,17 @@ def collect(pipeline, denoiser: str, prompts, generation, subset_size: int, prog
             if len(samples) >= subset_size:
                 break
     bar.close()
-    return samples[:subset_size], rows[:subset_size], skipped, used
+    return samples if sink is not None else samples[:subset_size], rows[:subset_size], skipped, used
 
 
-def collect_component(pipeline, component: str, prompts, generation, count: int) -> list[dict]:
-    """Inputs of ``component`` over full text-to-image runs (decoded, so that every component runs)."""
-    samples: list = []
-    with hooked(pipeline, component, lambda compiled: RecordingCompiledModel(compiled, samples)):
+def collect_component(pipeline, component: str, prompts, generation, sink) -> None:
+    """Inputs of ``component`` over full text-to-image runs (decoded, so that every component runs), into ``sink``
+    (a calibration_data.ShardWriter with its limit) until it is full."""
+    with hooked(pipeline, component, lambda compiled: RecordingCompiledModel(compiled, sink)):
         for index, prompt in enumerate(prompts):
-            if len(samples) >= count:
+            if len(sink) >= sink.limit:
                 break
             pipeline.text_to_image(prompt["caption"], generation, seed=generation.seed + index)
-    return samples[:count]
 
 
 def notebook_way_cost(pipeline, denoiser: str, prompts: list[dict], generation) -> dict:
@@ -80,12 +82,6 @@ def notebook_way_cost(pipeline, denoiser: str, prompts: list[dict], generation) 
         "seconds_per_sample_notebook_way": round(decode_seconds / samples, 4),
         "notebook_way_over_latents_only": round(decode_seconds / latent_seconds, 3),
     }
-
-
-def manifest(variant: str, recorded: list[dict], **extra) -> dict:
-    first = recorded[0]
-    return {"variant": variant, **extra,
-            "inputs": {name: {"shape": list(value.shape), "dtype": str(value.dtype)} for name, value in first.items()}}
 
 
 def check_subset_size(subset_size: int, most: int, where: str, how: str) -> None:
@@ -115,45 +111,46 @@ def main(argv: list[str] | None = None) -> None:
     remove_stale_temps(paths.calibration_data(variant.name))
     pipeline = family.load(paths.fp_model(variant.name), "CPU")
 
-    # 2. The denoiser's inputs, latents only
-    started = time.perf_counter()
-    samples, rows, skipped, used = collect(pipeline, family.denoiser, prompts, variant.generation, subset_size)
-    seconds = time.perf_counter() - started
-    check_subset_size(subset_size, len(samples), where, f"{used} usable prompts, {skipped} skipped as too long")
+    with atomic_dir(paths.calibration_data(variant.name)) as out_dir, RssPeak() as peak:
+        # 2. The denoiser's inputs, latents only, written in shards as they come
+        started = time.perf_counter()
+        shards = calibration_data.ShardWriter(out_dir, limit=subset_size)
+        _, rows, skipped, used = collect(pipeline, family.denoiser, prompts, variant.generation, subset_size,
+                                         sink=shards)
+        seconds = time.perf_counter() - started
+        check_subset_size(subset_size, len(shards), where, f"{used} usable prompts, {skipped} skipped as too long")
+        shards.close({"variant": variant.name, "denoiser": family.denoiser, "samples": rows})
 
-    # 3. Other components' inputs, from full runs
-    def fitting_prompts():
-        return (prompt for prompt in calibration_prompts(prompt_source)
-                if pipeline.prompt_token_count(prompt["caption"]) <= pipeline.max_prompt_tokens)
+        # 3. Other components' inputs, from full runs
+        def fitting_prompts():
+            return (prompt for prompt in calibration_prompts(prompt_source)
+                    if pipeline.prompt_token_count(prompt["caption"]) <= pipeline.max_prompt_tokens)
 
-    others = {}
-    for component, count in variant.calibrate.other_components.items():
-        others[component] = collect_component(pipeline, component, fitting_prompts(), variant.generation, count)
-        if len(others[component]) < count:
-            raise UserError(f"calibrate.other_components.{component} = {count}: only {len(others[component])} "
-                            f"inputs of {component} were recorded (does it run in text-to-image?)")
-
-    # 4. Optionally, what the notebooks' way of collecting (decoding every image) would cost
-    cost = {}
-    if params.calibrate.compare_notebook_prompts:
-        cost = notebook_way_cost(pipeline, family.denoiser,
-                                 list(itertools.islice(fitting_prompts(), params.calibrate.compare_notebook_prompts)),
-                                 variant.generation)
-
-    # 5. Write the data set and the metrics
-    with atomic_dir(paths.calibration_data(variant.name)) as out_dir:
-        calibration_data.save(out_dir, samples, manifest(variant.name, samples, denoiser=family.denoiser,
-                                                         samples=rows))
-        for component, component_samples in others.items():
+        others = {}
+        for component, count in variant.calibrate.other_components.items():
             (out_dir / component).mkdir()
-            calibration_data.save(out_dir / component, component_samples,
-                                  manifest(variant.name, component_samples, component=component))
+            others[component] = calibration_data.ShardWriter(out_dir / component, limit=count)
+            collect_component(pipeline, component, fitting_prompts(), variant.generation, others[component])
+            if len(others[component]) < count:
+                raise UserError(f"calibrate.other_components.{component} = {count}: only {len(others[component])} "
+                                f"inputs of {component} were recorded (does it run in text-to-image?)")
+            others[component].close({"variant": variant.name, "component": component})
+
+        # 4. Optionally, what the notebooks' way of collecting (decoding every image) would cost
+        cost = {}
+        if params.calibrate.compare_notebook_prompts:
+            cost = notebook_way_cost(pipeline, family.denoiser,
+                                     list(itertools.islice(fitting_prompts(), params.calibrate.compare_notebook_prompts)),
+                                     variant.generation)
+
+    # 5. The metrics
     write_json(paths.metrics(variant.name, "calibrate.json"), {
-        "samples": len(samples),
+        "samples": len(shards),
         "prompts_used": used,
         "prompts_skipped_too_long": skipped,
         "seconds": round(seconds, 2),
-        "seconds_per_sample": round(seconds / len(samples), 4),
+        "seconds_per_sample": round(seconds / len(shards), 4),
+        "peak_rss_mb": peak.peak_mb,
         "other_components": {component: len(values) for component, values in others.items()},
         **cost,
         "prompts": prompt_provenance(prompt_source),

@@ -100,8 +100,8 @@ def quantize_into(out_dir: Path, fp_dir: Path, family, components: dict[str, Com
             saving = time.perf_counter()
             ov.save_model(result.model, target, compress_to_fp16=True)
             saving = time.perf_counter() - saving
-        if "seconds" in result.details:  # the NNCF phases of a calibrated recipe (nncf_patches.statistics_record)
-            result.details["seconds"]["saving"] = round(saving, 2)
+        if "phase_seconds" in result.details:  # the NNCF phases of a calibrated recipe (nncf_patches.statistics_record)
+            result.details["phase_seconds"]["saving"] = round(saving, 2)
         if result.compile_config:
             compile_config[component] = {**compile_config.get(component, {}), **result.compile_config}
         recorded = result.equivalent or recipe

@@ -18,17 +18,50 @@ MANIFEST = "manifest.json"
 SHARD_SIZE = 64  # samples per shard file
 
 
-def save(out_dir: Path, samples: list[dict[str, np.ndarray]], manifest: dict) -> None:
-    from safetensors.numpy import save_file
+class ShardWriter:
+    """A sink for recorded samples that writes a shard file every SHARD_SIZE samples, so that a large calibration
+    set is never held in memory whole; samples past ``limit`` are dropped. ``close`` writes the manifest."""
 
-    shards = []
-    for start in range(0, len(samples), SHARD_SIZE):
+    def __init__(self, out_dir: Path, limit: int | None = None):
+        self.out_dir, self.limit = Path(out_dir), limit
+        self.count, self.pending, self.shards = 0, [], []
+        self.inputs: dict[str, dict] = {}
+
+    def __len__(self) -> int:
+        return self.count
+
+    def append(self, sample: dict[str, np.ndarray]) -> None:
+        if self.limit is not None and self.count >= self.limit:
+            return
+        if not self.inputs:
+            self.inputs = {name: {"shape": list(value.shape), "dtype": str(value.dtype)} for name, value in sample.items()}
+        self.pending.append(sample)
+        self.count += 1
+        if len(self.pending) == SHARD_SIZE:
+            self._write_shard()
+
+    def _write_shard(self) -> None:
+        from safetensors.numpy import save_file
+
+        start = self.count - len(self.pending)
         name = f"samples-{start // SHARD_SIZE:05d}.safetensors"
-        tensors = {f"{start + i}/{key}": np.ascontiguousarray(value)
-                   for i, sample in enumerate(samples[start:start + SHARD_SIZE]) for key, value in sample.items()}
-        save_file(tensors, str(out_dir / name))
-        shards.append(name)
-    (out_dir / MANIFEST).write_text(json.dumps({**manifest, "num_samples": len(samples), "shards": shards}, indent=2))
+        save_file({f"{start + i}/{key}": np.ascontiguousarray(value)
+                   for i, sample in enumerate(self.pending) for key, value in sample.items()}, str(self.out_dir / name))
+        self.shards.append(name)
+        self.pending = []
+
+    def close(self, manifest: dict) -> None:
+        if self.pending:
+            self._write_shard()
+        (self.out_dir / MANIFEST).write_text(json.dumps(
+            {**manifest, "inputs": self.inputs, "num_samples": self.count, "shards": self.shards}, indent=2))
+
+
+def save(out_dir: Path, samples: list[dict[str, np.ndarray]], manifest: dict) -> None:
+    writer = ShardWriter(out_dir)
+    for sample in samples:
+        writer.append(sample)
+    writer.close(manifest)
 
 
 def load(data_dir: Path) -> tuple[list[dict[str, np.ndarray]], dict]:

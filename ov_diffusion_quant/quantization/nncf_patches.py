@@ -169,6 +169,17 @@ def smoothed_model_on_disk():
             SmoothQuant.apply = original
 
 
+def weight_constant(op, port_id: int) -> tuple[ov.Node, np.dtype] | None:
+    """The Constant behind input ``port_id`` of ``op`` and the dtype the model computes with, when the input is a
+    Constant or a Convert of one (an FP16 IR's weights); None otherwise."""
+    source = op.input_value(port_id).get_node()
+    if source.get_type_name() == "Constant":
+        return source, source.get_element_type().to_dtype()
+    if source.get_type_name() == "Convert" and source.input_value(0).get_node().get_type_name() == "Constant":
+        return source.input_value(0).get_node(), source.get_element_type().to_dtype()
+    return None
+
+
 @contextlib.contextmanager
 def weight_statistics_from_constants():
     """Works around: NNCF observes weights through the statistics model, as ReduceMin/Max on each weight's Convert.
@@ -187,17 +198,9 @@ def weight_statistics_from_constants():
 
     original = OVStatisticsAggregator.collect_statistics
 
-    def constant_value(op, port_id: int) -> np.ndarray | None:
-        source = op.input_value(port_id).get_node()
-        if source.get_type_name() == "Constant":
-            return source.get_data()
-        if source.get_type_name() == "Convert" and source.input_value(0).get_node().get_type_name() == "Constant":
-            return source.input_value(0).get_node().get_data().astype(source.get_element_type().to_dtype())
-        return None
-
     def on_constant(point, ops: dict) -> bool:
         target = point.target_point
-        if not target.is_weight_target_point() or constant_value(ops[target.target_node_name], target.port_id) is None:
+        if not target.is_weight_target_point() or weight_constant(ops[target.target_node_name], target.port_id) is None:
             return False
         return all(reducer.inplace and reducer._axes_mode == AxesMode.REDUCTION
                    for collectors in point.algorithm_to_tensor_collectors.values()
@@ -220,11 +223,12 @@ def weight_statistics_from_constants():
         samples = self._get_iterations_number() or 1
         merged = self._get_merged_statistic_points(on_weights, model, graph)
         for _, point, collector in merged.get_tensor_collectors():
-            weight = Tensor(constant_value(ops[point.target_point.target_node_name], point.target_point.port_id))
+            constant, dtype = weight_constant(ops[point.target_point.target_node_name], point.target_point.port_id)
+            weight = Tensor(constant.get_data().astype(dtype, copy=False))
             reduced = {hash(reducer): reducer._reduce_out_of_place([weight]) for reducer in collector.reducers}
             for _ in range(samples):  # as NNCF's loop registers it; an aggregator of one sample keeps the first
                 collector.register_inputs(reduced)
-            del weight, reduced
+            del constant, weight, reduced
 
     OVStatisticsAggregator.collect_statistics = collect_statistics
     try:
@@ -244,7 +248,7 @@ def statistics_record() -> Iterator[dict]:
     from nncf.quantization.algorithms.smooth_quant.algorithm import SmoothQuant
 
     record = {"statistics_passes": 0, "samples_per_pass": [], "statistics_precision": None,
-              "seconds": {"statistics": 0.0, "smooth_quant": 0.0, "bias_correction": 0.0}}
+              "phase_seconds": {"statistics": 0.0, "smooth_quant": 0.0, "bias_correction": 0.0}}
     collecting = []
 
     def timed(owner, method: str, phase: str, on_call=None):
@@ -257,7 +261,7 @@ def statistics_record() -> Iterator[dict]:
             try:
                 return original(self, *args, **kwargs)
             finally:
-                record["seconds"][phase] += time.perf_counter() - started
+                record["phase_seconds"][phase] += time.perf_counter() - started
         return original, wrapper
 
     def count_pass(aggregator):
@@ -297,4 +301,4 @@ def statistics_record() -> Iterator[dict]:
         engine.OVCompiledModelEngine.__init__ = compiled_engine_init
         for (owner, method), original in originals.items():
             setattr(owner, method, original)
-        record["seconds"] = {phase: round(seconds, 2) for phase, seconds in record["seconds"].items()}
+        record["phase_seconds"] = {phase: round(seconds, 2) for phase, seconds in record["phase_seconds"].items()}
