@@ -21,6 +21,34 @@ CORE = ov.Core()
 REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
 
+def recorded_inputs(pipeline, component, prompts, generation, count, directory):
+    """``count`` inputs of ``component`` recorded into shards under ``directory`` as calibrate does, read back."""
+    directory.mkdir(parents=True, exist_ok=True)
+    shards = calibration_data.ShardWriter(directory, limit=count)
+    collect_component(pipeline, component, prompts, generation, shards)
+    shards.close({"component": component})
+    return calibration_data.load(directory)[0]
+
+
+def test_the_shard_writer_holds_at_most_one_shard_and_drops_samples_past_its_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr(calibration_data, "SHARD_SIZE", 2)
+    rng = np.random.default_rng(0)
+    samples = [{"sample": rng.standard_normal((1, 4, 8, 8)).astype(np.float32), "timestep": np.array([i])}
+               for i in range(6)]
+    shards = calibration_data.ShardWriter(tmp_path, limit=5)
+    for index, sample in enumerate(samples):
+        shards.append(sample)
+        assert len(shards.pending) < 2, "a full shard is written at once"
+        assert len(list(tmp_path.glob("samples-*.safetensors"))) == min(index + 1, 5) // 2
+    shards.close({"variant": "v"})
+    loaded, manifest = calibration_data.load(tmp_path)
+    assert len(loaded) == len(shards) == 5 and manifest["shards"] == [f"samples-0000{i}.safetensors" for i in range(3)]
+    assert manifest["inputs"] == {"sample": {"shape": [1, 4, 8, 8], "dtype": "float32"},
+                                  "timestep": {"shape": [1], "dtype": "int64"}}
+    for mine, theirs in zip(loaded, samples):
+        assert mine.keys() == theirs.keys() and all(np.array_equal(mine[key], theirs[key]) for key in mine)
+
+
 def read(model_dir, component):
     return CORE.read_model(model_dir / component / "openvino_model.xml")
 
@@ -143,11 +171,11 @@ def test_calibrated_recipes_refuse_components_without_calibration(pixart_export,
 
 @pytest.mark.parametrize("family_name, component, input_name", [("pixart", "vae_decoder", "latents"),
                                                                  ("sdxl", "vae_decoder", "latent_sample")])
-def test_other_components_are_recorded_from_full_runs(request, family_name, component, input_name):
+def test_other_components_are_recorded_from_full_runs(request, family_name, component, input_name, tmp_path):
     pipeline = request.getfixturevalue(f"{family_name}_pipeline")
     variant = request.getfixturevalue(f"{family_name}_variant")
     prompts = [{"id": str(i), "caption": caption} for i, caption in enumerate(["a cat", "a red car", "a lake"])]
-    samples = collect_component(pipeline, component, prompts, variant.generation, 2)
+    samples = recorded_inputs(pipeline, component, prompts, variant.generation, 2, tmp_path)
     latent = variant.generation.height // 8
     assert len(samples) == 2 and set(samples[0]) == {input_name}
     assert samples[0][input_name].shape[-2:] == (latent, latent)
@@ -156,7 +184,7 @@ def test_other_components_are_recorded_from_full_runs(request, family_name, comp
 
 def test_int8_of_the_vae_decoder_from_its_recorded_inputs(pixart_export, pixart_pipeline, pixart_variant, tmp_path):
     prompts = [{"id": str(i), "caption": caption} for i, caption in enumerate(["a cat", "a red car", "a lake"])]
-    samples = collect_component(pixart_pipeline, "vae_decoder", prompts, pixart_variant.generation, 3)
+    samples = recorded_inputs(pixart_pipeline, "vae_decoder", prompts, pixart_variant.generation, 3, tmp_path / "data")
     calibration_data.check_matches_model(samples, read(pixart_export, "vae_decoder"), tmp_path)
     counts = saved_counts(quantize("int8", pixart_export, "pixart", "vae_decoder", samples),
                           tmp_path)
