@@ -156,3 +156,63 @@ def test_the_switch_in_params(value, expected):
     with pytest.raises(UserError, match="unknown large_model_patches 'sometimes' at "
                                         "variants.tiny-sdxl-turbo.quantize.large_model_patches: allowed are auto, on, off"):
         parse(raw)
+
+
+def midsize_sdxl_unet(directory) -> ov.Model:
+    """The SDXL UNet's structure at a quarter of its width and fewer transformer layers (~60 M parameters, seeded
+    random weights) as an FP16 IR: a model between the tiny ones and the 2.6 B UNet, that NNCF unpatched handles."""
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    from ov_diffusion_quant.families import arch_configs as arch
+
+    config = {**arch.SDXL_UNET, "sample_size": 32, "block_out_channels": (80, 160, 320),
+              "transformer_layers_per_block": (1, 2, 2)}
+    unet = arch.seeded_module(lambda: UNet2DConditionModel(**config), 0, torch.float32)
+    inputs = {"sample": torch.randn(1, 4, 32, 32), "timestep": torch.tensor([999.0]),
+              "encoder_hidden_states": torch.randn(1, 77, 2048),
+              "added_cond_kwargs": {"text_embeds": torch.randn(1, 1280), "time_ids": torch.randn(1, 6)}}
+
+    class Denoiser(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.unet = unet
+
+        def forward(self, sample, timestep, encoder_hidden_states, text_embeds, time_ids):
+            return self.unet(sample, timestep, encoder_hidden_states, return_dict=False,
+                             added_cond_kwargs={"text_embeds": text_embeds, "time_ids": time_ids})[0]
+
+    example = {"sample": inputs["sample"], "timestep": inputs["timestep"],
+               "encoder_hidden_states": inputs["encoder_hidden_states"], **inputs["added_cond_kwargs"]}
+    with torch.no_grad():
+        model = ov.convert_model(Denoiser().eval(), example_input=example)
+    ov.save_model(model, directory / "unet.xml", compress_to_fp16=True)
+    return ov.Core().read_model(directory / "unet.xml")
+
+
+@pytest.mark.slow
+def test_a_midsize_unet_gets_nncfs_ranges_from_the_large_model_path(sdxl_variant, tmp_path, monkeypatch):
+    from ov_diffusion_quant.quantization.apply import quantize_model
+
+    rng = np.random.default_rng(0)
+    model = midsize_sdxl_unet(tmp_path)
+    calibration = [{port.any_name: rng.standard_normal([d.get_length() if d.is_static else (1 if i == 0 else 77)
+                                                          for i, d in enumerate(port.get_partial_shape())]
+                                                         ).astype(np.float32) for port in model.inputs}
+                   for _ in range(4)]
+    for sample in calibration:
+        sample["timestep"] = np.array([999.0], np.float32)
+
+    def quantized(switch):
+        result = quantize_model(sdxl_variant.quantize.components["unet"], ov.Core().read_model(tmp_path / "unet.xml"),
+                                get_family("sdxl"), "unet", calibration, nncf.TargetDevice.CPU, switch, "switch")
+        return result
+
+    default = quantized("off")
+    monkeypatch.setattr(nncf_patches, "LARGE_MODEL_MIN_WEIGHT_BYTES", 0)
+    f32_host = {**host_facts.provenance(), "precision": "f32"}
+    monkeypatch.setattr(host_facts, "provenance", lambda: f32_host)
+    large = quantized("auto")
+    assert large.details["weight_statistics"] == "constants" and large.details["statistics_passes"] == 2
+    assert len(fake_quantize_ranges(large.model)) > 200
+    assert largest_relative_difference(fake_quantize_ranges(large.model), fake_quantize_ranges(default.model)) < 1e-5
