@@ -1,6 +1,7 @@
 """The table and plot data of calibration at scale, from the records scripts/calibration_scaling.sh copied.
 
-    python scripts/scaling_report.py     ->  reports/scaling/scaling.csv (the `scaling` plots of dvc.yaml), scaling.md
+    python scripts/scaling_report.py     ->  reports/scaling/scaling.{csv,md}, and per variant and precision
+                                             reports/scaling/<variant>/<precision>/scaling.csv (dvc.yaml's plots)
 
 One row per variant, precision and sample count: calibrate's seconds and peak RSS, and per quantized component
 the passes over the calibration set, the precision its statistics model was compiled in, seconds per NNCF phase
@@ -59,6 +60,8 @@ def main(argv: list[str] | None = None) -> None:
 
     table = pd.DataFrame(rows(args.root))
     table.to_csv(args.root / "scaling.csv", index=False)
+    for (variant, requested), series in table.groupby(["variant", "precision_param"]):  # one line each in the plots
+        series.to_csv(args.root / variant / requested / "scaling.csv", index=False)
     shown = table[["variant", "host", "statistics_precision", "samples", "calibrate_seconds_per_sample",
                    "calibrate_peak_rss_gb", "component", "passes", "statistics_seconds", "smooth_quant_seconds",
                    "bias_correction_seconds", "saving_seconds", "quantize_minutes", "component_peak_rss_gb",
