@@ -10,6 +10,9 @@ behaviour (measured per NNCF phase with scripts/nncf_memory_probe.py on the 2.6 
 - weight_statistics_from_constants: NNCF observes constant weights through its statistics model (1,582 of the
                             UNet's 4,608 extra outputs; ~22 GB to compile), here reduced once in numpy
 
+:func:`statistics_record` observes every calibrated quantization (patched or not) for quantize.json: passes over the
+calibration set, the statistics models' precision read back, seconds per NNCF phase.
+
 They reach into NNCF's private classes, so they are written for one NNCF version and refuse any other
 (:func:`check_nncf_version`); the tiny models never take this path under ``auto``.
 """
@@ -249,56 +252,40 @@ def statistics_record() -> Iterator[dict]:
 
     record = {"statistics_passes": 0, "samples_per_pass": [], "statistics_precision": None,
               "phase_seconds": {"statistics": 0.0, "smooth_quant": 0.0, "bias_correction": 0.0}}
-    collecting = []
+    collecting = []  # non-empty while a statistics pass runs: its engines are the statistics models
 
-    def timed(owner, method: str, phase: str, on_call=None):
-        original = owner.__dict__[method]
-
+    def timed(original, phase: str, statistics: bool = False):
         def wrapper(self, *args, **kwargs):
+            if statistics and self.statistic_points:
+                record["statistics_passes"] += 1
+                record["samples_per_pass"].append(self._get_iterations_number())
             started = time.perf_counter()
-            if on_call:
-                on_call(self)
+            collecting.append(statistics)
             try:
                 return original(self, *args, **kwargs)
             finally:
+                collecting.pop()
                 record["phase_seconds"][phase] += time.perf_counter() - started
-        return original, wrapper
+        return wrapper
 
-    def count_pass(aggregator):
-        if aggregator.statistic_points:
-            record["statistics_passes"] += 1
-            record["samples_per_pass"].append(aggregator._get_iterations_number())
+    def reading_precision(original):
+        def wrapper(self, compiled_model, *args, **kwargs):
+            if collecting and collecting[-1]:
+                record["statistics_precision"] = compiled_model.get_property("INFERENCE_PRECISION_HINT").to_string()
+            original(self, compiled_model, *args, **kwargs)
+        return wrapper
 
-    originals = {}
-    for owner, method, phase, on_call in ((StatisticsAggregator, "collect_statistics", "statistics", count_pass),
-                                          (SmoothQuant, "apply", "smooth_quant", None),
-                                          (FastBiasCorrection, "apply", "bias_correction", None),
-                                          (BiasCorrection, "apply", "bias_correction", None)):
-        originals[(owner, method)], wrapper = timed(owner, method, phase, on_call)
-        setattr(owner, method, wrapper)
-
-    compiled_engine_init = engine.OVCompiledModelEngine.__init__
-
-    def reading_precision(self, compiled_model, *args, **kwargs):
-        if collecting:
-            record["statistics_precision"] = compiled_model.get_property("INFERENCE_PRECISION_HINT").to_string()
-        compiled_engine_init(self, compiled_model, *args, **kwargs)
-
-    collect = StatisticsAggregator.collect_statistics
-
-    def collect_statistics(self, *args, **kwargs):
-        collecting.append(True)
-        try:
-            return collect(self, *args, **kwargs)
-        finally:
-            collecting.pop()
-
-    engine.OVCompiledModelEngine.__init__ = reading_precision
-    StatisticsAggregator.collect_statistics = collect_statistics
+    wrapped = {(StatisticsAggregator, "collect_statistics"): lambda f: timed(f, "statistics", statistics=True),
+               (SmoothQuant, "apply"): lambda f: timed(f, "smooth_quant"),
+               (FastBiasCorrection, "apply"): lambda f: timed(f, "bias_correction"),
+               (BiasCorrection, "apply"): lambda f: timed(f, "bias_correction"),
+               (engine.OVCompiledModelEngine, "__init__"): reading_precision}
+    originals = {key: key[0].__dict__[key[1]] for key in wrapped}
+    for (owner, method), wrap in wrapped.items():
+        setattr(owner, method, wrap(originals[(owner, method)]))
     try:
         yield record
     finally:
-        engine.OVCompiledModelEngine.__init__ = compiled_engine_init
         for (owner, method), original in originals.items():
             setattr(owner, method, original)
         record["phase_seconds"] = {phase: round(seconds, 2) for phase, seconds in record["phase_seconds"].items()}
