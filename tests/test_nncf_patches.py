@@ -166,7 +166,7 @@ def midsize_sdxl_unet(directory) -> ov.Model:
 
     from ov_diffusion_quant.families import arch_configs as arch
 
-    config = {**arch.SDXL_UNET, "sample_size": 32, "block_out_channels": (80, 160, 320),
+    config = {**arch.SDXL_UNET, "sample_size": 32, "block_out_channels": (64, 128, 256), "attention_head_dim": (1, 2, 4),
               "transformer_layers_per_block": (1, 2, 2)}
     unet = arch.seeded_module(lambda: UNet2DConditionModel(**config), 0, torch.float32)
     inputs = {"sample": torch.randn(1, 4, 32, 32), "timestep": torch.tensor([999.0]),
@@ -196,12 +196,11 @@ def test_a_midsize_unet_gets_nncfs_ranges_from_the_large_model_path(sdxl_variant
 
     rng = np.random.default_rng(0)
     model = midsize_sdxl_unet(tmp_path)
-    calibration = [{port.any_name: rng.standard_normal([d.get_length() if d.is_static else (1 if i == 0 else 77)
-                                                          for i, d in enumerate(port.get_partial_shape())]
-                                                         ).astype(np.float32) for port in model.inputs}
-                   for _ in range(4)]
-    for sample in calibration:
-        sample["timestep"] = np.array([999.0], np.float32)
+    shapes = {"sample": (1, 4, 32, 32), "encoder_hidden_states": (1, 77, 2048), "text_embeds": (1, 1280),
+              "time_ids": (1, 6)}
+    calibration = [{**{name: rng.standard_normal(shape).astype(np.float32) for name, shape in shapes.items()},
+                    "timestep": np.array([999.0], np.float32)} for _ in range(4)]
+    assert {port.any_name for port in model.inputs} == set(calibration[0])
 
     def quantized(switch):
         result = quantize_model(sdxl_variant.quantize.components["unet"], ov.Core().read_model(tmp_path / "unet.xml"),
