@@ -24,7 +24,9 @@ done
 REPO=$(pwd)
 scratch="$REPO/.dvc/tmp/scaling-$VARIANT"
 cache=$(dvc cache dir)
-cleanup() { git -C "$REPO" worktree remove --force "$scratch" 2>/dev/null || true; git -C "$REPO" worktree prune; }
+cleanup() {  # git leaves the ignored files (DVC's tmp) behind
+    git -C "$REPO" worktree remove --force "$scratch" 2>/dev/null || true; rm -rf "$scratch"; git -C "$REPO" worktree prune
+}
 trap cleanup EXIT
 cleanup
 git worktree add -q --detach "$scratch" HEAD
