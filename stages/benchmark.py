@@ -21,6 +21,7 @@ from ov_diffusion_quant.benchmarking.runner import run_benchmark
 from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_errors
 from ov_diffusion_quant.common.outputs import write_json
+from ov_diffusion_quant.common.preflight import dir_gb, heavy_stage
 from ov_diffusion_quant.config.params import load
 from ov_diffusion_quant.runtime.devices import check_device
 
@@ -41,7 +42,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.one:
         print(json.dumps(measure_one(params, variant, device, args.one, json.load(sys.stdin))))
         return
-    write_json(paths.metrics(variant.name, "benchmark.json", device), run_benchmark(params, variant, device))
+    # the largest configuration (FP with f32 forced) holds the FP model in f32
+    with heavy_stage("benchmark", variant.name, device, dir_gb(paths.fp_model(variant.name))) as run:
+        metrics = run_benchmark(params, variant, device)
+        write_json(paths.metrics(variant.name, "benchmark.json", device), {**metrics, "resources": run.metrics()})
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.common.errors import UserError, argument_parser, main_with_clear_errors
 from ov_diffusion_quant.common.outputs import atomic_dir, remove_stale_temps, write_json
+from ov_diffusion_quant.common.preflight import dir_gb, heavy_stage
 from ov_diffusion_quant.common.resources import RssPeak
 from ov_diffusion_quant.common.prompts import calibration_prompts, prompt_provenance
 from ov_diffusion_quant.config.params import load
@@ -109,53 +110,55 @@ def main(argv: list[str] | None = None) -> None:
         check_subset_size(subset_size, len(prompts) * variant.generation.steps, where,
                           f"{len(prompts)} prompts in {prompt_source.path} x {variant.generation.steps} steps")
     remove_stale_temps(paths.calibration_data(variant.name))
-    pipeline = family.load(paths.fp_model(variant.name), "CPU")
+    with heavy_stage("calibrate", variant.name, None, dir_gb(paths.fp_model(variant.name))) as run:
+        pipeline = family.load(paths.fp_model(variant.name), "CPU")
 
-    with atomic_dir(paths.calibration_data(variant.name)) as out_dir, RssPeak() as peak:
-        # 2. The denoiser's inputs, latents only, written in shards as they come
-        started = time.perf_counter()
-        shards = calibration_data.ShardWriter(out_dir, limit=subset_size)
-        _, rows, skipped, used = collect(pipeline, family.denoiser, prompts, variant.generation, subset_size,
-                                         sink=shards)
-        seconds = time.perf_counter() - started
-        check_subset_size(subset_size, len(shards), where, f"{used} usable prompts, {skipped} skipped as too long")
-        shards.close({"variant": variant.name, "denoiser": family.denoiser, "samples": rows})
+        with atomic_dir(paths.calibration_data(variant.name)) as out_dir, RssPeak() as peak:
+            # 2. The denoiser's inputs, latents only, written in shards as they come
+            started = time.perf_counter()
+            shards = calibration_data.ShardWriter(out_dir, limit=subset_size)
+            _, rows, skipped, used = collect(pipeline, family.denoiser, prompts, variant.generation, subset_size,
+                                             sink=shards)
+            seconds = time.perf_counter() - started
+            check_subset_size(subset_size, len(shards), where, f"{used} usable prompts, {skipped} skipped as too long")
+            shards.close({"variant": variant.name, "denoiser": family.denoiser, "samples": rows})
 
-        # 3. Other components' inputs, from full runs
-        def fitting_prompts():
-            return (prompt for prompt in calibration_prompts(prompt_source)
-                    if pipeline.prompt_token_count(prompt["caption"]) <= pipeline.max_prompt_tokens)
+            # 3. Other components' inputs, from full runs
+            def fitting_prompts():
+                return (prompt for prompt in calibration_prompts(prompt_source)
+                        if pipeline.prompt_token_count(prompt["caption"]) <= pipeline.max_prompt_tokens)
 
-        others = {}
-        for component, count in variant.calibrate.other_components.items():
-            (out_dir / component).mkdir()
-            others[component] = calibration_data.ShardWriter(out_dir / component, limit=count)
-            collect_component(pipeline, component, fitting_prompts(), variant.generation, others[component])
-            if len(others[component]) < count:
-                raise UserError(f"calibrate.other_components.{component} = {count}: only {len(others[component])} "
-                                f"inputs of {component} were recorded (does it run in text-to-image?)")
-            others[component].close({"variant": variant.name, "component": component})
+            others = {}
+            for component, count in variant.calibrate.other_components.items():
+                (out_dir / component).mkdir()
+                others[component] = calibration_data.ShardWriter(out_dir / component, limit=count)
+                collect_component(pipeline, component, fitting_prompts(), variant.generation, others[component])
+                if len(others[component]) < count:
+                    raise UserError(f"calibrate.other_components.{component} = {count}: only {len(others[component])} "
+                                    f"inputs of {component} were recorded (does it run in text-to-image?)")
+                others[component].close({"variant": variant.name, "component": component})
 
-        # 4. Optionally, what the notebooks' way of collecting (decoding every image) would cost
-        cost = {}
-        if params.calibrate.compare_notebook_prompts:
-            cost = notebook_way_cost(pipeline, family.denoiser,
-                                     list(itertools.islice(fitting_prompts(), params.calibrate.compare_notebook_prompts)),
-                                     variant.generation)
+            # 4. Optionally, what the notebooks' way of collecting (decoding every image) would cost
+            cost = {}
+            if params.calibrate.compare_notebook_prompts:
+                cost = notebook_way_cost(pipeline, family.denoiser,
+                                         list(itertools.islice(fitting_prompts(), params.calibrate.compare_notebook_prompts)),
+                                         variant.generation)
 
-    # 5. The metrics
-    write_json(paths.metrics(variant.name, "calibrate.json"), {
-        "samples": len(shards),
-        "prompts_used": used,
-        "prompts_skipped_too_long": skipped,
-        "seconds": round(seconds, 2),
-        "seconds_per_sample": round(seconds / len(shards), 4),
-        "peak_rss_mb": peak.peak_mb,
-        "other_components": {component: len(values) for component, values in others.items()},
-        **cost,
-        "prompts": prompt_provenance(prompt_source),
-        "host": host_facts.provenance(),
-    })
+        # 5. The metrics
+        write_json(paths.metrics(variant.name, "calibrate.json"), {
+            "samples": len(shards),
+            "prompts_used": used,
+            "prompts_skipped_too_long": skipped,
+            "seconds": round(seconds, 2),
+            "seconds_per_sample": round(seconds / len(shards), 4),
+            "peak_rss_mb": peak.peak_mb,
+            "other_components": {component: len(values) for component, values in others.items()},
+            **cost,
+            "prompts": prompt_provenance(prompt_source),
+            "resources": run.metrics(),
+            "host": host_facts.provenance(),
+        })
 
 
 if __name__ == "__main__":

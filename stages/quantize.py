@@ -15,6 +15,7 @@ import time
 from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_errors
 from ov_diffusion_quant.common.outputs import atomic_dir, dir_size_bytes, remove_stale_temps, write_json
+from ov_diffusion_quant.common.preflight import WEIGHT_ONLY_QUANTIZE_FACTOR, dir_gb, heavy_stage
 from ov_diffusion_quant.common.resources import peak_rss_mb
 from ov_diffusion_quant.config.params import load
 from ov_diffusion_quant.families import family_for
@@ -40,7 +41,15 @@ def main(argv: list[str] | None = None) -> None:
     chosen = read_chosen(variant, device)
     calibrations = load_calibrations(variant.name, family, chosen.components, paths.calibration_data(variant.name))
     remove_stale_temps(paths.optimized_model(variant.name, device))  # a killed run's copy of the model, first
+    fp_gb = dir_gb(fp_dir)
+    calibrated = any(calibration is not None for calibration in calibrations.values())
+    with heavy_stage("quantize", variant.name, device, fp_gb, disk_gb=fp_gb,
+                     factor=None if calibrated else WEIGHT_ONLY_QUANTIZE_FACTOR,
+                     disk_path=paths.optimized_model(variant.name, device)) as run:
+        quantize(variant, device, family, fp_dir, chosen, calibrations, run)
 
+
+def quantize(variant, device, family, fp_dir, chosen, calibrations, run) -> None:
     # 2. Quantize into a copy of the export
     started = time.perf_counter()
     with atomic_dir(paths.optimized_model(variant.name, device)) as out_dir:
@@ -62,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         "compression_ratio": round(total_fp / total_opt, 3),
         "candidate": chosen.candidate,
         "components": done.components,
+        "resources": run.metrics(),
         "host": host_facts.provenance(),
     })
 

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,8 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 # worker beside a stage) each spins on the core the other needs: measured, two 12-step trainings side by side
 # went from 34 s to over 9 min. Passive waiting changes no result (same threads, same order of reductions).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The stages' run history (pre-flight estimates, runs killed for memory) is the machine's: tests keep their own.
+os.environ.setdefault("OVDQ_STATE_DIR", tempfile.mkdtemp(prefix="ovdq-test-state-"))
 
 
 # `make test` runs the tests in two pytest-xdist workers (`-n 2 --dist loadfile`): a `dvc repro` in a test keeps about

@@ -55,6 +55,18 @@ def test_text_to_image_gives_both_images_latencies_and_similarity(client):
     assert "PSNR" in status and "SSIM" in status
 
 
+def test_two_sessions_at_once_on_the_same_model_both_get_their_images(client):
+    """A second browser session (its own client) asks while the first one's request runs."""
+    other = Client(client.src, verbose=False)
+    jobs = [session.submit("tiny-sdxl-turbo", "CPU", "cute cat", 7, 1, 128, 128, api_name="/text_to_image")
+            for session in (client, other)]
+    results = [job.result(timeout=600) for job in jobs]
+    for fp, optimized, _, _, status in results:
+        assert Image.open(fp).size == (128, 128) and "PSNR" in status
+    first, second = (Image.open(result[1]).tobytes() for result in results)
+    assert first == second, "the same seed on the same model"
+
+
 def test_pixart_text_to_image(client):
     fp, optimized, _, _, status = client.predict("tiny-pixart-lcm", "CPU", "a small cactus", 3, 4, 128, 128,
                                                  api_name="/text_to_image")

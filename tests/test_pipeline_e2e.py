@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
+import ssh_server
 from conftest import REPO, run_in
 
 pytestmark = pytest.mark.e2e
@@ -122,20 +128,30 @@ def test_editing_a_library_module_reruns_only_the_stages_that_import_it(reproduc
     assert changed_stages(repo, edited) == expected
 
 
-def test_a_host_of_another_kind_reruns_host_dependent_stages_and_reuses_the_export(reproduced, tmp_path):
-    """Run-cache shared through a remote; the second workspace fakes another kind of host, without bf16 (f32)."""
+def test_a_host_of_another_kind_pulls_over_ssh_reuses_the_export_and_reruns_host_dependent_stages(reproduced,
+                                                                                                   tmp_path):
+    """Run-cache pushed and pulled over SSH, to an OpenSSH server on loopback; the second workspace fakes another kind
+    of host, without bf16 (f32)."""
     from ov_diffusion_quant.runtime.host_facts import isa_class
 
+    if why := ssh_server.unavailable():
+        pytest.skip(why)
     other_isa = "avx2" if isa_class() != "avx2" else "avx512"
     repo, _ = reproduced
-    remote = tmp_path / "remote"
-    run_in(repo, "dvc", "remote", "add", "-f", "-d", "hosts", str(remote))
-    run_in(repo, "git", "add", "-A")
-    run_in(repo, "git", "commit", "-qm", "baseline for the second host")
-    run_in(repo, "dvc", "push", "--run-cache")
-    clone = tmp_path / "clone"
-    run_in(tmp_path, "git", "clone", "-q", str(repo), str(clone))
-    run_in(clone, "dvc", "pull", "--run-cache")
+    with ssh_server.ssh_server(tmp_path / "sshd") as server:
+        remote = tmp_path / "remote"
+        ssh = {"HOME": str(server.home)}  # its known_hosts holds the server's key: the host key is verified
+        for command in server.dvc_remote("hosts", remote):
+            run_in(repo, *command)
+        run_in(repo, "git", "add", "-A")
+        run_in(repo, "git", "commit", "-qm", "baseline for the second host")
+        run_in(repo, "dvc", "push", "--run-cache", env=ssh)
+        assert any((remote / "runs").rglob("*")), "the run-cache reached the server"
+        clone = tmp_path / "clone"
+        run_in(tmp_path, "git", "clone", "-q", str(repo), str(clone))
+        for command in server.dvc_remote("hosts", remote)[1:]:  # the remote is in .dvc/config; port and key are local
+            run_in(clone, *command)
+        run_in(clone, "dvc", "pull", "--run-cache", env=ssh)
     other_host = {"OVDQ_HOST_ISA": other_isa}
     # the benchmark's FP and optimized configurations show the precision in force; the f32 baseline would only
     # repeat FP's here, in a process of its own
@@ -281,3 +297,37 @@ def test_the_gate_fails_when_a_damaged_model_is_evaluated(reproduced):
     assert "quality gate FAILED" in gate.stderr
     report = run_in(repo, "python", "-m", "ov_diffusion_quant.cli.ci_report", "--base", "HEAD", check=False)
     assert report.returncode == 1 and "**Quality gate: FAILED**" in report.stdout
+
+
+def test_a_second_repro_in_the_same_workspace_is_refused_by_dvcs_lock_and_the_first_completes(reproduced):
+    repo, _ = reproduced
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    first = subprocess.Popen(["dvc", "repro", "--force", "--single-item", "report"], cwd=repo, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        for line in first.stdout:  # DVC holds the workspace lock from here until the stage is committed
+            lines.append(line)
+            if line.startswith("Running stage 'report'"):
+                break
+        assert lines and lines[-1].startswith("Running stage"), "".join(lines)
+        second = run_in(repo, "dvc", "repro", check=False)
+        output, _ = first.communicate(timeout=600)
+    finally:
+        first.kill()
+    assert second.returncode != 0
+    assert "Unable to acquire lock" in second.stderr, second.stderr
+    assert first.returncode == 0, "".join(lines) + output
+    assert "Traceback" not in second.stderr + output
+
+
+def test_two_generate_sessions_on_the_same_model_at_once_both_work(reproduced, tmp_path):
+    repo, _ = reproduced
+    command = [sys.executable, "-m", "ov_diffusion_quant.cli.main", "generate", "tiny-sdxl-turbo", "CPU", "cute cat",
+               "--optimized", "--seed", "5", "--out"]
+    sessions = [subprocess.Popen([*command, str(tmp_path / f"{name}.png")], cwd=repo, stderr=subprocess.PIPE,
+                                 text=True) for name in ("first", "second")]
+    errors = [session.communicate(timeout=600)[1] for session in sessions]
+    assert [session.returncode for session in sessions] == [0, 0], errors
+    with Image.open(tmp_path / "first.png") as first, Image.open(tmp_path / "second.png") as second:
+        assert first.tobytes() == second.tobytes(), "the same seed and model, at the same time"

@@ -6,6 +6,7 @@ same setup: logging with one handler on stderr (INFO, DEBUG with ``-v``), librar
 the atomic output context managers discard what was being written. Then:
 
 - ``UserError`` (bad input): ``error: <message>`` on stderr, exit 2;
+- ``ResourceError`` (not enough memory or disk, before or while writing): ``error: <message>``, exit 75;
 - SIGINT / SIGTERM: ``error: interrupted by SIGTERM ...``, exit 128 + the signal number;
 - anything else: ``error: <type>: <reason>`` with a hint to re-run with ``-v``, exit 1.
 
@@ -39,6 +40,14 @@ QUIET_ENV = {"TRANSFORMERS_VERBOSITY": "error", "DIFFUSERS_VERBOSITY": "error", 
 
 class UserError(Exception):
     """Bad input: the message names the bad value and what is allowed."""
+
+
+class ResourceError(Exception):
+    """The machine lacks memory or disk for the work: the message names the path or stage, what it needs and what
+    is available."""
+
+
+RESOURCE_EXIT_CODE = 75  # EX_TEMPFAIL: the same command can succeed once memory or disk is freed
 
 
 class Interrupted(KeyboardInterrupt):
@@ -173,6 +182,8 @@ def main_with_clear_errors(main: Callable[[list[str] | None], object]) -> Callab
                 raise_if_interrupted()  # the signal's exception was swallowed on the way: still an interrupted run
             except UserError as error:
                 return _fail(f"error: {error}", 2, verbose)
+            except ResourceError as error:
+                return _fail(f"error: {error}", RESOURCE_EXIT_CODE, verbose)
             except Interrupted as interrupted:
                 return _interrupted(interrupted.signum, verbose)
             except KeyboardInterrupt:  # raised before the handler was installed, or by a library

@@ -72,6 +72,36 @@ def local_model_dir(source: str, kind: str = "model", allow_patterns: list[str] 
         raise UserError(offline_hint(source, kind, alternative).replace(f"{kind} {source!r}", f"{kind} {source!r}{at}", 1)) from error
 
 
+def local_weights_bytes(source: str, weights_variant: str | None = None, revision: str | None = None) -> int | None:
+    """The safetensors weights of ``source`` that are on this machine already (a local path, or the HF cache), in
+    16 bit (a 32-bit file counts half: the export writes FP16); None when they are not here."""
+    path = Path(source).expanduser()
+    if not path.is_dir():
+        from huggingface_hub import snapshot_download
+
+        try:
+            path = Path(snapshot_download(source, allow_patterns=model_files(weights_variant), local_files_only=True,
+                                          revision=revision))
+        except Exception:  # noqa: BLE001 - not cached (or not an id): no estimate, the export says why if it fails
+            return None
+    from safetensors import safe_open
+
+    variants = ("fp16", "bf16", "fp32")  # diffusers' weight variants: `name.<variant>.safetensors`
+    files = [file for file in path.rglob("*.safetensors")
+             if (file.suffixes[-2:-1] == [f".{weights_variant}"] if weights_variant
+                 else file.suffixes[-2:-1] not in ([f".{v}"] for v in variants))]
+    total = 0
+    for file in files:
+        with safe_open(file, "np") as weights:
+            for name in weights.keys():
+                shape = weights.get_slice(name).get_shape()
+                count = 1
+                for dim in shape:
+                    count *= dim
+                total += 2 * count
+    return total or None
+
+
 def directory_digest(path: Path | str) -> str:
     """sha256 over the relative paths and bytes of every file under ``path``: what a local source holds, so
     that a stage recording it changes when the files do (DVC tracks the directory, not what a path names)."""

@@ -4,11 +4,15 @@ A failed or interrupted stage therefore never leaves a half-written directory or
 the next stage) would take it for a result, nor the directories it created for it. A stage killed
 outright (SIGKILL, out of memory) cannot clean up: its temp path, ``.<target name>.tmp-<pid>-*``, is
 removed by the next run that writes the same target, once no live process owns it.
+
+A write that fails for want of disk space (ENOSPC from Python, or any error from a library's C++ writer while the file
+system is full) ends as one ``ResourceError`` that names the target, what had been written and what is free.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import logging
@@ -18,7 +22,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from ov_diffusion_quant.common.errors import UserError, raise_if_interrupted
+from ov_diffusion_quant.common.errors import ResourceError, UserError, one_line, raise_if_interrupted
+from ov_diffusion_quant.common.resources import ACTIVE_TEMPS, mount_point
 
 log = logging.getLogger(__name__)
 
@@ -75,49 +80,114 @@ def _remove_if_empty(created: list[Path]) -> None:
             directory.rmdir()
 
 
+FULL_BELOW_BYTES = 2**20  # a write failed while less than this was free: the disk was full
+# C++ writers (OpenVINO's serializer) report a failed write as a stream error, without the errno, and remove their
+# partial file first: such an error counts as a full disk when little space is left (under 1 GB or 5%).
+STREAM_ERRORS = ("iostream error", "basic_ios", "No space left")
+LOW_SPACE_BYTES, LOW_SPACE_FRACTION = 2**30, 0.05
+
+
+def _out_of_space(error: BaseException, where: Path) -> bool:
+    """Whether ``error`` comes from a full file system: ENOSPC or EDQUOT anywhere in its chain, any error while
+    (almost) nothing is free where it was writing, or a C++ stream error while little is free."""
+    seen, stream_error = error, False
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        stream_error |= any(marker in str(seen) for marker in STREAM_ERRORS)
+        seen = seen.__cause__ or seen.__context__
+    try:
+        usage = shutil.disk_usage(where if where.exists() else where.parent)
+    except OSError:
+        return False
+    low = usage.free < min(LOW_SPACE_BYTES, LOW_SPACE_FRACTION * usage.total)
+    return usage.free < FULL_BELOW_BYTES or (stream_error and low)
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+    return path.stat().st_size if path.exists() else 0
+
+
+def human_size(size: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError
+
+
+def _disk_full(target: Path, temp: Path, existed: bool, error: BaseException) -> ResourceError:
+    """The one-line error, measured before and after the partial output is removed."""
+    written = _size(temp)
+    free_then = shutil.disk_usage(temp.parent).free
+    shutil.rmtree(temp, ignore_errors=True) if temp.is_dir() else temp.unlink(missing_ok=True)
+    free_now = shutil.disk_usage(target.parent).free
+    previous = f"the previous {target} is unchanged" if existed else "nothing was left behind"
+    return ResourceError(
+        f"disk full on {mount_point(target)} while writing {target} ({one_line(error)}): it had written "
+        f"{human_size(written)} when {human_size(free_then)} was left, so it needs more than the "
+        f"{human_size(free_now)} free now; {previous}. "
+        "Free space there (`dvc gc` drops cache no commit uses) and run it again")
+
+
 @contextlib.contextmanager
-def atomic_dir(target: Path | str) -> Iterator[Path]:
-    """Yield an empty temp directory that replaces ``target`` only if the block succeeds."""
-    target = Path(target)
+def _atomic(target: Path, make_temp) -> Iterator[Path]:
     created = _make_parents(target.parent)
     remove_stale_temps(target)
-    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), dir=target.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private
+    existed = target.exists()
+    tmp = make_temp()
+    ACTIVE_TEMPS.add(tmp)
     succeeded = False
     try:
         yield tmp
         raise_if_interrupted()
-        if target.exists():
+        if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
         os.replace(tmp, target)
         succeeded = True
+    except Exception as error:
+        if isinstance(error, ResourceError) or not _out_of_space(error, tmp):
+            raise
+        raise _disk_full(target, tmp, existed, error) from error
     finally:
-        if tmp.exists():
+        ACTIVE_TEMPS.discard(tmp)
+        if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
         if not succeeded:
             _remove_if_empty(created)
+
+
+@contextlib.contextmanager
+def atomic_dir(target: Path | str) -> Iterator[Path]:
+    """Yield an empty temp directory that replaces ``target`` only if the block succeeds."""
+    target = Path(target)
+
+    def make_temp() -> Path:
+        tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), dir=target.parent))
+        tmp.chmod(0o755)  # mkdtemp makes it private
+        return tmp
+
+    with _atomic(target, make_temp) as tmp:
+        yield tmp
 
 
 @contextlib.contextmanager
 def atomic_file(target: Path | str) -> Iterator[Path]:
     """Yield a temp file path that replaces ``target`` only if the block succeeds."""
     target = Path(target)
-    created = _make_parents(target.parent)
-    remove_stale_temps(target)
-    fd, name = tempfile.mkstemp(prefix=_temp_prefix(target), dir=target.parent, suffix=target.suffix)
-    os.close(fd)
-    tmp = Path(name)
-    tmp.chmod(0o644)
-    succeeded = False
-    try:
+
+    def make_temp() -> Path:
+        fd, name = tempfile.mkstemp(prefix=_temp_prefix(target), dir=target.parent, suffix=target.suffix)
+        os.close(fd)
+        Path(name).chmod(0o644)
+        return Path(name)
+
+    with _atomic(target, make_temp) as tmp:
         yield tmp
-        raise_if_interrupted()
-        os.replace(tmp, target)
-        succeeded = True
-    finally:
-        tmp.unlink(missing_ok=True)
-        if not succeeded:
-            _remove_if_empty(created)
 
 
 def check_writable_file(path: Path | str, what: str) -> Path:

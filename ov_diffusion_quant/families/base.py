@@ -143,6 +143,24 @@ class ModelFamily(ABC):
         """Write the real architecture with seeded random weights (``source: arch``), see arch_configs.py."""
         raise UserError(f"source 'arch' is not available for the {self.name} family")
 
+    def arch_parameter_count(self, spec: ModelSpec) -> int | None:
+        """Parameters of the ``source: arch`` model that the export traces, counted without allocating them."""
+        return None
+
+    def source_weights_gb(self, spec: ModelSpec) -> float | None:
+        """The exported components' weights at 16 bit (the IR's size), for the pre-flight estimate of the export:
+        counted for "arch", read off the safetensors of a local path or a filled HF cache; None for the tiny and
+        trained models and for a hub model not downloaded yet."""
+        if spec.kind is SourceKind.ARCH:
+            count = self.arch_parameter_count(spec)
+            return count * 2 / 2**30 if count else None
+        if spec.kind is not SourceKind.PRETRAINED:
+            return None
+        from ov_diffusion_quant.common.hub import local_weights_bytes
+
+        size = local_weights_bytes(spec.source, spec.weights_variant, spec.revision)
+        return size / 2**30 if size else None
+
     @abstractmethod
     def export(self, spec: ModelSpec, generation: GenerationSpec, out_dir: Path) -> None:
         """Export the model named by ``spec`` to a self-contained OpenVINO directory."""

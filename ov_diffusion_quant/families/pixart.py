@@ -221,6 +221,18 @@ class PixArtFamily(ModelFamily):
         normalize_last_conv(vae.decode, vae.decoder.conv_out, latents / vae.config.scaling_factor)
         pipe.save_pretrained(out_dir, safe_serialization=True)
 
+    def arch_parameter_count(self, spec: ModelSpec) -> int:
+        import torch
+        from diffusers import AutoencoderKL, PixArtTransformer2DModel
+        from transformers import T5Config, T5EncoderModel
+
+        from ov_diffusion_quant.families import arch_configs as arch
+
+        with torch.device("meta"):
+            return sum(arch.parameter_count(module) for module in (
+                T5EncoderModel(T5Config(**arch.PIXART_TEXT_ENCODER)), PixArtTransformer2DModel(**arch.PIXART_TRANSFORMER),
+                AutoencoderKL(**arch.SD_VAE)))
+
     def build_arch(self, spec: ModelSpec, out_dir: Path) -> None:
         """PixArt-XL-2 (LCM, 1024-MS) transformer, T5-XXL encoder width (depth cut, see arch_configs),
         SD VAE, seeded random weights, saved in fp16."""

@@ -176,6 +176,18 @@ class SDXLFamily(ModelFamily):
             self.build_tiny_taesd(spec.seed, Path(out_dir) / "taesd", latents)
 
     # -- real architecture, random weights (source: arch) ----------------------------------------
+    def arch_parameter_count(self, spec: ModelSpec) -> int:
+        import torch
+        from diffusers import UNet2DConditionModel
+        from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+        from ov_diffusion_quant.families import arch_configs as arch
+
+        with torch.device("meta"):
+            return sum(arch.parameter_count(module) for module in (
+                UNet2DConditionModel(**arch.SDXL_UNET), CLIPTextModel(CLIPTextConfig(**arch.SDXL_TEXT_ENCODER)),
+                CLIPTextModelWithProjection(CLIPTextConfig(**arch.SDXL_TEXT_ENCODER_2))))
+
     def build_arch(self, spec: ModelSpec, out_dir: Path) -> None:
         """SDXL-Turbo's UNet and both CLIP text encoders at full size, taesdxl's layout, seeded random weights.
 

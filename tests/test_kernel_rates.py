@@ -1,0 +1,49 @@
+"""The INT8 rates behind the op profile's ceiling: the heavy nodes found by shape, their FLOPs, and a measured
+FP-vs-INT8 ratio per kind on a model built here."""
+
+from __future__ import annotations
+
+import numpy as np
+import openvino as ov
+from openvino import opset13 as ops
+
+from ov_diffusion_quant.benchmarking import kernel_rates
+from ov_diffusion_quant.benchmarking.kernel_rates import HeavyOp
+
+
+def weights(shape):
+    return ops.convert(ops.constant(np.full(shape, 0.01, np.float16)), np.float32)
+
+
+def small_model() -> ov.Model:
+    image = ops.parameter([1, 8, 16, 16], np.float32, name="image")
+    conv = ops.convolution(image, weights((16, 8, 3, 3)), [1, 1], [1, 1], [1, 1], [1, 1])
+    tokens = ops.reshape(conv, ops.constant(np.array([1, 16, 256], np.int64)), False)  # [1, 16 tokens, 256]
+    first = ops.matmul(tokens, weights((256, 256)), False, True)
+    second = ops.matmul(first, weights((256, 256)), False, True)
+    scores = ops.matmul(first, second, False, True)  # activations times activations: not weight-bearing
+    return ov.Model([scores], [image])
+
+
+def test_heavy_ops_are_the_weight_bearing_nodes_grouped_by_shape_with_their_flops():
+    counts = kernel_rates.heavy_ops(small_model())
+    matmul = HeavyOp("matmul", (1, 16, 256), (256, 256), (False, True))
+    conv = HeavyOp("convolution", (1, 8, 16, 16), (16, 8, 3, 3), ((1, 1), (1, 1), (1, 1), (1, 1)))
+    assert counts == {matmul: 2, conv: 1}
+    assert matmul.flops() == 2 * 16 * 256 * 256
+    assert conv.flops() == 2 * 16 * 16 * 16 * 8 * 9
+    assert kernel_rates.heaviest(counts, "matmul") == {matmul: 2}
+
+
+def test_int8_rates_measure_both_kinds_on_the_models_own_shapes():
+    rates = kernel_rates.int8_rates(ov.Core(), small_model(), {})
+    assert set(rates) == {"matmul", "convolution"}
+    for kind, rate in rates.items():
+        [shape] = rate["shapes"]
+        assert rate["ratio"] > 0 and shape["fp_s"] > 0 and shape["int8_s"] > 0
+    assert rates["matmul"]["shapes"][0]["count"] == 2
+    int8 = kernel_rates.one_op_model(HeavyOp("matmul", (1, 16, 256), (256, 256), (False, True)))
+    import nncf
+
+    quantized = nncf.quantize(int8, nncf.Dataset([np.ones((1, 16, 256), np.float32)]), subset_size=1)
+    assert any(op.get_type_name() == "FakeQuantize" for op in quantized.get_ops()), "what the INT8 side measures"
