@@ -182,9 +182,9 @@ def test_the_estimate_prefers_this_hosts_record_and_falls_back_to_the_models_siz
     monkeypatch.setenv("OVDQ_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.chdir(tmp_path)  # no metrics here, and no git repository
     by_size = preflight.estimate("quantize", "v", "CPU", "avx512_bf16", "bf16", model_gb=6.0)
-    assert by_size.memory_gb == 18.0 and by_size.memory_basis == "3 x the model's 6.0 GB"
+    assert by_size.memory_gb == 19.0 and by_size.memory_basis == "1 GB + 3 x the model's 6.00 GB"
     f32 = preflight.estimate("calibrate", "v", None, "avx2", "f32", model_gb=6.0)
-    assert f32.memory_gb == 19.2
+    assert f32.memory_gb == 20.2
     assert preflight.estimate("export", "v", None, "avx2", "f32", model_gb=None).memory_gb is None
 
     from ov_diffusion_quant.common.resources import _append_history
@@ -195,7 +195,7 @@ def test_the_estimate_prefers_this_hosts_record_and_falls_back_to_the_models_siz
                                outcome="finished"))
     recorded = preflight.estimate("quantize", "v", "CPU", "avx512_bf16", "bf16", model_gb=6.0)
     assert recorded.memory_gb == 20.3 and "avx512_bf16" in recorded.memory_basis
-    assert preflight.estimate("quantize", "v", "CPU", "amx", "bf16", model_gb=6.0).memory_gb == 18.0  # other host
+    assert preflight.estimate("quantize", "v", "CPU", "amx", "bf16", model_gb=6.0).memory_gb == 19.0  # other host
 
     checked = preflight.check("quantize v CPU", preflight.Estimate(0.1, "tiny", disk_gb=0.0, disk_path=tmp_path))
     assert checked["available_memory_gb"] > 0 and checked["available_disk_gb"] > 0
