@@ -19,7 +19,6 @@ from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.common.errors import UserError, argument_parser, main_with_clear_errors
 from ov_diffusion_quant.common.outputs import atomic_dir, remove_stale_temps, write_json
 from ov_diffusion_quant.common.preflight import dir_gb, heavy_stage
-from ov_diffusion_quant.common.resources import RssPeak
 from ov_diffusion_quant.common.prompts import calibration_prompts, prompt_provenance
 from ov_diffusion_quant.config.params import load
 from ov_diffusion_quant.families import family_for
@@ -113,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     with heavy_stage("calibrate", variant.name, None, dir_gb(paths.fp_model(variant.name))) as run:
         pipeline = family.load(paths.fp_model(variant.name), "CPU")
 
-        with atomic_dir(paths.calibration_data(variant.name)) as out_dir, RssPeak() as peak:
+        with atomic_dir(paths.calibration_data(variant.name)) as out_dir:
             # 2. The denoiser's inputs, latents only, written in shards as they come
             started = time.perf_counter()
             shards = calibration_data.ShardWriter(out_dir, limit=subset_size)
@@ -146,17 +145,18 @@ def main(argv: list[str] | None = None) -> None:
                                          variant.generation)
 
         # 5. The metrics
+        resources = run.metrics()
         write_json(paths.metrics(variant.name, "calibrate.json"), {
             "samples": len(shards),
             "prompts_used": used,
             "prompts_skipped_too_long": skipped,
             "seconds": round(seconds, 2),
             "seconds_per_sample": round(seconds / len(shards), 4),
-            "peak_rss_mb": peak.peak_mb,
+            "peak_rss_mb": round(resources["peak_rss_gb"] * 1024, 1),  # the whole stage's, loading included
             "other_components": {component: len(values) for component, values in others.items()},
             **cost,
             "prompts": prompt_provenance(prompt_source),
-            "resources": run.metrics(),
+            "resources": resources,
             "host": host_facts.provenance(),
         })
 

@@ -192,3 +192,65 @@ def test_export_refuses_bad_variant_names_before_doing_anything(tmp_path, monkey
     assert export.main(["../../etc"]) == 2
     assert "no path characters" in capsys.readouterr().err
     assert not (tmp_path / "models").exists()
+
+
+def _to_16_bit(source: Path, target: Path, dtype) -> None:
+    """A copy of a diffusers directory with every floating-point safetensors tensor stored in ``dtype``."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(source, target)
+    for file in target.rglob("*.safetensors"):
+        tensors = load_file(file)
+        save_file({name: value.to(dtype) if value.is_floating_point() else value for name, value in tensors.items()},
+                  file)
+
+
+@pytest.mark.parametrize("dtype_name", ["float16", "bfloat16"])
+def test_pixart_export_traces_16_bit_checkpoints_without_an_f32_copy(params, tmp_path, dtype_name):
+    """The full T5-XXL only fits when loaded in its checkpoint's 16-bit dtype: the export traces it so (OpenVINO's
+    16-bit patch), computes in f32 like the f32 export of the same weights, and leaves torch unpatched."""
+    import dataclasses
+
+    import openvino as ov
+    import torch
+
+    from ov_diffusion_quant.families.pixart import checkpoint_dtype
+
+    variant = params.variant("tiny-pixart-lcm")
+    family = get_family("pixart")
+    family.build_tiny(variant.model, tmp_path / "f32")
+    dtype = getattr(torch, dtype_name)
+    _to_16_bit(tmp_path / "f32", tmp_path / "16bit", dtype)
+    assert checkpoint_dtype(tmp_path / "16bit" / "text_encoder", None) == dtype
+    assert checkpoint_dtype(tmp_path / "f32" / "transformer", None) == torch.float32
+    # the f32 reference: the 16-bit weights widened, so that both exports hold the same values
+    _to_16_bit(tmp_path / "16bit", tmp_path / "widened", torch.float32)
+    bmm = torch.bmm
+    for name in ("16bit", "widened"):
+        spec = dataclasses.replace(variant.model, source=str(tmp_path / name))
+        family.export(spec, variant.generation, tmp_path / f"ir-{name}")
+    assert torch.bmm is bmm  # the patch of torch functions is undone
+
+    core, rng = ov.Core(), np.random.default_rng(0)
+    inputs = {
+        "text_encoder": {"input_ids": rng.integers(2, 50, (1, variant.model.max_length)),
+                         "attention_mask": np.ones((1, variant.model.max_length), np.int64)},
+        "transformer": {"hidden_states": rng.standard_normal((1, 4, 16, 16), np.float32),
+                        "timestep": np.array([500]), "resolution": np.array([[128.0, 128.0]], np.float32),
+                        "encoder_hidden_states": rng.standard_normal((1, variant.model.max_length, 32), np.float32),
+                        "encoder_attention_mask": np.ones((1, variant.model.max_length), np.float32),
+                        "aspect_ratio": np.array([[1.0]], np.float32)},
+    }
+    for component, feed in inputs.items():
+        outputs = []
+        for name in ("16bit", "widened"):
+            model = core.read_model(tmp_path / f"ir-{name}" / component / "openvino_model.xml")
+            # activations stay f32: no Convert to a 16-bit type of anything but a weight
+            assert not [op.get_friendly_name() for op in model.get_ops() if op.get_type_name() == "Convert"
+                        and op.get_output_element_type(0).get_type_name() in ("f16", "bf16")
+                        and op.input_value(0).get_node().get_type_name() != "Constant"]
+            compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+            outputs.append(compiled({key: value for key, value in feed.items()})[0])
+        np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-4, atol=1e-4, err_msg=component)

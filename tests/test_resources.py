@@ -196,6 +196,11 @@ def test_the_estimate_prefers_this_hosts_record_and_falls_back_to_the_models_siz
     recorded = preflight.estimate("quantize", "v", "CPU", "avx512_bf16", "bf16", model_gb=6.0)
     assert recorded.memory_gb == 20.3 and "avx512_bf16" in recorded.memory_basis
     assert preflight.estimate("quantize", "v", "CPU", "amx", "bf16", model_gb=6.0).memory_gb == 19.0  # other host
+    # a record of another model (the variant's config changed) is no estimate; one of the same size within 10% is
+    _append_history(RunRecord("quantize", "v", "CPU", "avx512_bf16", "bf16", 3, "2026-12-03T10:00:00", 12.0,
+                               outcome="finished", model_gb=3.0))
+    assert preflight.estimate("quantize", "v", "CPU", "avx512_bf16", "bf16", model_gb=6.0).memory_gb == 20.3
+    assert preflight.estimate("quantize", "v", "CPU", "avx512_bf16", "bf16", model_gb=3.2).memory_gb == 12.0
 
     checked = preflight.check("quantize v CPU", preflight.Estimate(0.1, "tiny", disk_gb=0.0, disk_path=tmp_path))
     assert checked["available_memory_gb"] > 0 and checked["available_disk_gb"] > 0

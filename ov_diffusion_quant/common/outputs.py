@@ -104,12 +104,6 @@ def _out_of_space(error: BaseException, where: Path) -> bool:
     return usage.free < FULL_BELOW_BYTES or (stream_error and low)
 
 
-def _size(path: Path) -> int:
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
-    return path.stat().st_size if path.exists() else 0
-
-
 def human_size(size: float) -> str:
     for unit in ("bytes", "KB", "MB", "GB"):
         if size < 1024 or unit == "GB":
@@ -120,7 +114,7 @@ def human_size(size: float) -> str:
 
 def _disk_full(target: Path, temp: Path, existed: bool, error: BaseException) -> ResourceError:
     """The one-line error, measured before and after the partial output is removed."""
-    written = _size(temp)
+    written = dir_size_bytes(temp) if temp.is_dir() else temp.stat().st_size if temp.exists() else 0
     free_then = shutil.disk_usage(temp.parent).free
     shutil.rmtree(temp, ignore_errors=True) if temp.is_dir() else temp.unlink(missing_ok=True)
     free_now = shutil.disk_usage(target.parent).free
@@ -221,4 +215,5 @@ def _jsonable(value: Any) -> Any:
 
 
 def dir_size_bytes(path: Path | str) -> int:
-    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+    """Bytes of the regular files under ``path`` (links not followed: DVC links outputs into its cache)."""
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file() and not p.is_symlink())

@@ -6,7 +6,9 @@ class and precision (the machine's run history, ``ov_diffusion_quant/common/reso
 for memory counts with the peak it had reached), the peak in the stage's committed metrics when they come from this
 host class and precision (``git show HEAD:metrics/...``, since DVC removes the workspace's copy before it runs the
 stage), and otherwise the model's size times the stage's factor below. Disk is estimated from the model's size.
-The stage refuses when less than ``REFUSE_BELOW`` of the estimate is available: an estimate is not a promise.
+A record counts only when it was made on a model of the same size (within ``SAME_SIZE``): when a variant's model
+changes, its old peaks say nothing. The stage refuses when less than ``REFUSE_BELOW`` of the estimate is available:
+an estimate is not a promise.
 
 ``OVDQ_PREFLIGHT=warn`` logs the shortfall and goes ahead; ``off`` skips the check.
 """
@@ -24,12 +26,14 @@ from typing import Iterator
 
 from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.common.errors import ResourceError, UserError
+from ov_diffusion_quant.common.outputs import dir_size_bytes
 from ov_diffusion_quant.common.resources import (GB, RunRecord, disk_free_gb, guarded, history, mem_available_gb,
                                                  mount_point, report_unfinished_runs)
 
 PREFLIGHT_ENV = "OVDQ_PREFLIGHT"
 MODES = ("check", "warn", "off")
 REFUSE_BELOW = 0.8
+SAME_SIZE = 0.1  # relative difference in model size under which a recorded peak still applies
 
 # Peak RSS of a stage over the size of what it loads, measured on the full-size architectures (reports/scaling/ and
 # metrics/*-arch/, 2-core AMD EPYC avx512_bf16 and AMX Xeon): calibrate 2.2 (SDXL, bf16) to 2.9 (PixArt) times
@@ -52,9 +56,19 @@ class Estimate:
     disk_gb: float | None = None
     disk_path: Path | None = None
 
+    model_gb: float | None = None
+
     def to_json(self) -> dict:
         return {"memory_gb": self.memory_gb, "memory_basis": self.memory_basis, "disk_gb": self.disk_gb,
-                "disk_path": str(self.disk_path) if self.disk_path else None}
+                "disk_path": str(self.disk_path) if self.disk_path else None,
+                "model_gb": round(self.model_gb, 2) if self.model_gb is not None else None}
+
+
+def _same_size(recorded_gb: float | None, model_gb: float | None) -> bool:
+    """Unknown on either side counts as the same (records from before sizes were kept)."""
+    if recorded_gb is None or model_gb is None:
+        return True
+    return abs(recorded_gb - model_gb) <= SAME_SIZE * max(recorded_gb, model_gb)
 
 
 def mode() -> str:
@@ -64,7 +78,8 @@ def mode() -> str:
     return value
 
 
-def _recorded_in_metrics(stage: str, variant: str, device: str | None, isa: str, precision: str) -> float | None:
+def _recorded_in_metrics(stage: str, variant: str, device: str | None, isa: str, precision: str,
+                         model_gb: float | None) -> float | None:
     """The peak in the stage's metrics file (the workspace's, else the committed one) when made on this host class."""
     path = paths.metrics(variant, f"{stage}.json", device)
     try:
@@ -73,8 +88,10 @@ def _recorded_in_metrics(stage: str, variant: str, device: str | None, isa: str,
         data = json.loads(text)
     except (OSError, ValueError, subprocess.SubprocessError):
         return None
-    host, peak = data.get("host") or {}, (data.get("resources") or {}).get("peak_rss_gb")
-    if peak and host.get("isa_class") == isa and host.get("precision") == precision:
+    host, resources = data.get("host") or {}, data.get("resources") or {}
+    peak, recorded_gb = resources.get("peak_rss_gb"), (resources.get("estimate") or {}).get("model_gb")
+    if peak and host.get("isa_class") == isa and host.get("precision") == precision and _same_size(recorded_gb,
+                                                                                                   model_gb):
         return float(peak)
     return None
 
@@ -83,14 +100,15 @@ def estimate(stage: str, variant: str, device: str | None, isa: str, precision: 
              factor: float | None = None, disk_gb: float | None = None, disk_path: Path | None = None) -> Estimate:
     """``model_gb``: the size of what the stage loads (None when unknown: no size-based estimate)."""
     key = (stage, variant, device, isa, precision)
-    records: list[RunRecord] = [record for record in history() if record.key == key]
+    records: list[RunRecord] = [record for record in history()
+                                if record.key == key and _same_size(record.model_gb, model_gb)]
     if records:
         last = records[-1]
         killed = [record for record in records if record.outcome in ("killed", "stopped")]
         peak = max([last.peak_rss_gb] + [record.peak_rss_gb for record in killed if record.started >= last.started])
         how = "its peak" if last.outcome == "finished" else f"the peak it reached before it was {last.outcome}"
         memory = Estimate(round(peak, 1), f"{how} on this host ({isa}, {precision}) on {last.started[:10]}")
-    elif (peak := _recorded_in_metrics(stage, variant, device, isa, precision)) is not None:
+    elif (peak := _recorded_in_metrics(stage, variant, device, isa, precision, model_gb)) is not None:
         memory = Estimate(round(peak, 1), f"its committed metrics from this host class ({isa}, {precision})")
     elif model_gb is not None:
         factor = factor if factor is not None else MEMORY_FACTORS[stage][precision if precision == "f32" else "bf16"]
@@ -99,6 +117,7 @@ def estimate(stage: str, variant: str, device: str | None, isa: str, precision: 
     else:
         memory = Estimate(None, "no record and no model size")
     memory.disk_gb, memory.disk_path = (round(disk_gb, 2) if disk_gb is not None else None), disk_path
+    memory.model_gb = model_gb
     return memory
 
 
@@ -128,7 +147,7 @@ def check(label: str, need: Estimate) -> dict:
 
 
 def dir_gb(path: Path | str) -> float:
-    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file()) / GB
+    return dir_size_bytes(path) / GB
 
 
 class HeavyRun:
@@ -153,5 +172,5 @@ def heavy_stage(stage: str, variant: str, device: str | None, model_gb: float | 
     label = " ".join(part for part in (stage, variant, device) if part)
     need = estimate(stage, variant, device, facts["isa_class"], facts["precision"], model_gb, factor, disk_gb, disk_path)
     checked = check(label, need)
-    with guarded(stage, variant, device) as guard:
+    with guarded(stage, variant, device, facts=facts, model_gb=model_gb) as guard:
         yield HeavyRun(checked, guard)

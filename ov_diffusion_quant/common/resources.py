@@ -60,16 +60,19 @@ def mem_total_gb() -> float:
     return psutil.virtual_memory().total / GB
 
 
+def nearest_existing(path: Path | str) -> Path:
+    """``path`` or its nearest existing parent (an output's directory may not exist yet)."""
+    path = Path(path).absolute()
+    return next(p for p in (path, *path.parents) if p.exists())
+
+
 def disk_free_gb(path: Path | str) -> float:
     """Free space for this user on the file system that holds ``path`` (or its nearest existing parent)."""
-    path = Path(path).absolute()
-    existing = next(p for p in (path, *path.parents) if p.exists())
-    return shutil.disk_usage(existing).free / GB
+    return shutil.disk_usage(nearest_existing(path)).free / GB
 
 
 def mount_point(path: Path | str) -> Path:
-    path = Path(path).absolute()
-    existing = next(p for p in (path, *path.parents) if p.exists())
+    existing = nearest_existing(path)
     while not os.path.ismount(existing):
         existing = existing.parent
     return existing
@@ -149,6 +152,7 @@ class RunRecord:
     started: str
     peak_rss_gb: float = 0.0
     available_gb: float = 0.0  # MemAvailable at the last sample
+    model_gb: float | None = None  # the size of what the stage loaded: a record of another size is no estimate
     outcome: str = "running"  # running, finished, stopped (by the watchdog), killed (found dead by the next run)
 
     @property
@@ -226,12 +230,16 @@ ACTIVE_TEMPS: set[Path] = set()
 class StageGuard:
     """The watchdog thread and run record of one stage run (see the module docstring)."""
 
-    def __init__(self, stage: str, variant: str, device: str | None, interval: float = 0.25):
-        from ov_diffusion_quant.runtime import host_facts
+    def __init__(self, stage: str, variant: str, device: str | None, interval: float = 0.25,
+                 facts: dict | None = None, model_gb: float | None = None):
+        """``facts``: the host facts (``host_facts.provenance()``) when the caller has them already."""
+        if facts is None:
+            from ov_diffusion_quant.runtime import host_facts
 
-        facts = host_facts.provenance()
+            facts = host_facts.provenance()
         self.record = RunRecord(stage, variant, device, facts["isa_class"], facts["precision"], os.getpid(),
-                                datetime.datetime.now().isoformat(timespec="seconds"))
+                                datetime.datetime.now().isoformat(timespec="seconds"),
+                                model_gb=round(model_gb, 2) if model_gb is not None else None)
         self.interval = interval
         self.floor_gb = min_available_gb()
         self.available_at_start_gb = round(mem_available_gb(), 2)
@@ -300,6 +308,6 @@ class StageGuard:
 
 
 @contextlib.contextmanager
-def guarded(stage: str, variant: str, device: str | None = None) -> Iterator[StageGuard]:
-    with StageGuard(stage, variant, device) as guard:
+def guarded(stage: str, variant: str, device: str | None = None, **options) -> Iterator[StageGuard]:
+    with StageGuard(stage, variant, device, **options) as guard:
         yield guard

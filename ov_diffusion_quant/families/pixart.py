@@ -7,6 +7,7 @@ diffusers PixArtAlphaPipeline calls.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from ov_diffusion_quant.common.artifacts import read_ir, read_json
 from ov_diffusion_quant.common.errors import UserError
+from ov_diffusion_quant.common.resources import peak_rss_mb
 from ov_diffusion_quant.families.base import LoadedPipeline, ModelFamily
 from ov_diffusion_quant.families.tiny_weights import TINY_CALIBRATION_PROMPTS
 from ov_diffusion_quant.config.specs import GenerationSpec, ModelSpec
@@ -24,6 +26,43 @@ log = logging.getLogger(__name__)
 PIPELINE_FILE = "pixart_pipeline.json"
 EncoderOutput = namedtuple("EncoderOutput", "last_hidden_state")
 DecoderOutput = namedtuple("DecoderOutput", "sample")
+
+SAFETENSORS_DTYPES = {"F16": "float16", "BF16": "bfloat16", "F32": "float32"}
+WEIGHT_VARIANTS = ("fp16", "bf16", "fp32")  # diffusers' `name.<variant>.safetensors`
+
+
+def checkpoint_dtype(directory: Path, weights_variant: str | None):
+    """The torch dtype the submodel's safetensors weights are stored in (of its first floating-point tensor)."""
+    import torch
+    from safetensors import safe_open
+
+    def variant_of(file: Path) -> str | None:
+        parts = file.name.split(".")
+        return parts[-2] if len(parts) > 2 and parts[-2] in WEIGHT_VARIANTS else None
+
+    files = sorted(file for file in Path(directory).glob("*.safetensors") if variant_of(file) == weights_variant)
+    if not files:
+        raise UserError(f"{directory}: no {weights_variant or 'default'} safetensors weights")
+    with safe_open(files[0], framework="pt") as weights:
+        for name in weights.keys():
+            if (stored := weights.get_slice(name).get_dtype()) in SAFETENSORS_DTYPES:
+                return getattr(torch, SAFETENSORS_DTYPES[stored])
+    return torch.float32
+
+
+@contextlib.contextmanager
+def traceable_in_16_bit(model):
+    """Trace a 16-bit model as optimum-intel does for T5-XXL and FLUX (``patch_16bit_model``): Linear and Embedding
+    keep their 16-bit weights as IR constants, the rest is cast to f32, activations are traced in f32; no f32 copy
+    of the weights is made. OpenVINO's ``__make_16bit_traceable`` patches torch functions globally: undone on exit."""
+    from openvino.frontend.pytorch.patch_model import __make_16bit_traceable, unpatch_model
+
+    orig_forward_name = "_openvino_module_extension_patch_orig_forward"
+    __make_16bit_traceable(model, orig_forward_name)
+    try:
+        yield model
+    finally:
+        unpatch_model(model, orig_forward_name)
 
 
 def _torch_module_with_config(config: dict, dtype):
@@ -234,8 +273,7 @@ class PixArtFamily(ModelFamily):
                 AutoencoderKL(**arch.SD_VAE)))
 
     def build_arch(self, spec: ModelSpec, out_dir: Path) -> None:
-        """PixArt-XL-2 (LCM, 1024-MS) transformer, T5-XXL encoder width (depth cut, see arch_configs),
-        SD VAE, seeded random weights, saved in fp16."""
+        """PixArt-XL-2 (LCM, 1024-MS) transformer, T5-XXL encoder, SD VAE, seeded random weights, saved in fp16."""
         import gc
 
         import torch
@@ -250,9 +288,9 @@ class PixArtFamily(ModelFamily):
         transformer = arch.seeded_module(lambda: PixArtTransformer2DModel(**arch.PIXART_TRANSFORMER), spec.seed + 1,
                                          dtype)
         vae = arch.seeded_module(lambda: AutoencoderKL(**arch.SD_VAE), spec.seed + 2, dtype)
-        log.info("pixart arch: transformer %.3f B, T5 encoder %.3f B (%d of %d layers), vae %.0f M parameters "
-                 "(random weights)", arch.parameter_count(transformer) / 1e9, arch.parameter_count(text_encoder) / 1e9,
-                 arch.T5_ENCODER_LAYERS, arch.T5_FULL_LAYERS, arch.parameter_count(vae) / 1e6)
+        log.info("pixart arch: transformer %.3f B, T5 encoder %.3f B, vae %.0f M parameters (random weights)",
+                 arch.parameter_count(transformer) / 1e9, arch.parameter_count(text_encoder) / 1e9,
+                 arch.parameter_count(vae) / 1e6)
         scheduler = LCMScheduler(num_train_timesteps=1000, beta_start=0.0001, beta_end=0.02, beta_schedule="linear",
                                  prediction_type="epsilon", original_inference_steps=50)
         pipe = PixArtAlphaPipeline(tokenizer=build_t5_tokenizer(spec.max_length), text_encoder=text_encoder,
@@ -269,6 +307,8 @@ class PixArtFamily(ModelFamily):
             self.record_sources(out_dir, {"model": (source, spec.source)})
 
     def _convert(self, source: Path, spec: ModelSpec, generation: GenerationSpec, out_dir: Path) -> None:
+        import gc
+
         import openvino as ov
         import torch
         from diffusers import AutoencoderKL, PixArtTransformer2DModel
@@ -276,9 +316,10 @@ class PixArtFamily(ModelFamily):
 
         def save(model: torch.nn.Module, example, name: str, config: dict | None = None) -> None:
             started = time.perf_counter()
-            log.info("export: converting %s", name)
             model.eval()
-            with torch.no_grad():
+            sixteen_bit = next(model.parameters()).dtype in (torch.float16, torch.bfloat16)
+            log.info("export: converting %s (%s weights)", name, next(model.parameters()).dtype)
+            with torch.no_grad(), traceable_in_16_bit(model) if sixteen_bit else contextlib.nullcontext():
                 ov_model = ov.convert_model(model, example_input=example)
             if isinstance(example, dict):  # drop tracer aliases such as '149' beside 'timestep'
                 for port in ov_model.inputs:
@@ -289,11 +330,16 @@ class PixArtFamily(ModelFamily):
             if config is not None:
                 (out_dir / name / "config.json").write_text(json.dumps(config, indent=2, default=str))
             del ov_model
-            log.info("export: %s saved (%.0f s)", name, time.perf_counter() - started)
+            log.info("export: %s saved (%.0f s, peak RSS so far %.1f GB)", name, time.perf_counter() - started,
+                     peak_rss_mb() / 1024)
+
+        def load(cls, subfolder: str):
+            """In the checkpoint's own dtype: the 4.8 B-parameter T5-XXL is 9.5 GB in 16 bit, 19 GB in f32."""
+            return cls.from_pretrained(source / subfolder, use_safetensors=True, variant=spec.weights_variant,
+                                       torch_dtype=checkpoint_dtype(source / subfolder, spec.weights_variant))
 
         length = spec.max_length
-        text_encoder = T5EncoderModel.from_pretrained(source / "text_encoder", use_safetensors=True,
-                                                      variant=spec.weights_variant)
+        text_encoder = load(T5EncoderModel, "text_encoder")
 
         class EncoderWithAdditiveMask(torch.nn.Module):
             # transformers' mask helpers do not trace; a ready 4-D additive mask is passed through as-is
@@ -310,9 +356,9 @@ class PixArtFamily(ModelFamily):
              "text_encoder", text_encoder.config.to_dict())
         d_model = text_encoder.config.d_model
         del text_encoder
+        gc.collect()  # one submodel in memory at a time
 
-        transformer = PixArtTransformer2DModel.from_pretrained(source / "transformer", use_safetensors=True,
-                                                               variant=spec.weights_variant)
+        transformer = load(PixArtTransformer2DModel, "transformer")
         if not transformer.use_additional_conditions:
             raise UserError(f"{spec.source}: the transformer has no resolution/aspect-ratio conditions "
                             "(use_additional_conditions is off); this family exports PixArt-α 1024/LCM models")
@@ -339,8 +385,9 @@ class PixArtFamily(ModelFamily):
             "aspect_ratio": torch.tensor([[generation.height / generation.width]]),
         }, "transformer", dict(transformer.config))
         del transformer
+        gc.collect()
 
-        vae = AutoencoderKL.from_pretrained(source / "vae", use_safetensors=True, variant=spec.weights_variant)
+        vae = load(AutoencoderKL, "vae")
 
         class VaeDecoder(torch.nn.Module):
             def __init__(self, inner):
