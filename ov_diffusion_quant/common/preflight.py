@@ -97,8 +97,11 @@ def _recorded_in_metrics(stage: str, variant: str, device: str | None, isa: str,
 
 
 def estimate(stage: str, variant: str, device: str | None, isa: str, precision: str, model_gb: float | None,
-             factor: float | None = None, disk_gb: float | None = None, disk_path: Path | None = None) -> Estimate:
-    """``model_gb``: the size of what the stage loads (None when unknown: no size-based estimate)."""
+             factor: float | None = None, disk_gb: float | None = None, disk_path: Path | None = None,
+             largest_part: tuple[str, float] | None = None) -> Estimate:
+    """``model_gb``: the size of what the stage loads (None when unknown: no size-based estimate).
+    ``largest_part``: (name, GB) of the largest part when the stage loads the parts one at a time (quantize): the
+    size-based estimate is then of that part."""
     key = (stage, variant, device, isa, precision)
     records: list[RunRecord] = [record for record in history()
                                 if record.key == key and _same_size(record.model_gb, model_gb)]
@@ -112,8 +115,10 @@ def estimate(stage: str, variant: str, device: str | None, isa: str, precision: 
         memory = Estimate(round(peak, 1), f"its committed metrics from this host class ({isa}, {precision})")
     elif model_gb is not None:
         factor = factor if factor is not None else MEMORY_FACTORS[stage][precision if precision == "f32" else "bf16"]
-        memory = Estimate(round(BASE_GB + factor * model_gb, 1),
-                          f"{BASE_GB:g} GB + {factor:g} x the model's {model_gb:.2f} GB")
+        name, size = largest_part or ("the model", model_gb)
+        memory = Estimate(round(BASE_GB + factor * size, 1),
+                          f"{BASE_GB:g} GB + {factor:g} x the model's {size:.2f} GB" if largest_part is None else
+                          f"{BASE_GB:g} GB + {factor:g} x its largest part, {name}, of {size:.2f} GB")
     else:
         memory = Estimate(None, "no record and no model size")
     memory.disk_gb, memory.disk_path = (round(disk_gb, 2) if disk_gb is not None else None), disk_path
@@ -163,14 +168,16 @@ class HeavyRun:
 
 @contextlib.contextmanager
 def heavy_stage(stage: str, variant: str, device: str | None, model_gb: float | None, *, factor: float | None = None,
-                disk_gb: float | None = None, disk_path: Path | None = None) -> Iterator[HeavyRun]:
+                disk_gb: float | None = None, disk_path: Path | None = None,
+                largest_part: tuple[str, float] | None = None) -> Iterator[HeavyRun]:
     """Report runs the last one left unfinished, check the estimate, then run the block under the memory watchdog."""
     from ov_diffusion_quant.runtime import host_facts
 
     report_unfinished_runs()
     facts = host_facts.provenance()
     label = " ".join(part for part in (stage, variant, device) if part)
-    need = estimate(stage, variant, device, facts["isa_class"], facts["precision"], model_gb, factor, disk_gb, disk_path)
+    need = estimate(stage, variant, device, facts["isa_class"], facts["precision"], model_gb, factor, disk_gb, disk_path,
+                    largest_part)
     checked = check(label, need)
     with guarded(stage, variant, device, facts=facts, model_gb=model_gb) as guard:
         yield HeavyRun(checked, guard)

@@ -117,5 +117,6 @@ def quantize_into(out_dir: Path, fp_dir: Path, family, components: dict[str, Com
             **result.details,
             **count_quantized_ops(ov.Core().read_model(target)),
         }
+        del model, result  # before the next component is read: one component's models in memory at a time
     write_json(out_dir / COMPILE_CONFIG_FILE, compile_config)
     return done
