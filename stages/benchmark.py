@@ -15,14 +15,17 @@ from __future__ import annotations
 import json
 import sys
 
-from ov_diffusion_quant.benchmarking.configurations import CONFIGURATIONS
+from ov_diffusion_quant.benchmarking.configurations import (CONFIGURATIONS, F32_WEIGHTS_FACTOR, planned,
+                                                             text_encoder_apart)
 from ov_diffusion_quant.benchmarking.measure import measure_one
 from ov_diffusion_quant.benchmarking.runner import run_benchmark
 from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_errors
 from ov_diffusion_quant.common.outputs import write_json
 from ov_diffusion_quant.common.preflight import dir_gb, heavy_stage
+from ov_diffusion_quant.common.resources import mem_available_gb
 from ov_diffusion_quant.config.params import load
+from ov_diffusion_quant.families import family_for
 from ov_diffusion_quant.runtime.devices import check_device
 
 
@@ -34,17 +37,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--one", choices=sorted(CONFIGURATIONS), metavar="CONFIGURATION",
                         help="internal: measure one configuration in this process, prompts as JSON on stdin, "
                              "and print its JSON")
+    parser.add_argument("--text-encoder-apart", action="store_true",
+                        help="internal, with --one: run the text encoder alone first (measure_text_encoder_apart)")
     args = parser.parse_args(argv)
 
     params = load()
     variant = params.variant(args.variant)
     device = check_device(args.device)
     if args.one:
-        print(json.dumps(measure_one(params, variant, device, args.one, json.load(sys.stdin))))
+        print(json.dumps(measure_one(params, variant, device, args.one, json.load(sys.stdin), args.text_encoder_apart)))
         return
-    # the largest configuration (FP with f32 forced) holds the FP model in f32
-    with heavy_stage("benchmark", variant.name, device, dir_gb(paths.fp_model(variant.name))) as run:
-        metrics = run_benchmark(params, variant, device)
+    fp_dir = paths.fp_model(variant.name)
+    fp_gb, text_encoder_gb = dir_gb(fp_dir), dir_gb(fp_dir / "text_encoder")
+    names, _ = planned(params.benchmark, family_for(variant))
+    apart = {name: why for name in names
+             if (why := text_encoder_apart(params.benchmark, family_for(variant), name, fp_gb, text_encoder_gb,
+                                           mem_available_gb()))}
+    # the largest configuration (FP with f32 forced) holds the FP model in f32, or its text encoder when apart
+    largest = {"factor": F32_WEIGHTS_FACTOR, "largest_part": ("the text encoder in f32", text_encoder_gb)} if apart else {}
+    with heavy_stage("benchmark", variant.name, device, fp_gb, **largest) as run:
+        metrics = run_benchmark(params, variant, device, apart)
         write_json(paths.metrics(variant.name, "benchmark.json", device), {**metrics, "resources": run.metrics()})
 
 

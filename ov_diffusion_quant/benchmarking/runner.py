@@ -31,13 +31,15 @@ from ov_diffusion_quant.runtime.timing import OtherProcessesCpu, latency_summary
 log = logging.getLogger(__name__)
 
 
-def run_in_fresh_process(name: str, variant: str, device: str, prompts: list[dict], log_path: Path) -> dict:
+def run_in_fresh_process(name: str, variant: str, device: str, prompts: list[dict], log_path: Path,
+                         text_encoder_apart: bool = False) -> dict:
     """Measure one configuration in a new Python process; the prompts go in on stdin, its JSON comes out.
 
     The child's stderr (library warnings, NNCF/OpenVINO messages) is appended to ``log_path``; on failure
     its last lines are in the error.
     """
-    command = [sys.executable, "-m", "stages.benchmark", "--one", name, variant, device]
+    command = [sys.executable, "-m", "stages.benchmark", "--one", name, variant, device] + (
+        ["--text-encoder-apart"] if text_encoder_apart else [])
     with log_path.open("a") as child_log:
         child_log.write(f"\n=== {' '.join(command[1:])}\n")
         child_log.flush()
@@ -82,8 +84,10 @@ def speedups(configurations: dict[str, dict]) -> dict[str, float]:
     return {label: value for label, value in result.items() if value is not None}
 
 
-def run_benchmark(params: Params, variant: Variant, device: str) -> dict:
-    """benchmark.json's content: every planned configuration, ``benchmark.rounds`` times, each in its own process."""
+def run_benchmark(params: Params, variant: Variant, device: str, apart: dict[str, str] | None = None) -> dict:
+    """benchmark.json's content: every planned configuration, ``benchmark.rounds`` times, each in its own process.
+    ``apart``: configuration -> why it runs its text encoder apart (``configurations.text_encoder_apart``)."""
+    apart = apart or {}
     # loaded once here, not in every configuration's process (the `datasets` import alone takes ~1 s)
     prompts = validation_prompts(params.evaluate.prompts, params.benchmark.prompts)
     names, genai_status = planned(params.benchmark, family_for(variant))
@@ -102,7 +106,7 @@ def run_benchmark(params: Params, variant: Variant, device: str) -> dict:
                 if name in skipped:
                     continue
                 bar.set_postfix_str(f"round {round_index + 1}/{rounds} {name}")
-                result = run_in_fresh_process(name, variant.name, device, prompts, log_path)
+                result = run_in_fresh_process(name, variant.name, device, prompts, log_path, name in apart)
                 bar.update()
                 if "skipped" in result:
                     skipped[name] = result["skipped"]
@@ -111,7 +115,8 @@ def run_benchmark(params: Params, variant: Variant, device: str) -> dict:
                     log.info("%s: skipped: %s", name, result["skipped"])
                     continue
                 by_round.setdefault(name, []).append(result["metrics"])
-                env_by_configuration[name] = result["env"]
+                env_by_configuration[name] = {**result["env"], **({"text_encoder_apart_because": apart[name]}
+                                                                  if name in apart else {})}
                 measured = result["metrics"]
                 log.info("round %d/%d %s: median %.4f s, load %.2f s, peak RSS %.0f MB, precision %s",
                          round_index + 1, rounds, name, measured["latency_s"]["median"], measured["load_seconds"],

@@ -51,6 +51,7 @@ PARAMS_FILE = Path("params.yaml")
 SEED_MAX = 2**32 - 1  # every generator the pipelines seed (torch, numpy, datasets' shuffle) takes 0 .. 2**32 - 1
 MAX_LENGTH_MAX = 512  # T5 tokenizers' model_max_length
 RUNTIMES = ("optimum", "genai")
+TEXT_ENCODER_APART = ("auto", "always", "never")
 SEARCH_PROMPT_DIRS = ("data/prompts/", "data/scenes/")
 
 
@@ -396,7 +397,7 @@ def _evaluate(raw: Any) -> EvaluateParams:
 
 def _benchmark(raw: Any) -> BenchmarkParams:
     raw = _section(raw, "benchmark", ("warmup", "runs", "prompts", "rounds", "static_shapes", "bf16_baseline",
-                                      "f32_baseline", "runtimes"))
+                                      "f32_baseline", "runtimes", "text_encoder_apart"))
     defaults = BenchmarkParams()
     runtimes = _names(raw.get("runtimes", defaults.runtimes), "benchmark.runtimes", "runtimes", allow_empty=False)
     for runtime in runtimes:
@@ -413,6 +414,8 @@ def _benchmark(raw: Any) -> BenchmarkParams:
         runtimes=runtimes,
         rounds=_int(raw.get("rounds", defaults.rounds), "benchmark.rounds", 1),
         static_shapes=_bool(raw.get("static_shapes", defaults.static_shapes), "benchmark.static_shapes"),
+        text_encoder_apart=_choice(raw.get("text_encoder_apart", defaults.text_encoder_apart),
+                                   "benchmark.text_encoder_apart", TEXT_ENCODER_APART, "setting"),
     )
 
 

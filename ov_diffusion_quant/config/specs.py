@@ -192,6 +192,10 @@ class BenchmarkParams:
     rounds: int = 1
     # Compile every component for the variant's size (recorded from one run) instead of dynamic shapes.
     static_shapes: bool = False
+    # FP f32 with the text encoder run alone and released before the denoiser and decoder are compiled, the
+    # latency composed of both parts (families with ModelFamily.encodes_apart): auto = when the whole f32
+    # pipeline would not fit in the memory available (PixArt's T5-XXL is 19 GB in f32); always; never.
+    text_encoder_apart: str = "auto"
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,11 @@ class LoadedPipeline(ABC):
     def max_prompt_tokens(self) -> int:
         """Longer prompts are truncated by the pipeline; calibration skips them instead."""
 
+    def encode(self, prompt: str):
+        """The prompt's text-encoder output, for ``text_to_image(..., encoded=...)`` (families with
+        ``ModelFamily.encodes_apart``)."""
+        raise UserError(f"the {self.family} family does not run its text encoder apart")
+
     @abstractmethod
     def compiled_model_slots(self) -> dict[str, tuple[Any, str]]:
         """Where each component's compiled model lives: name -> (holder, attribute name).
@@ -60,6 +65,10 @@ class ModelFamily(ABC):
     components: ClassVar[tuple[str, ...]]  # OpenVINO IR sub-directories of an exported model
     denoiser: ClassVar[str]  # the component called once per step: calibrated and quantized
     size_multiple: ClassVar[int]  # height and width must be multiples of this
+    # The text encoder can run alone: load(parts=("text_encoder",)) then LoadedPipeline.encode, and the denoiser
+    # and decoder without it: load(parts=(denoiser, "vae_decoder")), text_to_image(encoded=...). For a pipeline
+    # whose parts do not fit in memory together (PixArt's T5-XXL in f32).
+    encodes_apart: ClassVar[bool] = False
     # Twice the largest native size of these families (SDXL 1024, SDXL-Turbo 512, PixArt 1024): at 2048 x 2048
     # the self-attention over the finest latent grid (16,384 tokens) already takes ~1 GiB per head in f32,
     # and larger sizes only fail allocating memory after the model has loaded.
@@ -166,8 +175,9 @@ class ModelFamily(ABC):
         """Export the model named by ``spec`` to a self-contained OpenVINO directory."""
 
     @abstractmethod
-    def load(self, model_dir: Path, device: str, f32: bool = False) -> LoadedPipeline:
-        """Load an exported (or optimized) directory on ``device``."""
+    def load(self, model_dir: Path, device: str, f32: bool = False, parts: tuple[str, ...] | None = None) -> LoadedPipeline:
+        """Load an exported (or optimized) directory on ``device``; ``parts``: only these components (families
+        with ``encodes_apart``; None: all)."""
 
     # Named parts of a component's graph that a recipe can keep in float (`ignored_scope: [name, ...]`); a family
     # adds its own in ignored_scope_part.

@@ -86,6 +86,9 @@ class OVTextEncoder:
     def __call__(self, input_ids=None, attention_mask=None, **kwargs):
         import torch
 
+        if self.compiled is None:
+            raise UserError("this pipeline was loaded without its text encoder (parts=...): pass the prompt's "
+                            "encoding from one that has it (text_to_image(encoded=...))")
         out = self.compiled({"input_ids": input_ids, "attention_mask": attention_mask})[0]
         return EncoderOutput(torch.from_numpy(out))
 
@@ -138,7 +141,8 @@ class OVVaeDecoder:
 class PixArtPipeline(LoadedPipeline):
     family = "pixart"
 
-    def __init__(self, model_dir: Path, device: str, ov_config: dict, per_component: dict[str, dict]):
+    def __init__(self, model_dir: Path, device: str, ov_config: dict, per_component: dict[str, dict],
+                 parts: tuple[str, ...] | None = None):
         import openvino as ov
         import torch
         from diffusers import LCMScheduler, PixArtAlphaPipeline
@@ -150,6 +154,8 @@ class PixArtPipeline(LoadedPipeline):
         self.max_length = meta["max_length"]
 
         def compile_part(name):
+            if parts is not None and name not in parts:
+                return None  # not compiled: this pipeline runs without it (PixArtFamily.encodes_apart)
             return core.compile_model(read_ir(model_dir / name / "openvino_model.xml"), device,
                                       {**ov_config, **per_component.get(name, {})})
 
@@ -183,15 +189,22 @@ class PixArtPipeline(LoadedPipeline):
         # the tiny model shares the 1024-px config but runs at a few dozen pixels.
         self.native_size = transformer_config["sample_size"] * vae_scale_factor
 
+    def encode(self, prompt: str) -> dict:
+        embeds, mask, _, _ = self.pipe.encode_prompt(prompt, do_classifier_free_guidance=False, clean_caption=False,
+                                                     max_sequence_length=self.max_length)
+        return {"prompt_embeds": embeds, "prompt_attention_mask": mask}
+
     def text_to_image(self, prompt, generation: GenerationSpec, seed, output_type="pil", steps=None, height=None,
-                      width=None):
+                      width=None, encoded: dict | None = None):
+        """``encoded``: the prompt's ``encode`` output (from a pipeline with the text encoder) instead of ``prompt``."""
         import torch
 
         if (steps or generation.steps) > self.max_steps:
             raise UserError(f"steps {steps or generation.steps} is not allowed for this model: its LCM scheduler "
                             f"allows 1 to {self.max_steps} (original_inference_steps)")
         result = self.pipe(
-            prompt=prompt,
+            prompt=None if encoded else prompt,
+            **(encoded or {}),
             num_inference_steps=steps or generation.steps,
             height=height or generation.height,
             width=width or generation.width,
@@ -212,8 +225,9 @@ class PixArtPipeline(LoadedPipeline):
         return self.max_length
 
     def compiled_model_slots(self):
-        return {"text_encoder": (self.text_encoder, "compiled"), "transformer": (self.transformer, "compiled"),
-                "vae_decoder": (self.vae, "compiled")}
+        slots = {"text_encoder": (self.text_encoder, "compiled"), "transformer": (self.transformer, "compiled"),
+                 "vae_decoder": (self.vae, "compiled")}
+        return {name: slot for name, slot in slots.items() if getattr(*slot) is not None}
 
 
 class PixArtFamily(ModelFamily):
@@ -221,6 +235,7 @@ class PixArtFamily(ModelFamily):
     components = ("text_encoder", "transformer", "vae_decoder")
     denoiser = "transformer"
     size_multiple = 16  # VAE factor 8 x patch size 2
+    encodes_apart = True
     max_steps = 50
     max_steps_reason = ("LCMScheduler's original_inference_steps in the tiny and PixArt-LCM scheduler configs: "
                         "diffusers refuses more")
@@ -307,106 +322,123 @@ class PixArtFamily(ModelFamily):
             self.record_sources(out_dir, {"model": (source, spec.source)})
 
     def _convert(self, source: Path, spec: ModelSpec, generation: GenerationSpec, out_dir: Path) -> None:
-        import gc
+        """Each part in a process of its own, so that its torch model is gone before the next one loads (a model
+        traced in this process stays referenced by the trace: the T5-XXL would stay resident beside the rest)."""
+        import concurrent.futures
+        import multiprocessing
 
-        import openvino as ov
-        import torch
-        from diffusers import AutoencoderKL, PixArtTransformer2DModel
-        from transformers import AutoTokenizer, T5EncoderModel
+        from transformers import AutoTokenizer
 
-        def save(model: torch.nn.Module, example, name: str, config: dict | None = None) -> None:
-            started = time.perf_counter()
-            model.eval()
-            sixteen_bit = next(model.parameters()).dtype in (torch.float16, torch.bfloat16)
-            log.info("export: converting %s (%s weights)", name, next(model.parameters()).dtype)
-            with torch.no_grad(), traceable_in_16_bit(model) if sixteen_bit else contextlib.nullcontext():
-                ov_model = ov.convert_model(model, example_input=example)
-            if isinstance(example, dict):  # drop tracer aliases such as '149' beside 'timestep'
-                for port in ov_model.inputs:
-                    if named := port.get_names() & example.keys():
-                        port.get_tensor().set_names(named)
-            (out_dir / name).mkdir(parents=True, exist_ok=True)
-            ov.save_model(ov_model, out_dir / name / "openvino_model.xml", compress_to_fp16=True)
-            if config is not None:
-                (out_dir / name / "config.json").write_text(json.dumps(config, indent=2, default=str))
-            del ov_model
-            log.info("export: %s saved (%.0f s, peak RSS so far %.1f GB)", name, time.perf_counter() - started,
-                     peak_rss_mb() / 1024)
-
-        def load(cls, subfolder: str):
-            """In the checkpoint's own dtype: the 4.8 B-parameter T5-XXL is 9.5 GB in 16 bit, 19 GB in f32."""
-            return cls.from_pretrained(source / subfolder, use_safetensors=True, variant=spec.weights_variant,
-                                       torch_dtype=checkpoint_dtype(source / subfolder, spec.weights_variant))
-
-        length = spec.max_length
-        text_encoder = load(T5EncoderModel, "text_encoder")
-
-        class EncoderWithAdditiveMask(torch.nn.Module):
-            # transformers' mask helpers do not trace; a ready 4-D additive mask is passed through as-is
-            def __init__(self, inner):
-                super().__init__()
-                self.inner = inner
-
-            def forward(self, input_ids, attention_mask):
-                additive = (1.0 - attention_mask[:, None, None, :].to(torch.float32)) * torch.finfo(torch.float32).min
-                return self.inner(input_ids=input_ids, attention_mask=additive)[0]
-
-        save(EncoderWithAdditiveMask(text_encoder), {"input_ids": torch.zeros(1, length, dtype=torch.int64),
-                            "attention_mask": torch.ones(1, length, dtype=torch.int64)},
-             "text_encoder", text_encoder.config.to_dict())
-        d_model = text_encoder.config.d_model
-        del text_encoder
-        gc.collect()  # one submodel in memory at a time
-
-        transformer = load(PixArtTransformer2DModel, "transformer")
-        if not transformer.use_additional_conditions:
-            raise UserError(f"{spec.source}: the transformer has no resolution/aspect-ratio conditions "
-                            "(use_additional_conditions is off); this family exports PixArt-α 1024/LCM models")
-        latent_h, latent_w = generation.height // 8, generation.width // 8
-
-        class TransformerWithConditions(torch.nn.Module):
-            def __init__(self, inner):
-                super().__init__()
-                self.inner = inner
-
-            def forward(self, hidden_states, timestep, encoder_hidden_states, encoder_attention_mask, resolution,
-                        aspect_ratio):
-                return self.inner(hidden_states, timestep=timestep, encoder_hidden_states=encoder_hidden_states,
-                                  encoder_attention_mask=encoder_attention_mask,
-                                  added_cond_kwargs={"resolution": resolution, "aspect_ratio": aspect_ratio},
-                                  return_dict=False)
-
-        save(TransformerWithConditions(transformer), {
-            "hidden_states": torch.rand(1, transformer.config.in_channels, latent_h, latent_w),
-            "timestep": torch.tensor([999]),
-            "encoder_hidden_states": torch.rand(1, length, d_model),
-            "encoder_attention_mask": torch.ones(1, length),
-            "resolution": torch.tensor([[float(generation.height), float(generation.width)]]),
-            "aspect_ratio": torch.tensor([[generation.height / generation.width]]),
-        }, "transformer", dict(transformer.config))
-        del transformer
-        gc.collect()
-
-        vae = load(AutoencoderKL, "vae")
-
-        class VaeDecoder(torch.nn.Module):
-            def __init__(self, inner):
-                super().__init__()
-                self.inner = inner
-
-            def forward(self, latents):
-                return self.inner.decode(latents, return_dict=False)[0]
-
-        save(VaeDecoder(vae), {"latents": torch.zeros(1, 4, latent_h, latent_w)}, "vae_decoder", dict(vae.config))
-        del vae
-
+        for part in self.components:
+            with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                try:
+                    pool.submit(export_part, part, source, spec, generation, out_dir).result()
+                except concurrent.futures.process.BrokenProcessPool:
+                    raise RuntimeError(f"the process converting {part} ended without a result (killed, most likely "
+                                       "for memory)") from None
         AutoTokenizer.from_pretrained(source / "tokenizer").save_pretrained(out_dir / "tokenizer")
         shutil.copytree(source / "scheduler", out_dir / "scheduler")
-        (out_dir / PIPELINE_FILE).write_text(json.dumps({"family": "pixart", "max_length": length}, indent=2))
+        (out_dir / PIPELINE_FILE).write_text(json.dumps({"family": "pixart", "max_length": spec.max_length}, indent=2))
 
-    def load(self, model_dir: Path, device: str, f32: bool = False) -> PixArtPipeline:
+    def load(self, model_dir: Path, device: str, f32: bool = False, parts: tuple[str, ...] | None = None) -> PixArtPipeline:
         from ov_diffusion_quant.runtime.devices import check_device, compile_config
 
         self.check_exported(model_dir)
         check_device(device)
-        return PixArtPipeline(model_dir, device, compile_config(f32), self.read_compile_config(model_dir))
+        if parts is not None and (unknown := set(parts) - set(self.components)):
+            raise UserError(f"unknown pixart components {sorted(unknown)}: allowed are {', '.join(self.components)}")
+        return PixArtPipeline(model_dir, device, compile_config(f32), self.read_compile_config(model_dir), parts)
+
+
+def export_part(part: str, source: Path, spec: ModelSpec, generation: GenerationSpec, out_dir: Path) -> None:
+    """Convert one part of the diffusers directory ``source`` into ``out_dir/part`` (PixArtFamily._convert runs
+    each in its own process)."""
+    import openvino as ov
+    import torch
+    from diffusers import AutoencoderKL, PixArtTransformer2DModel
+    from transformers import T5EncoderModel
+
+    from ov_diffusion_quant.common.errors import entry_point_setup
+
+    def save(model: torch.nn.Module, example, config: dict) -> None:
+        started = time.perf_counter()
+        model.eval()
+        dtype = next(model.parameters()).dtype
+        log.info("export: converting %s (%s weights)", part, dtype)
+        with torch.no_grad(), traceable_in_16_bit(model) if dtype in (torch.float16, torch.bfloat16) \
+                else contextlib.nullcontext():
+            ov_model = ov.convert_model(model, example_input=example)
+        for port in ov_model.inputs:  # drop tracer aliases such as '149' beside 'timestep'
+            if named := port.get_names() & example.keys():
+                port.get_tensor().set_names(named)
+        (out_dir / part).mkdir(parents=True, exist_ok=True)
+        ov.save_model(ov_model, out_dir / part / "openvino_model.xml", compress_to_fp16=True)
+        (out_dir / part / "config.json").write_text(json.dumps(config, indent=2, default=str))
+        log.info("export: %s saved (%.0f s, peak RSS of its process %.1f GB)", part, time.perf_counter() - started,
+                 peak_rss_mb() / 1024)
+
+    def load(cls, subfolder: str):
+        """In the checkpoint's own dtype: the 4.8 B-parameter T5-XXL is 9.5 GB in 16 bit, 19 GB in f32."""
+        return cls.from_pretrained(source / subfolder, use_safetensors=True, variant=spec.weights_variant,
+                                   torch_dtype=checkpoint_dtype(source / subfolder, spec.weights_variant))
+
+    length, latent_h, latent_w = spec.max_length, generation.height // 8, generation.width // 8
+    with entry_point_setup(verbose=False):
+        if part == "text_encoder":
+            text_encoder = load(T5EncoderModel, "text_encoder")
+
+            class EncoderWithAdditiveMask(torch.nn.Module):
+                # transformers' mask helpers do not trace; a ready 4-D additive mask is passed through as-is
+                def __init__(self, inner):
+                    super().__init__()
+                    self.inner = inner
+
+                def forward(self, input_ids, attention_mask):
+                    additive = (1.0 - attention_mask[:, None, None, :].to(torch.float32)) * torch.finfo(
+                        torch.float32).min
+                    return self.inner(input_ids=input_ids, attention_mask=additive)[0]
+
+            save(EncoderWithAdditiveMask(text_encoder), {"input_ids": torch.zeros(1, length, dtype=torch.int64),
+                                                         "attention_mask": torch.ones(1, length, dtype=torch.int64)},
+                 text_encoder.config.to_dict())
+        elif part == "transformer":
+            transformer = load(PixArtTransformer2DModel, "transformer")
+            if not transformer.use_additional_conditions:
+                raise UserError(f"{spec.source}: the transformer has no resolution/aspect-ratio conditions "
+                                "(use_additional_conditions is off); this family exports PixArt-α 1024/LCM models")
+
+            class TransformerWithConditions(torch.nn.Module):
+                def __init__(self, inner):
+                    super().__init__()
+                    self.inner = inner
+
+                def forward(self, hidden_states, timestep, encoder_hidden_states, encoder_attention_mask, resolution,
+                            aspect_ratio):
+                    return self.inner(hidden_states, timestep=timestep, encoder_hidden_states=encoder_hidden_states,
+                                      encoder_attention_mask=encoder_attention_mask,
+                                      added_cond_kwargs={"resolution": resolution, "aspect_ratio": aspect_ratio},
+                                      return_dict=False)
+
+            d_model = json.loads((source / "text_encoder" / "config.json").read_text())["d_model"]
+            save(TransformerWithConditions(transformer), {
+                "hidden_states": torch.rand(1, transformer.config.in_channels, latent_h, latent_w),
+                "timestep": torch.tensor([999]),
+                "encoder_hidden_states": torch.rand(1, length, d_model),
+                "encoder_attention_mask": torch.ones(1, length),
+                "resolution": torch.tensor([[float(generation.height), float(generation.width)]]),
+                "aspect_ratio": torch.tensor([[generation.height / generation.width]]),
+            }, dict(transformer.config))
+        elif part == "vae_decoder":
+            vae = load(AutoencoderKL, "vae")
+
+            class VaeDecoder(torch.nn.Module):
+                def __init__(self, inner):
+                    super().__init__()
+                    self.inner = inner
+
+                def forward(self, latents):
+                    return self.inner.decode(latents, return_dict=False)[0]
+
+            save(VaeDecoder(vae), {"latents": torch.zeros(1, 4, latent_h, latent_w)}, dict(vae.config))
+        else:
+            raise ValueError(f"unknown pixart part {part!r}")

@@ -319,9 +319,11 @@ class SDXLFamily(ModelFamily):
             taesd.save_config(target)
 
     # -- runtime -------------------------------------------------------------------------------
-    def load(self, model_dir: Path, device: str, f32: bool = False) -> SDXLPipeline:
+    def load(self, model_dir: Path, device: str, f32: bool = False, parts: tuple[str, ...] | None = None) -> SDXLPipeline:
         from ov_diffusion_quant.runtime.devices import check_device, compile_config
 
+        if parts is not None:
+            raise UserError("the sdxl family loads all its components (its f32 pipeline fits in 21 GB)")
         self.check_exported(model_dir)
         check_device(device)
         return SDXLPipeline(model_dir, device, compile_config(f32), self.read_compile_config(model_dir))

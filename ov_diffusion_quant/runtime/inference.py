@@ -30,16 +30,21 @@ def dvc_target_for(variant: str, device: str, optimized: bool) -> str:
 
 
 def load_variant(variant: str, device: str = "CPU", optimized: bool = False, f32: bool = False,
-                 params: Params | None = None, static_shapes: bool = False) -> LoadedPipeline:
+                 params: Params | None = None, static_shapes: bool = False,
+                 parts: tuple[str, ...] | None = None) -> LoadedPipeline:
     """Load a variant's FP export or its optimized model for ``device``; ``f32`` forces f32 execution;
-    ``static_shapes`` compiles every component for the variant's size only (see specialize_to_static_shapes)."""
+    ``static_shapes`` compiles every component for the variant's size only (see specialize_to_static_shapes);
+    ``parts``: only these components (ModelFamily.encodes_apart)."""
     params = params or load()
     spec = params.variant(variant)
     model_dir = model_dir_for(variant, device, optimized)
     if not model_dir.is_dir():
         raise UserError(f"{model_dir} does not exist yet: run `dvc repro {dvc_target_for(variant, device, optimized)}`")
     family = family_for(spec)
-    pipeline = family.load(model_dir, device, f32=f32)
+    if static_shapes and parts is not None:
+        raise UserError("static shapes are recorded from a whole text-to-image run: they need every component loaded "
+                        "(set benchmark.static_shapes: false, or benchmark.text_encoder_apart: never)")
+    pipeline = family.load(model_dir, device, f32=f32, **({"parts": parts} if parts is not None else {}))
     pipeline.generation = spec.generation
     if static_shapes:
         per_component = family.read_compile_config(model_dir)
