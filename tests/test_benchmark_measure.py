@@ -33,9 +33,10 @@ def test_the_f32_baseline_goes_apart_when_it_would_not_fit_or_when_asked():
     pixart, sdxl = get_family("pixart"), get_family("sdxl")
     auto, always, never = (BenchmarkParams(text_encoder_apart=value) for value in ("auto", "always", "never"))
     # PixArt with the full T5-XXL: 10.8 GB of FP16 IR, 9.5 of it the encoder, 22 GB available
-    assert text_encoder_apart(auto, pixart, "fp_f32", 10.8, 9.5, 24.0) is None  # fits: 21.6 GB of weights + 1
-    why = text_encoder_apart(auto, pixart, "fp_f32", 10.8, 9.5, 22.0)
-    assert "about 22.6 GB in f32 (its weights and 1 GB) with 22.0 GB available; the text encoder alone 20.0 GB" in why
+    assert text_encoder_apart(auto, pixart, "fp_f32", 5.0, 4.0, 24.0) is None  # fits: 1 GB + 3.3 x 5 GB
+    why = text_encoder_apart(auto, pixart, "fp_f32", 10.8, 9.5, 22.0)  # the pre-flight's estimate: 1 + 3.3 x 10.8
+    assert "would need about 36.6 GB (1 GB + 3.3 x its FP IR) with 22.0 GB available; the text encoder alone about " \
+           "20.0 GB" in why
     assert text_encoder_apart(never, pixart, "fp_f32", 10.8, 9.5, 20.0) is None
     assert text_encoder_apart(always, pixart, "fp_f32", 0.01, 0.005, 20.0) == "benchmark.text_encoder_apart is always"
     for name in ("fp", "optimized", "genai_fp"):  # only the f32 configuration holds f32 weights

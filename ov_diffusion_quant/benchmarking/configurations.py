@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ov_diffusion_quant.common.preflight import BASE_GB
+from ov_diffusion_quant.common.preflight import BASE_GB, MEMORY_FACTORS
 from ov_diffusion_quant.config.params import BenchmarkParams
 
 
@@ -50,17 +50,18 @@ F32_WEIGHTS_FACTOR = 2.0  # f32 weights compiled from an FP16 IR take twice its 
 
 def text_encoder_apart(bench: BenchmarkParams, family, name: str, fp_gb: float, text_encoder_gb: float,
                        available_gb: float) -> str | None:
-    """Why configuration ``name`` runs its text encoder apart (measure.measure_text_encoder_apart), or None."""
+    """Why configuration ``name`` runs its text encoder apart (measure.measure_text_encoder_apart), or None.
+    ``auto``: when the pre-flight's estimate of the whole f32 pipeline is more than the memory available."""
     configuration = CONFIGURATIONS[name]
     if configuration.runtime != "optimum" or not configuration.f32 or not family.encodes_apart:
         return None
     if bench.text_encoder_apart == "always":
         return "benchmark.text_encoder_apart is always"
-    need = BASE_GB + F32_WEIGHTS_FACTOR * fp_gb
+    need = BASE_GB + MEMORY_FACTORS["benchmark"]["f32"] * fp_gb
     if bench.text_encoder_apart == "auto" and need > available_gb:
-        return (f"benchmark.text_encoder_apart is auto and the whole pipeline needs about {need:.1f} GB in f32 (its "
-                f"weights and {BASE_GB:g} GB) with {available_gb:.1f} GB available; the text encoder alone "
-                f"{BASE_GB + F32_WEIGHTS_FACTOR * text_encoder_gb:.1f} GB")
+        return (f"benchmark.text_encoder_apart is auto and the whole pipeline in f32 would need about {need:.1f} GB "
+                f"({BASE_GB:g} GB + {MEMORY_FACTORS['benchmark']['f32']:g} x its FP IR) with {available_gb:.1f} GB "
+                f"available; the text encoder alone about {BASE_GB + F32_WEIGHTS_FACTOR * text_encoder_gb:.1f} GB")
     return None
 
 
