@@ -57,12 +57,14 @@ test-all: setup
 	pytest -n 2 --dist loadfile
 
 # The real architectures with random weights (sdxl-turbo-arch, pixart-lcm-arch; see params.yaml): real speed
-# and memory, noise images. Heavy (about 23 GB of RAM at peak, about an hour), so not part of repro or CI.
-# Each of these three targets is one DVC experiment in a temporary workspace (scripts/temp_experiment.sh): this
-# workspace is not reset; only the variants' metrics/ and reports/ come back.
+# and memory, noise images. Heavy (up to about 22 GB of RAM, two hours and more on 2 cores), so not part of repro
+# or CI. Each of these targets runs DVC experiments in a temporary workspace (scripts/temp_experiment.sh): this
+# workspace is not reset; only the variants' metrics/ and reports/ come back. PixArt at 1024²: one round of two
+# timed images per configuration (an FP image takes minutes), no notebook-way calibration timing.
 bench-arch: setup
-	bash scripts/temp_experiment.sh --name bench-arch --rounds 2 --require-gb 20 --op-profile \
-		sdxl-turbo-arch pixart-lcm-arch
+	bash scripts/temp_experiment.sh --name bench-arch-sdxl --rounds 2 --require-gb 20 --op-profile sdxl-turbo-arch
+	bash scripts/temp_experiment.sh --name bench-arch-pixart --rounds 1 --require-gb 20 --op-profile \
+		-S benchmark.runs=2 -S calibrate.compare_notebook_prompts=0 pixart-lcm-arch
 
 # The trained reference model (trained-sdxl, docs/reference-model.md): trains it on the procedural scenes (once:
 # DVC's run-cache keeps it), then every stage and the gate on its prompt adherence.

@@ -73,12 +73,17 @@ def profile(core: ov.Core, xml, inputs: dict, runs: int) -> dict:
         started = time.perf_counter()
         request.infer(inputs)
         times.append(time.perf_counter() - started)
-    groups = collections.Counter()
+    groups, in_int8 = collections.Counter(), collections.Counter()
     for info in request.profiling_info:
-        groups[group_of(info)] += info.real_time.total_seconds()
+        seconds = info.real_time.total_seconds()
+        groups[group_of(info)] += seconds
+        # the kernel the plugin chose names the precision it ran in, e.g. brgemm_avx512_I8, jit_avx512_BF16
+        if info.exec_type.upper().endswith(("_I8", "_U8")):
+            in_int8[group_of(info)] += seconds
     precision = compiled.get_property("INFERENCE_PRECISION_HINT")
     return {"median_s": sorted(times)[len(times) // 2], "precision": getattr(precision, "get_type_name", str)(),
-            **{group: groups[group] for group in GROUPS}}
+            **{group: groups[group] for group in GROUPS},
+            "int8_share": {group: in_int8[group] / groups[group] for group in GROUPS if groups[group]}}
 
 
 @main_with_clear_errors
@@ -95,8 +100,9 @@ def main(argv: list[str] | None = None) -> None:
     lines = [f"### {variant.name}: static shapes, {variant.generation.height}x{variant.generation.width}, "
              f"one call per component, seconds (median of {args.runs}; groups from PERF_COUNT)\n",
              "| component | model | precision | median | matmul | convolution | attention | other | "
-             "INT8 rate matmul / conv | INT8 ceiling | measured speedup |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "time in INT8 kernels: matmul / conv / attention | INT8 rate matmul / conv | INT8 ceiling | "
+             "measured speedup |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     totals = {"fp": 0.0, "optimized": 0.0, "fp_at_ceiling": 0.0}
     for component in family.components:
         fp_xml = paths.fp_model(variant.name) / component / "openvino_model.xml"
@@ -119,8 +125,10 @@ def main(argv: list[str] | None = None) -> None:
         for label, row in (("fp", fp), ("optimized", opt)):
             cells = " | ".join(f"{row[group]:.3f}" for group in GROUPS)
             rate_cells = " / ".join(f"{rates[kind]:.2f}x" if kind in rates else "-" for kind in ("matmul", "convolution"))
-            tail = (f"{rate_cells} | {ceiling:.2f}x | {fp['median_s'] / opt['median_s']:.2f}x" if label == "optimized"
-                    else " | | ")
+            shares = " / ".join(f"{row['int8_share'][group]:.0%}" if group in row["int8_share"] else "-"
+                                for group in ("matmul", "convolution", "attention"))
+            tail = (f"{shares} | {rate_cells} | {ceiling:.2f}x | {fp['median_s'] / opt['median_s']:.2f}x"
+                    if label == "optimized" else " | | | ")
             lines.append(f"| {component} | {label} | {row['precision']} | {row['median_s']:.3f} | {cells} | {tail} |")
         print("\n".join(lines[-2:]), flush=True)
     lines.append(f"\nPer image ({family.denoiser} x {variant.generation.steps} steps, other components once; "

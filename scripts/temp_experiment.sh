@@ -4,22 +4,25 @@
 # come back into this workspace, which is never reset (params.yaml, dvc.lock, outputs and uncommitted edits stay).
 # `make bench-arch`, `make reference` and `make search` are this script with their arguments.
 #
-#   bash scripts/temp_experiment.sh --name NAME --rounds N --require-gb GB [--op-profile] VARIANT...
+#   bash scripts/temp_experiment.sh --name NAME --rounds N --require-gb GB [--op-profile] [-S key=value ...] VARIANT...
 #
 # 1. The experiment, from this workspace as it is (uncommitted edits included), with enabled=[VARIANT...] and
 #    benchmark.rounds=N; kept in DVC (`dvc exp show`, `dvc exp apply <name>`).
+#    -S: more overrides for the experiment, as `dvc exp run -S` takes them.
 # 2. With --op-profile: scripts/op_profile.py on the experiment's models, checked out into a scratch git worktree
-#    under .dvc/tmp that links DVC's cache (no copy of the models).
+#    under .dvc/tmp that links DVC's cache (no copy of the models), into reports/<variant>/op_profile.md;
+#    reports/op_profile.md is then every variant's latest profile.
 # 3. metrics/<variant>/ and reports/<variant>/ from the experiment's commit; judged variants print their adherence.
 set -euo pipefail
-usage() { echo "usage: $0 --name NAME --rounds N --require-gb GB [--op-profile] VARIANT..." >&2; exit 2; }
-NAME="" ROUNDS="" REQUIRE_GB="" PROFILE=0 VARIANTS=()
+usage() { echo "usage: $0 --name NAME --rounds N --require-gb GB [--op-profile] [-S key=value ...] VARIANT..." >&2; exit 2; }
+NAME="" ROUNDS="" REQUIRE_GB="" PROFILE=0 VARIANTS=() OVERRIDES=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --name) NAME=$2; shift 2 ;;
         --rounds) ROUNDS=$2; shift 2 ;;
         --require-gb) REQUIRE_GB=$2; shift 2 ;;
         --op-profile) PROFILE=1; shift ;;
+        -S) OVERRIDES+=(-S "$2"); shift 2 ;;
         -*) echo "error: unknown option $1" >&2; usage ;;
         *) VARIANTS+=("$1"); shift ;;
     esac
@@ -33,7 +36,7 @@ started=$(date +%s)
 echo "$NAME: experiment of ${VARIANTS[*]}, $ROUNDS benchmark rounds, in a temporary workspace" >&2
 python scripts/watchdog.py --require-available-gb "$REQUIRE_GB" --min-available-gb 1.5 -- \
     dvc exp run --temp -n "$NAME" -S "enabled=[$(IFS=,; echo "${VARIANTS[*]}")]" -S "benchmark.rounds=$ROUNDS" \
-    -S gate.allow_empty=true   # random weights: the arch variants are not gated (judged variants still are)
+    -S gate.allow_empty=true "${OVERRIDES[@]}"  # random weights: arch variants are not gated (judged ones still are)
 ref=$(git for-each-ref --format='%(refname)' refs/exps | grep "/$NAME\$")
 
 for variant in "${VARIANTS[@]}"; do
@@ -58,17 +61,20 @@ cache=$(dvc cache dir)
 cleanup() { git -C "$REPO" worktree remove --force "$scratch" 2>/dev/null || true; git -C "$REPO" worktree prune; }
 trap cleanup EXIT
 git worktree add -q --detach "$scratch" "$ref"
-profile=$(mktemp)
 (
     cd "$scratch"
     dvc cache dir --local "$cache"
     for variant in "${VARIANTS[@]}"; do
         dvc checkout -q "export@$variant" "calibrate@$variant" "quantize@$variant-$DEVICE"
+        profile=$(mktemp)
         python "$REPO/scripts/op_profile.py" "$variant" --device "$DEVICE" --markdown "$profile"
+        { echo "# Where the time goes (\`scripts/op_profile.py\`, experiment $NAME)"; echo
+          cat "$profile"; } > "$REPO/reports/$variant/op_profile.md"
+        rm -f "$profile"
     done
 )
-{ echo "# Where the time goes (\`scripts/op_profile.py\`, experiment $NAME)"
-  echo; cat "$profile"; } > reports/op_profile.md
-rm -f "$profile"
+{ echo "# Where the time goes (\`scripts/op_profile.py\`): each variant's latest profile, from reports/<variant>/"
+  for file in reports/*/op_profile.md; do echo; echo "## $(dirname "$file" | xargs basename): $(head -1 "$file" | sed 's/^# //')"
+      tail -n +2 "$file"; done; } > reports/op_profile.md
 echo "$NAME done in $(( ($(date +%s) - started) / 60 )) min: metrics/<variant>/, reports/<variant>/," \
      "reports/op_profile.md; \`dvc repro report\` adds them to reports/summary.md" >&2

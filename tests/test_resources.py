@@ -174,6 +174,7 @@ def test_preflight_refuses_from_the_record_then_a_killed_run_is_reported_by_the_
     resources = json.loads((cwd / "metrics" / VARIANT / "export.json").read_text())["resources"]
     assert resources["estimate"]["memory_basis"].startswith("the peak it reached before it was killed")
     assert resources["peak_rss_gb"] > 0.2
+    assert 0 < resources["peak_anonymous_gb"] <= resources["peak_rss_gb"]  # without the file-backed pages
     with _state(env):
         assert [record.outcome for record in history()] == ["finished", "killed", "finished"]
 

@@ -37,8 +37,9 @@ SAME_SIZE = 0.1  # relative difference in model size under which a recorded peak
 
 # Peak RSS of a stage over the size of what it loads, measured on the full-size architectures (reports/scaling/ and
 # metrics/*-arch/, 2-core AMD EPYC avx512_bf16 and AMX Xeon): calibrate 2.2 (SDXL, bf16) to 2.9 (PixArt) times
-# the FP IR, 3.2 with f32 forced; quantize 3.2 (SDXL) and 3.1 (PixArt) times the FP IR with a calibrated recipe;
-# benchmark (its f32 configuration is the largest) 3.3 to 4.1; export 2.2 times the weights in 16 bit.
+# the FP IR, 3.2 with f32 forced; quantize 3.2 (SDXL's UNet) times the calibrated component's IR, 2.1 (T5-XXL to
+# INT4) for weight-only; benchmark (its f32 configuration is the largest) 3.3 to 4.1; export 2.2 times the weights in
+# 16 bit. Activations are not in these: PixArt's transformer at 1024² peaked at 15 times its IR while quantizing.
 MEMORY_FACTORS = {
     "export": {"bf16": 2.2, "f32": 2.2},
     "calibrate": {"bf16": 2.2, "f32": 3.2},

@@ -78,8 +78,9 @@ def mount_point(path: Path | str) -> Path:
     return existing
 
 
-def tree_rss_bytes(process) -> int:
-    """Resident set of a psutil process and its descendants (the benchmark measures in child processes)."""
+def tree_rss_bytes(process, anonymous: bool = False) -> int:
+    """Resident set of a psutil process and its descendants (the benchmark measures in child processes).
+    ``anonymous``: without the file-backed pages (memory-mapped IR weights, which the kernel can drop and re-read)."""
     import psutil
 
     try:
@@ -89,7 +90,8 @@ def tree_rss_bytes(process) -> int:
     total = 0
     for member in members:
         with contextlib.suppress(psutil.Error):
-            total += member.memory_info().rss
+            info = member.memory_info()
+            total += info.rss - info.shared if anonymous else info.rss  # shared: RssFile + RssShmem on Linux
     return total
 
 
@@ -151,6 +153,7 @@ class RunRecord:
     pid: int
     started: str
     peak_rss_gb: float = 0.0
+    peak_anonymous_gb: float = 0.0  # of which not file-backed: what the stage's own allocations held at most
     available_gb: float = 0.0  # MemAvailable at the last sample
     model_gb: float | None = None  # the size of what the stage loaded: a record of another size is no estimate
     outcome: str = "running"  # running, finished, stopped (by the watchdog), killed (found dead by the next run)
@@ -257,6 +260,8 @@ class StageGuard:
             while not self._stop.wait(self.interval):
                 rss_gb, available = tree_rss_bytes(process) / GB, mem_available_gb()
                 self.record.peak_rss_gb = round(max(self.record.peak_rss_gb, rss_gb), 2)
+                self.record.peak_anonymous_gb = round(max(self.record.peak_anonymous_gb,
+                                                          tree_rss_bytes(process, anonymous=True) / GB), 2)
                 self.record.available_gb = round(available, 2)
                 if available < self.floor_gb:
                     self._stop_for_memory()
@@ -281,6 +286,7 @@ class StageGuard:
     def metrics(self, estimate: dict | None = None) -> dict:
         """The block a stage's metrics carry: its pre-flight estimate beside what it used."""
         return {"estimate": estimate, "peak_rss_gb": round(max(self.record.peak_rss_gb, peak_rss_mb() / 1024), 2),
+                "peak_anonymous_gb": self.record.peak_anonymous_gb,
                 "available_gb_at_start": self.available_at_start_gb, "min_available_gb": round(self.floor_gb, 2)}
 
     def _write(self) -> None:
