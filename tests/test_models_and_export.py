@@ -207,16 +207,22 @@ def _to_16_bit(source: Path, target: Path, dtype) -> None:
                   file)
 
 
-@pytest.mark.parametrize("dtype_name", ["float16", "bfloat16"])
-def test_pixart_export_traces_16_bit_checkpoints_without_an_f32_copy(params, tmp_path, dtype_name):
+@pytest.mark.parametrize("dtype_name, separate_processes", [("float16", True), ("bfloat16", False)])
+def test_pixart_export_traces_16_bit_checkpoints_without_an_f32_copy(params, tmp_path, monkeypatch, dtype_name,
+                                                                    separate_processes):
     """The full T5-XXL only fits when loaded in its checkpoint's 16-bit dtype: the export traces it so (OpenVINO's
-    16-bit patch), computes in f32 like the f32 export of the same weights, and leaves torch unpatched."""
+    16-bit patch), computes in f32 like the f32 export of the same weights, and leaves torch unpatched; a large model
+    converts each part in a process of its own (forced here for the tiny one)."""
     import dataclasses
 
     import openvino as ov
     import torch
 
+    from ov_diffusion_quant.families import pixart
     from ov_diffusion_quant.families.pixart import checkpoint_dtype
+
+    if separate_processes:
+        monkeypatch.setattr(pixart, "SEPARATE_PROCESSES_ABOVE", 0)
 
     variant = params.variant("tiny-pixart-lcm")
     family = get_family("pixart")

@@ -27,6 +27,7 @@ PIPELINE_FILE = "pixart_pipeline.json"
 EncoderOutput = namedtuple("EncoderOutput", "last_hidden_state")
 DecoderOutput = namedtuple("DecoderOutput", "sample")
 
+SEPARATE_PROCESSES_ABOVE = 2**30  # bytes of source weights above which each part converts in its own process
 SAFETENSORS_DTYPES = {"F16": "float16", "BF16": "bfloat16", "F32": "float32"}
 WEIGHT_VARIANTS = ("fp16", "bf16", "fp32")  # diffusers' `name.<variant>.safetensors`
 
@@ -329,10 +330,14 @@ class PixArtFamily(ModelFamily):
 
         from transformers import AutoTokenizer
 
+        weights = sum(file.stat().st_size for file in Path(source).rglob("*.safetensors"))
         for part in self.components:
+            if weights <= SEPARATE_PROCESSES_ABOVE:  # a small model: a new process per part would cost more than it saves
+                export_part(part, source, spec, generation, out_dir)
+                continue
             with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
                 try:
-                    pool.submit(export_part, part, source, spec, generation, out_dir).result()
+                    pool.submit(export_part, part, source, spec, generation, out_dir, True).result()
                 except concurrent.futures.process.BrokenProcessPool:
                     raise RuntimeError(f"the process converting {part} ended without a result (killed, most likely "
                                        "for memory)") from None
@@ -350,9 +355,10 @@ class PixArtFamily(ModelFamily):
         return PixArtPipeline(model_dir, device, compile_config(f32), self.read_compile_config(model_dir), parts)
 
 
-def export_part(part: str, source: Path, spec: ModelSpec, generation: GenerationSpec, out_dir: Path) -> None:
+def export_part(part: str, source: Path, spec: ModelSpec, generation: GenerationSpec, out_dir: Path,
+                own_process: bool = False) -> None:
     """Convert one part of the diffusers directory ``source`` into ``out_dir/part`` (PixArtFamily._convert runs
-    each in its own process)."""
+    each in its own process for a large model: ``own_process`` sets up its logging)."""
     import openvino as ov
     import torch
     from diffusers import AutoencoderKL, PixArtTransformer2DModel
@@ -383,7 +389,7 @@ def export_part(part: str, source: Path, spec: ModelSpec, generation: Generation
                                    torch_dtype=checkpoint_dtype(source / subfolder, spec.weights_variant))
 
     length, latent_h, latent_w = spec.max_length, generation.height // 8, generation.width // 8
-    with entry_point_setup(verbose=False):
+    with entry_point_setup(verbose=False) if own_process else contextlib.nullcontext():
         if part == "text_encoder":
             text_encoder = load(T5EncoderModel, "text_encoder")
 
