@@ -57,6 +57,20 @@ def component_times(runs: list[dict[str, list[float]]], denoiser: str) -> dict[s
     }
 
 
+def timed_metrics(load_seconds: float, compiles: list[float], first_run: float | None, seconds: list[float],
+                  runs: list[dict[str, list[float]]], denoiser: str) -> dict:
+    """A configuration's metrics from its load, its timed runs and their per-component calls."""
+    return {
+        "load_seconds": round(load_seconds, 3),
+        "compile_seconds": round(sum(compiles), 3),
+        "first_run_seconds": round(first_run or seconds[0], 5),
+        "latency_s": latency_summary(seconds),
+        "runs_s": [round(value, 5) for value in seconds],
+        "components_s": component_times(runs, denoiser),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
 def measure_optimum(params: Params, variant: Variant, device: str, configuration: Configuration,
                     prompts: list[dict]) -> dict:
     from ov_diffusion_quant.families import family_for
@@ -93,15 +107,7 @@ def measure_optimum(params: Params, variant: Variant, device: str, configuration
             seconds.append(time.perf_counter() - started)
             runs.append({name: list(sink) for name, sink in calls.items()})
     return {
-        "metrics": {
-            "load_seconds": round(load_seconds, 3),
-            "compile_seconds": round(sum(compiles), 3),
-            "first_run_seconds": round(first_run or seconds[0], 5),
-            "latency_s": latency_summary(seconds),
-            "runs_s": [round(value, 5) for value in seconds],
-            "components_s": component_times(runs, denoiser),
-            "peak_rss_mb": peak_rss_mb(),
-        },
+        "metrics": timed_metrics(load_seconds, compiles, first_run, seconds, runs, denoiser),
         "env": {**compiled_env(slots, denoiser), "input_shapes": "static" if bench.static_shapes else "dynamic"},
     }
 
@@ -167,15 +173,7 @@ def measure_text_encoder_apart(params: Params, variant: Variant, device: str, co
             runs.append({"text_encoder": [encode_seconds[index]], **{name: list(sink) for name, sink in calls.items()}})
     precisions = {env["inference_precision"], compiled_env(slots, denoiser)["inference_precision"]}
     return {
-        "metrics": {
-            "load_seconds": round(load_seconds, 3),
-            "compile_seconds": round(sum(compiles), 3),
-            "first_run_seconds": round(first_run or seconds[0], 5),
-            "latency_s": latency_summary(seconds),
-            "runs_s": [round(value, 5) for value in seconds],
-            "components_s": component_times(runs, denoiser),
-            "peak_rss_mb": peak_rss_mb(),
-        },
+        "metrics": timed_metrics(load_seconds, compiles, first_run, seconds, runs, denoiser),
         "env": {**compiled_env(slots, denoiser),
                 "inference_precision": ", ".join(sorted(precisions)),
                 "input_shapes": "static" if bench.static_shapes else "dynamic",
