@@ -6,10 +6,11 @@ Compiles every component of models/<variant>/fp and optimized-<device> with stat
 from its first calibration sample, the others from the variant's size), runs each a few times with
 OpenVINO's PERF_COUNT on, and sums the per-node times into four groups: matrix multiplications
 (FullyConnected/MatMul), convolutions, attention (the fused scaled-dot-product subgraphs) and everything
-else (norms, element-wise, layout). The "INT8 ceiling" of a component assumes its matrix multiplications
-and convolutions run as much faster in INT8 as this CPU runs the component's own heaviest shapes of each kind
-(measured one node at a time, FP vs NNCF-quantized: ov_diffusion_quant/benchmarking/kernel_rates.py), and
-everything else as fast as in FP; the measured INT8 model shows how close it gets.
+else (norms, element-wise, layout). The "INT8 ceiling" of a component assumes its matrix multiplications,
+convolutions and attention run as much faster in INT8 as this CPU runs the component's own heaviest shapes of each
+kind (kernel time measured one node at a time, FP vs NNCF-quantized: ov_diffusion_quant/benchmarking/kernel_rates.py),
+and everything else as fast as in FP; the measured INT8 model shows how close it gets. The table also shows which
+share of each group's time ran in INT8 kernels (the kernel names the precision it ran in).
 """
 
 from __future__ import annotations
@@ -20,24 +21,15 @@ import time
 import numpy as np
 import openvino as ov
 
-from ov_diffusion_quant.benchmarking.kernel_rates import int8_rates
+from ov_diffusion_quant.benchmarking.kernel_rates import KINDS, group_of, int8_rates
 from ov_diffusion_quant.quantization import calibration_data
 from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_errors
 from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.families import get_family
 from ov_diffusion_quant.config.params import load
+from ov_diffusion_quant.runtime.host_facts import cpu_model, isa_class
 
 GROUPS = ("matmul", "convolution", "attention", "other")
-
-
-def group_of(info) -> str:
-    if "scaled_dot_product_attention" in info.node_name or info.node_type == "ScaledDotProductAttention":
-        return "attention"
-    if info.node_type.startswith(("FullyConnected", "MatMul", "LLMMLP", "QKVProjection")):
-        return "matmul"
-    if info.node_type.startswith(("Convolution", "GroupConvolution", "Deconvolution")):
-        return "convolution"
-    return "other"
 
 
 def example_inputs(variant, family, component: str, model: ov.Model) -> dict[str, np.ndarray]:
@@ -75,11 +67,11 @@ def profile(core: ov.Core, xml, inputs: dict, runs: int) -> dict:
         times.append(time.perf_counter() - started)
     groups, in_int8 = collections.Counter(), collections.Counter()
     for info in request.profiling_info:
-        seconds = info.real_time.total_seconds()
-        groups[group_of(info)] += seconds
+        seconds, group = info.real_time.total_seconds(), group_of(info.node_name, info.node_type)
+        groups[group] += seconds
         # the kernel the plugin chose names the precision it ran in, e.g. brgemm_avx512_I8, jit_avx512_BF16
         if info.exec_type.upper().endswith(("_I8", "_U8")):
-            in_int8[group_of(info)] += seconds
+            in_int8[group] += seconds
     precision = compiled.get_property("INFERENCE_PRECISION_HINT")
     return {"median_s": sorted(times)[len(times) // 2], "precision": getattr(precision, "get_type_name", str)(),
             **{group: groups[group] for group in GROUPS},
@@ -98,11 +90,12 @@ def main(argv: list[str] | None = None) -> None:
     family = get_family(variant.model.family)
     core = ov.Core()
     lines = [f"### {variant.name}: static shapes, {variant.generation.height}x{variant.generation.width}, "
-             f"one call per component, seconds (median of {args.runs}; groups from PERF_COUNT)\n",
+             f"one call per component, seconds (median of {args.runs}; groups from PERF_COUNT); "
+             f"{cpu_model()}, host class `{isa_class()}`\n",
              "| component | model | precision | median | matmul | convolution | attention | other | "
-             "time in INT8 kernels: matmul / conv / attention | INT8 rate matmul / conv | INT8 ceiling | "
-             "measured speedup |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "time in INT8 kernels: matmul / conv / attention | INT8 rate matmul / conv / attention | INT8 ceiling | "
+             "measured speedup | of the ceiling |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     totals = {"fp": 0.0, "optimized": 0.0, "fp_at_ceiling": 0.0}
     for component in family.components:
         fp_xml = paths.fp_model(variant.name) / component / "openvino_model.xml"
@@ -115,27 +108,27 @@ def main(argv: list[str] | None = None) -> None:
         rates = {kind: rate["ratio"] for kind, rate in int8_rates(core, static_model(core, fp_xml, inputs), {}).items()}
         profiled = sum(fp[group] for group in GROUPS)
         scale = fp["median_s"] / profiled if profiled else 1.0  # PERF_COUNT sums differ a little from wall time
-        ceiling = fp["median_s"] / (scale * (fp["matmul"] / rates.get("matmul", 1.0)
-                                             + fp["convolution"] / rates.get("convolution", 1.0)
-                                             + fp["attention"] + fp["other"]))
+        ceiling = fp["median_s"] / (scale * (sum(fp[kind] / rates.get(kind, 1.0) for kind in KINDS) + fp["other"]))
         calls = variant.generation.steps if component == family.denoiser else 1
         totals["fp"] += calls * fp["median_s"]
         totals["optimized"] += calls * opt["median_s"]
         totals["fp_at_ceiling"] += calls * fp["median_s"] / ceiling
         for label, row in (("fp", fp), ("optimized", opt)):
             cells = " | ".join(f"{row[group]:.3f}" for group in GROUPS)
-            rate_cells = " / ".join(f"{rates[kind]:.2f}x" if kind in rates else "-" for kind in ("matmul", "convolution"))
+            rate_cells = " / ".join(f"{rates[kind]:.2f}x" if kind in rates else "-" for kind in KINDS)
             shares = " / ".join(f"{row['int8_share'][group]:.0%}" if group in row["int8_share"] else "-"
-                                for group in ("matmul", "convolution", "attention"))
-            tail = (f"{shares} | {rate_cells} | {ceiling:.2f}x | {fp['median_s'] / opt['median_s']:.2f}x"
-                    if label == "optimized" else " | | | ")
+                                for group in KINDS)
+            speedup = fp["median_s"] / opt["median_s"]
+            tail = (f"{shares} | {rate_cells} | {ceiling:.2f}x | {speedup:.2f}x | {speedup / ceiling:.0%}"
+                    if label == "optimized" else " | | | | ")
             lines.append(f"| {component} | {label} | {row['precision']} | {row['median_s']:.3f} | {cells} | {tail} |")
         print("\n".join(lines[-2:]), flush=True)
     lines.append(f"\nPer image ({family.denoiser} x {variant.generation.steps} steps, other components once; "
                  f"pipeline overhead excluded): FP {totals['fp']:.3f} s, optimized {totals['optimized']:.3f} s = "
                  f"**{totals['fp'] / totals['optimized']:.2f}x**, "
-                 f"{totals['fp_at_ceiling'] / totals['optimized']:.0%} of the INT8 ceiling (matmuls and convolutions at "
-                 f"this CPU's measured INT8 rates, the rest unchanged) **{totals['fp'] / totals['fp_at_ceiling']:.2f}x**.")
+                 f"{totals['fp_at_ceiling'] / totals['optimized']:.0%} of the INT8 ceiling (matmuls, convolutions and "
+                 f"attention at this CPU's measured INT8 rates, the rest unchanged) "
+                 f"**{totals['fp'] / totals['fp_at_ceiling']:.2f}x**.")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.markdown:

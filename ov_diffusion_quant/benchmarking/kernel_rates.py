@@ -1,11 +1,14 @@
-"""How much faster this CPU runs a model's matrix multiplications and convolutions in INT8 than in its FP precision,
-measured on the model's own heaviest shapes: the INT8 ceiling of scripts/op_profile.py.
+"""How much faster this CPU runs a model's matrix multiplications, convolutions and attention in INT8 than in its FP
+precision, measured on the model's own heaviest shapes: the INT8 ceiling of scripts/op_profile.py.
 
-The FP model is read with static shapes; its MatMul and Convolution nodes with constant weights are grouped by
-shape and attributes and ranked by FLOPs. The heaviest groups (together at least ``COVER`` of each kind's FLOPs, at
-most ``MAX_SHAPES``) are each built as a one-node model with FP16 weights, as the export writes them, compiled at the
-host's precision, then quantized by NNCF (``nncf.quantize``, the same FakeQuantize placement as the recipes) and
-compiled again; the ratio of the two latencies, weighted by the groups' counts, is the kind's INT8 rate.
+The FP model is read with static shapes; its MatMul and Convolution nodes with constant weights, and its
+ScaledDotProductAttention nodes, are grouped by shape and attributes and ranked by FLOPs. The heaviest groups
+(together at least ``COVER`` of each kind's FLOPs, at most ``MAX_SHAPES``) are each built as a one-node model (FP16
+weights, as the export writes them), compiled at the host's precision, then quantized by NNCF (``nncf.quantize`` with
+``ModelType.TRANSFORMER``: FakeQuantize on weights and activations, and on attention's query and key) and compiled
+again. Each side's time is the kernel's own, from PERF_COUNT (the nodes of the kind, not the quantization of the
+input in front of them, which a real model fuses into the op before); the ratio of the two, weighted by the groups'
+counts, is the kind's INT8 rate.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-KINDS = ("matmul", "convolution")
+KINDS = ("matmul", "convolution", "attention")
 COVER = 0.8
 MAX_SHAPES = 4
 
@@ -26,11 +29,16 @@ MAX_SHAPES = 4
 @dataclass(frozen=True)
 class HeavyOp:
     kind: str
-    input_shape: tuple[int, ...]
-    weight_shape: tuple[int, ...]
-    attributes: tuple  # MatMul: (transpose_a, transpose_b); Convolution: (strides, pads_begin, pads_end, dilations)
+    input_shape: tuple[int, ...]  # attention: the query's
+    weight_shape: tuple[int, ...]  # attention: the key's
+    attributes: tuple  # MatMul: (transpose_a, transpose_b); Convolution: (strides, pads_begin, pads_end, dilations);
+    #                    attention: (the value's shape, causal)
 
     def flops(self) -> int:
+        if self.kind == "attention":  # Q·Kᵀ and the weighted sum of V
+            *batch, queries, depth = self.input_shape
+            keys, value_depth = self.weight_shape[-2], self.attributes[0][-1]
+            return 2 * int(np.prod(batch, dtype=np.int64)) * queries * keys * (depth + value_depth)
         if self.kind == "matmul":
             *batch, rows, depth = self.input_shape
             if self.attributes[0]:
@@ -56,18 +64,33 @@ def _constant_source(output) -> bool:
     return node.get_type_name() == "Constant"
 
 
+def group_of(node_name: str, node_type: str) -> str:
+    """The op profile's group of a runtime node (a PERF_COUNT entry): its kind, or "other"."""
+    if "scaled_dot_product_attention" in node_name or node_type == "ScaledDotProductAttention":
+        return "attention"
+    if node_type.startswith(("FullyConnected", "MatMul", "LLMMLP", "QKVProjection")):
+        return "matmul"
+    if node_type.startswith(("Convolution", "GroupConvolution", "Deconvolution")):
+        return "convolution"
+    return "other"
+
+
 def heavy_ops(model) -> dict[HeavyOp, int]:
-    """The weight-bearing MatMul and Convolution nodes of a model with static shapes, counted by shape."""
+    """The weight-bearing MatMul and Convolution nodes and the attention nodes of a model with static shapes,
+    counted by shape."""
     counts: dict[HeavyOp, int] = {}
     for node in model.get_ordered_ops():
-        kind = {"MatMul": "matmul", "Convolution": "convolution"}.get(node.get_type_name())
-        if kind is None or not _constant_source(node.input_value(1)):
+        kind = {"MatMul": "matmul", "Convolution": "convolution",
+                "ScaledDotProductAttention": "attention"}.get(node.get_type_name())
+        if kind is None or (kind != "attention" and not _constant_source(node.input_value(1))):
             continue
-        shapes = [node.input_value(i).get_partial_shape() for i in (0, 1)]
+        shapes = [node.input_value(i).get_partial_shape() for i in ((0, 1, 2) if kind == "attention" else (0, 1))]
         if not all(shape.is_static for shape in shapes):
             continue
         attributes = node.get_attributes()
-        if kind == "matmul":
+        if kind == "attention":
+            attrs = (tuple(shapes[2].to_shape()), bool(attributes.get("causal", False)))
+        elif kind == "matmul":
             attrs = (bool(attributes["transpose_a"]), bool(attributes["transpose_b"]))
         else:
             attrs = tuple(tuple(attributes[key]) for key in ("strides", "pads_begin", "pads_end", "dilations"))
@@ -93,6 +116,12 @@ def one_op_model(op: HeavyOp):
     import openvino as ov
     from openvino import opset13 as ops
 
+    if op.kind == "attention":
+        query, key, value = (ops.parameter(list(shape), np.float32, name=name) for shape, name in
+                             ((op.input_shape, "query"), (op.weight_shape, "key"), (op.attributes[0], "value")))
+        result = ops.scaled_dot_product_attention(query, key, value, causal=op.attributes[1],
+                                                  name="scaled_dot_product_attention")
+        return ov.Model([result], [query, key, value], op.kind)
     rng = np.random.default_rng(0)
     data = ops.parameter(list(op.input_shape), np.float32, name="x")
     weights = ops.convert(ops.constant((rng.standard_normal(op.weight_shape) * 0.05).astype(np.float16)), np.float32)
@@ -104,15 +133,25 @@ def one_op_model(op: HeavyOp):
     return ov.Model([result], [data], op.kind)
 
 
-def _latency(core, model, config: dict, example: np.ndarray, min_seconds: float = 0.5) -> float:
-    compiled = core.compile_model(model, "CPU", config)
+def example_inputs(op: HeavyOp) -> list[np.ndarray]:
+    rng = np.random.default_rng(1)
+    shapes = (op.input_shape, op.weight_shape, op.attributes[0]) if op.kind == "attention" else (op.input_shape,)
+    return [rng.standard_normal(shape).astype(np.float32) for shape in shapes]
+
+
+def kernel_seconds(core, model, kind: str, config: dict, inputs: list, min_seconds: float = 0.5) -> float:
+    """Median time per inference of the model's nodes of this kind, from PERF_COUNT."""
+    compiled = core.compile_model(model, "CPU", {**config, "PERF_COUNT": True})
     request = compiled.create_infer_request()
-    request.infer({0: example})
+    request.infer(inputs)
     times, started = [], time.perf_counter()
     while len(times) < 3 or time.perf_counter() - started < min_seconds:
-        begin = time.perf_counter()
-        request.infer({0: example})
-        times.append(time.perf_counter() - begin)
+        request.infer(inputs)
+        times.append(sum(info.real_time.total_seconds() for info in request.profiling_info
+                         if group_of(info.node_name, info.node_type) == kind))
+    if not max(times):
+        ran = sorted({info.node_type for info in request.profiling_info})
+        raise RuntimeError(f"no {kind} node ran in the compiled one-node model; it ran {ran}")
     return float(np.median(times))
 
 
@@ -128,11 +167,11 @@ def int8_rates(core, model, config: dict) -> dict[str, dict]:
         fp_total = int8_total = 0.0
         measured = []
         for op, count in chosen.items():
-            fp_model = one_op_model(op)
-            example = np.random.default_rng(1).standard_normal(op.input_shape).astype(np.float32)
-            int8_model = nncf.quantize(one_op_model(op), nncf.Dataset([example]), subset_size=1,
-                                       fast_bias_correction=True)
-            fp_s, int8_s = _latency(core, fp_model, config, example), _latency(core, int8_model, config, example)
+            inputs = example_inputs(op)
+            int8_model = nncf.quantize(one_op_model(op), nncf.Dataset([inputs]), subset_size=1,
+                                       model_type=nncf.ModelType.TRANSFORMER, fast_bias_correction=True)
+            fp_s = kernel_seconds(core, one_op_model(op), kind, config, inputs)
+            int8_s = kernel_seconds(core, int8_model, kind, config, inputs)
             fp_total += count * fp_s
             int8_total += count * int8_s
             measured.append({"input": list(op.input_shape), "weight": list(op.weight_shape), "count": count,
