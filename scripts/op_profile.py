@@ -27,7 +27,7 @@ from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_er
 from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.families import get_family
 from ov_diffusion_quant.config.params import load
-from ov_diffusion_quant.runtime.host_facts import cpu_model, isa_class
+from ov_diffusion_quant.runtime.host_facts import cpu_model, host_label
 
 GROUPS = ("matmul", "convolution", "attention", "other")
 
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     core = ov.Core()
     lines = [f"### {variant.name}: static shapes, {variant.generation.height}x{variant.generation.width}, "
              f"one call per component, seconds (median of {args.runs}; groups from PERF_COUNT); "
-             f"{cpu_model()}, host class `{isa_class()}`\n",
+             f"{cpu_model()}, host class `{host_label()}`\n",
              "| component | model | precision | median | matmul | convolution | attention | other | "
              "time in INT8 kernels: matmul / conv / attention | INT8 rate matmul / conv / attention | INT8 ceiling | "
              "measured speedup | of the ceiling |",

@@ -75,6 +75,11 @@ def isa_class(flags: set[str] | None = None) -> str:
     return "avx2"
 
 
+def host_label() -> str:
+    """The host class, marked when scripts/emulate_host.py set it: names a measurement's file per kind of CPU."""
+    return isa_class() + ("-emulated" if os.environ.get(ISA_OVERRIDE_ENV) else "")
+
+
 def has_bf16(isa: str) -> bool:
     return isa in BF16_CLASSES
 
