@@ -21,7 +21,7 @@ import time
 import numpy as np
 import openvino as ov
 
-from ov_diffusion_quant.benchmarking.kernel_rates import KINDS, group_of, int8_rates
+from ov_diffusion_quant.benchmarking.kernel_rates import KINDS, int8_rates, runtime_groups
 from ov_diffusion_quant.quantization import calibration_data
 from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_errors
 from ov_diffusion_quant.common import paths
@@ -58,6 +58,7 @@ def static_model(core: ov.Core, xml, inputs: dict) -> ov.Model:
 def profile(core: ov.Core, xml, inputs: dict, runs: int) -> dict:
     model = static_model(core, xml, inputs)
     compiled = core.compile_model(model, "CPU", {"PERF_COUNT": True})
+    group_by_name = runtime_groups(compiled)
     request = compiled.create_infer_request()
     request.infer(inputs)
     times = []
@@ -67,7 +68,7 @@ def profile(core: ov.Core, xml, inputs: dict, runs: int) -> dict:
         times.append(time.perf_counter() - started)
     groups, in_int8 = collections.Counter(), collections.Counter()
     for info in request.profiling_info:
-        seconds, group = info.real_time.total_seconds(), group_of(info.node_name, info.node_type)
+        seconds, group = info.real_time.total_seconds(), group_by_name.get(info.node_name, "other")
         groups[group] += seconds
         # the kernel the plugin chose names the precision it ran in, e.g. brgemm_avx512_I8, jit_avx512_BF16
         if info.exec_type.upper().endswith(("_I8", "_U8")):

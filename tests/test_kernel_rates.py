@@ -69,3 +69,20 @@ def test_the_attention_side_quantizes_query_and_key_and_times_only_the_attention
     assert kernel_rates.kernel_seconds(ov.Core(), quantized, "attention", {}, inputs) > 0
     with pytest.raises(RuntimeError, match="no convolution node ran"):
         kernel_rates.kernel_seconds(ov.Core(), quantized, "convolution", {}, inputs)
+
+
+def test_a_fused_attention_named_after_another_layer_is_still_attention():
+    """In f32 the CPU plugin fuses attention with the transposes around it into a subgraph named after a transpose."""
+    tokens = ops.parameter([1, 64, 4, 16], np.float32, name="tokens")
+    order = ops.constant(np.array([0, 2, 1, 3], np.int64))
+    query, key, value = (ops.transpose(ops.multiply(tokens, ops.constant(np.float32(scale))), order)
+                         for scale in (1.0, 0.5, 2.0))
+    attention = ops.scaled_dot_product_attention(query, key, value, name="attn1/aten::scaled_dot_product_attention")
+    compiled = ov.Core().compile_model(ov.Model([ops.transpose(attention, order)], [tokens]), "CPU",
+                                       {"PERF_COUNT": True, "INFERENCE_PRECISION_HINT": "f32"})
+    groups = kernel_rates.runtime_groups(compiled)
+    request = compiled.create_infer_request()
+    request.infer([np.ones((1, 64, 4, 16), np.float32)])
+    ran = {info.node_name: groups[info.node_name] for info in request.profiling_info if info.real_time.total_seconds()}
+    assert "attention" in ran.values(), ran
+    assert not any("scaled_dot_product_attention" in name for name in ran), "the case this test is for: renamed"
