@@ -41,7 +41,11 @@ def test_a_temporary_experiment_leaves_the_workspace_alone_and_brings_back_the_m
     for name in ("export.json", "calibrate.json", "CPU/quantize.json", "CPU/evaluate.json"):
         assert (repo / "metrics" / VARIANT / name).is_file(), name
     assert (repo / "reports" / VARIANT / "CPU" / "grid.png").is_file()
-    assert f"### {VARIANT}: static shapes" in (repo / "reports" / "op_profile.md").read_text()
+    from ov_diffusion_quant.runtime.host_facts import host_label
+
+    profile = (repo / "reports" / VARIANT / f"op_profile-{host_label()}.md").read_text()  # one per kind of CPU
+    assert f"### {VARIANT}: static shapes" in profile and "of the INT8 ceiling" in profile
+    assert f"## {VARIANT} on `{host_label()}`" in (repo / "reports" / "op_profile.md").read_text()
     changed = run_in(repo, "git", "status", "--porcelain").stdout.splitlines()
     assert sorted(line[3:] for line in changed) == sorted(
         ["params.yaml", "reports/op_profile.md", f"metrics/{VARIANT}/", f"reports/{VARIANT}/"])
