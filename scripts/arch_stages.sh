@@ -20,16 +20,9 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$VARIANT" ] && [ -n "$REQUIRE_GB" ] && [ ${#STAGES[@]} -gt 0 ] || usage
 REPO=$(pwd)
-scratch="$REPO/.dvc/tmp/stages-$VARIANT"
-cache=$(dvc cache dir)
-cleanup() {  # git leaves the ignored files (DVC's tmp) behind
-    git -C "$REPO" worktree remove --force "$scratch" 2>/dev/null || true; rm -rf "$scratch"; git -C "$REPO" worktree prune
-}
-trap cleanup EXIT
-cleanup
-git worktree add -q --detach "$scratch" HEAD
-cd "$scratch"
-dvc cache dir --local "$cache"
+source "$REPO/scripts/lib/scratch_worktree.sh"
+scratch_worktree "stages-$VARIANT" HEAD
+cd "$SCRATCH"
 for stage in "${STAGES[@]}"; do
     case "$stage" in
         export|calibrate) target="$stage@$VARIANT" ;;

@@ -9,9 +9,8 @@
 # 1. The experiment, from this workspace as it is (uncommitted edits included), with enabled=[VARIANT...] and
 #    benchmark.rounds=N; kept in DVC (`dvc exp show`, `dvc exp apply <name>`).
 #    -S: more overrides for the experiment, as `dvc exp run -S` takes them.
-# 2. With --op-profile: scripts/op_profile.py on the experiment's models, checked out into a scratch git worktree
-#    under .dvc/tmp that links DVC's cache (no copy of the models), into reports/<variant>/op_profile-<host class>.md
-#    (one per kind of CPU, "-emulated" under scripts/emulate_host.py); reports/op_profile.md then gathers them all.
+# 2. With --op-profile: scripts/op_profile_experiment.sh on the experiment's models, into
+#    reports/<variant>/op_profile-<host class>.md (one per kind of CPU); reports/op_profile.md then gathers them all.
 # 3. metrics/<variant>/ and reports/<variant>/ from the experiment's commit; judged variants print their adherence.
 set -euo pipefail
 usage() { echo "usage: $0 --name NAME --rounds N --require-gb GB [--op-profile] [-S key=value ...] VARIANT..." >&2; exit 2; }
@@ -56,24 +55,6 @@ if [ "$PROFILE" = 0 ]; then
     exit 0
 fi
 
-scratch="$REPO/.dvc/tmp/$NAME"
-cache=$(dvc cache dir)
-cleanup() { git -C "$REPO" worktree remove --force "$scratch" 2>/dev/null || true; git -C "$REPO" worktree prune; }
-trap cleanup EXIT
-git worktree add -q --detach "$scratch" "$ref"
-(
-    cd "$scratch"
-    dvc cache dir --local "$cache"
-    label=$(python -c "from ov_diffusion_quant.runtime.host_facts import host_label; print(host_label())")
-    for variant in "${VARIANTS[@]}"; do
-        dvc checkout -q "export@$variant" "calibrate@$variant" "quantize@$variant-$DEVICE"
-        profile=$(mktemp)
-        python "$REPO/scripts/op_profile.py" "$variant" --device "$DEVICE" --markdown "$profile"
-        { echo "# Where the time goes (\`scripts/op_profile.py\`, experiment $NAME)"; echo
-          cat "$profile"; } > "$REPO/reports/$variant/op_profile-$label.md"
-        rm -f "$profile"
-    done
-)
-bash scripts/op_profile_report.sh
+bash scripts/op_profile_experiment.sh --exp "$NAME" --require-gb "$REQUIRE_GB" "${VARIANTS[@]}"
 echo "$NAME done in $(( ($(date +%s) - started) / 60 )) min: metrics/<variant>/, reports/<variant>/," \
      "reports/op_profile.md; \`dvc repro report\` adds them to reports/summary.md" >&2

@@ -53,6 +53,25 @@ def test_a_temporary_experiment_leaves_the_workspace_alone_and_brings_back_the_m
     assert "bench-arch-" in run_in(repo, "dvc", "exp", "list", "--name-only").stdout
     assert "done in" in result.stderr
 
+    from ov_diffusion_quant.runtime.host_facts import cpu_flags
+
+    if "avx512f" in cpu_flags():  # the same experiment's models profiled as a smaller kind of CPU would run them
+        [name] = [line for line in run_in(repo, "dvc", "exp", "list", "--name-only").stdout.split()
+                  if line.startswith("bench-arch-")]
+        run_in(repo, "bash", "scripts/op_profile_experiment.sh", "--exp", name, "--emulate", "avx512", VARIANT)
+        emulated = (repo / "reports" / VARIANT / "op_profile-avx512-emulated.md").read_text()
+        assert "emulate_host.py avx512" in emulated and f"quantized on `{host_label()}`" in emulated
+        assert "| optimized | f32 |" in emulated, "a class without bf16 runs f32"
+        assert f"## {VARIANT} on `avx512-emulated`" in (repo / "reports" / "op_profile.md").read_text()
+        assert len(run_in(repo, "git", "worktree", "list").stdout.splitlines()) == 1
+
+
+def test_profiling_an_experiment_that_does_not_exist_is_one_line():
+    result = run_in(REPO, "bash", "scripts/op_profile_experiment.sh", "--exp", "no-such-experiment", VARIANT,
+                    check=False)
+    assert result.returncode == 2 and result.stderr.strip() == (
+        "error: no DVC experiment named no-such-experiment: see `dvc exp list --all-commits --name-only`")
+
 
 def test_the_runner_refuses_missing_arguments():
     result = run_in(REPO, "bash", "scripts/temp_experiment.sh", "--name", "x", "tiny-pixart-lcm", check=False)
