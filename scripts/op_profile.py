@@ -50,14 +50,12 @@ def example_inputs(variant, family, component: str, model: ov.Model) -> dict[str
     return inputs
 
 
-def static_model(core: ov.Core, xml, inputs: dict) -> ov.Model:
-    model = core.read_model(xml)
+def static_model(model: ov.Model, inputs: dict) -> ov.Model:
     model.reshape({port.get_any_name(): list(inputs[port.get_any_name()].shape) for port in model.inputs})
     return model
 
 
-def profile(core: ov.Core, xml, inputs: dict, runs: int) -> dict:
-    model = static_model(core, xml, inputs)
+def profile(core: ov.Core, model: ov.Model, inputs: dict, runs: int) -> dict:
     compiled = core.compile_model(model, "CPU", {"PERF_COUNT": True})
     group_by_name = runtime_groups(compiled)
     request = compiled.create_infer_request()
@@ -103,11 +101,13 @@ def main(argv: list[str] | None = None) -> None:
         fp_xml = paths.fp_model(variant.name) / component / "openvino_model.xml"
         if component == "vae_encoder" or not fp_xml.exists():
             continue
-        inputs = example_inputs(variant, family, component, core.read_model(fp_xml))
-        fp = profile(core, fp_xml, inputs, args.runs)
-        opt = profile(core, paths.optimized_model(variant.name, args.device) / component / "openvino_model.xml",
-                      inputs, args.runs)
-        rates = {kind: rate["ratio"] for kind, rate in int8_rates(core, static_model(core, fp_xml, inputs), {}).items()}
+        fp_model = core.read_model(fp_xml)
+        inputs = example_inputs(variant, family, component, fp_model)
+        fp_model = static_model(fp_model, inputs)
+        fp = profile(core, fp_model, inputs, args.runs)
+        opt_xml = paths.optimized_model(variant.name, args.device) / component / "openvino_model.xml"
+        opt = profile(core, static_model(core.read_model(opt_xml), inputs), inputs, args.runs)
+        rates = {kind: rate["ratio"] for kind, rate in int8_rates(core, fp_model, {}).items()}
         profiled = sum(fp[group] for group in GROUPS)
         scale = fp["median_s"] / profiled if profiled else 1.0  # PERF_COUNT sums differ a little from wall time
         # a kind this CPU runs slower in INT8 is at best left in FP

@@ -18,7 +18,7 @@ import time
 import psutil
 
 from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_errors
-from ov_diffusion_quant.common.resources import GB, mem_available_gb, tree_rss_bytes
+from ov_diffusion_quant.common.resources import GB, mem_available_gb, tree_memory_bytes
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     peak = 0.0
     try:
         while process.poll() is None:
-            peak = max(peak, tree_rss_bytes(tree) / GB)
+            peak = max(peak, tree_memory_bytes(tree)[0] / GB)
             if mem_available_gb() < args.min_available_gb:
                 log.error("watchdog: MemAvailable below %s GB, killing process group %d (peak tree RSS %.1f GB)",
                           args.min_available_gb, process.pid, peak)

@@ -78,21 +78,23 @@ def mount_point(path: Path | str) -> Path:
     return existing
 
 
-def tree_rss_bytes(process, anonymous: bool = False) -> int:
-    """Resident set of a psutil process and its descendants (the benchmark measures in child processes).
-    ``anonymous``: without the file-backed pages (memory-mapped IR weights, which the kernel can drop and re-read)."""
+def tree_memory_bytes(process) -> tuple[int, int]:
+    """Resident set of a psutil process and its descendants (the benchmark measures in child processes), and the
+    part of it that is anonymous: without the file-backed pages (memory-mapped IR weights, which the kernel can drop
+    and re-read)."""
     import psutil
 
     try:
         members = (process, *process.children(recursive=True))
     except psutil.Error:  # it has just ended
-        return 0
-    total = 0
+        return 0, 0
+    rss = anonymous = 0
     for member in members:
         with contextlib.suppress(psutil.Error):
             info = member.memory_info()
-            total += info.rss - info.shared if anonymous else info.rss  # shared: RssFile + RssShmem on Linux
-    return total
+            rss += info.rss
+            anonymous += info.rss - info.shared  # shared: RssFile + RssShmem on Linux
+    return rss, anonymous
 
 
 class RssPeak:
@@ -258,10 +260,9 @@ class StageGuard:
         def watch() -> None:
             last_written = 0.0
             while not self._stop.wait(self.interval):
-                rss_gb, available = tree_rss_bytes(process) / GB, mem_available_gb()
-                self.record.peak_rss_gb = round(max(self.record.peak_rss_gb, rss_gb), 2)
-                self.record.peak_anonymous_gb = round(max(self.record.peak_anonymous_gb,
-                                                          tree_rss_bytes(process, anonymous=True) / GB), 2)
+                (rss, anonymous), available = tree_memory_bytes(process), mem_available_gb()
+                self.record.peak_rss_gb = round(max(self.record.peak_rss_gb, rss / GB), 2)
+                self.record.peak_anonymous_gb = round(max(self.record.peak_anonymous_gb, anonymous / GB), 2)
                 self.record.available_gb = round(available, 2)
                 if available < self.floor_gb:
                     self._stop_for_memory()
