@@ -1,16 +1,18 @@
 """Loaded by every Python process that scripts/emulate_host.py starts (it puts this directory on PYTHONPATH).
 
-OpenVINO picks its CPU default precision from CPUID, which ONEDNN_MAX_CPU_ISA does not change: on an AMX host
-capped to AVX-512, a compile without a precision hint would run bf16 in oneDNN's slow reference kernels, which
-no real host does. A host class without bf16 defaults to f32, so every `openvino.Core` gets that default here.
+OpenVINO picks some CPU defaults from CPUID, which ONEDNN_MAX_CPU_ISA does not change: on an AMX host capped to
+AVX-512, a compile without a precision hint would run bf16 in oneDNN's slow reference kernels, which no real host
+does. So every `openvino.Core` gets the defaults the emulated class would have (OVDQ_EMULATED_CPU_DEFAULTS, JSON,
+set by emulate_host.py): f32 without bf16, no dynamic quantization without VNNI on avx2.
 """
 
 import importlib.abc
 import importlib.util
+import json
 import os
 import sys
 
-if os.environ.get("OVDQ_EMULATED_DEFAULT_PRECISION"):
+if os.environ.get("OVDQ_EMULATED_CPU_DEFAULTS"):
 
     class _SetDefaultPrecisionOnImport(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path, target=None):
@@ -26,7 +28,7 @@ if os.environ.get("OVDQ_EMULATED_DEFAULT_PRECISION"):
 
                 def __init__(self, *args, **kwargs):
                     base_init(self, *args, **kwargs)
-                    self.set_property("CPU", {"INFERENCE_PRECISION_HINT": os.environ["OVDQ_EMULATED_DEFAULT_PRECISION"]})
+                    self.set_property("CPU", json.loads(os.environ["OVDQ_EMULATED_CPU_DEFAULTS"]))
 
                 module.Core.__init__ = __init__
 
