@@ -14,7 +14,7 @@ import sys
 
 if os.environ.get("OVDQ_EMULATED_CPU_DEFAULTS"):
 
-    class _SetDefaultPrecisionOnImport(importlib.abc.MetaPathFinder):
+    class _SetCpuDefaultsOnImport(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path, target=None):
             if name != "openvino._ov_api":
                 return None
@@ -35,4 +35,4 @@ if os.environ.get("OVDQ_EMULATED_CPU_DEFAULTS"):
             spec.loader.exec_module = exec_module
             return spec
 
-    sys.meta_path.insert(0, _SetDefaultPrecisionOnImport())
+    sys.meta_path.insert(0, _SetCpuDefaultsOnImport())
