@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -303,7 +304,7 @@ def test_a_second_repro_in_the_same_workspace_is_refused_by_dvcs_lock_and_the_fi
     repo, _ = reproduced
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     first = subprocess.Popen(["dvc", "repro", "--force", "--single-item", "report"], cwd=repo, env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         lines = []
         for line in first.stdout:  # DVC holds the workspace lock from here until the stage is committed
@@ -311,7 +312,13 @@ def test_a_second_repro_in_the_same_workspace_is_refused_by_dvcs_lock_and_the_fi
             if line.startswith("Running stage 'report'"):
                 break
         assert lines and lines[-1].startswith("Running stage"), "".join(lines)
-        second = run_in(repo, "dvc", "repro", check=False)
+        # paused with its stage (the report takes a second or two, less than the second DVC's start): the lock
+        # is held for as long as the second one tries, on any host
+        os.killpg(first.pid, signal.SIGSTOP)
+        try:
+            second = run_in(repo, "dvc", "repro", check=False)
+        finally:
+            os.killpg(first.pid, signal.SIGCONT)
         output, _ = first.communicate(timeout=600)
     finally:
         first.kill()
