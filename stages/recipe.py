@@ -64,11 +64,16 @@ def main(argv: list[str] | None = None) -> None:
     }
     if result.chosen is None:
         write_json(paths.metrics(variant.name, "recipe.json", device), summary)
+        where = f"{host_facts.provenance()['isa_class']} ({host_facts.provenance()['precision']})"
+        table = paths.metrics(variant.name, "recipe.json", device)
+        if result.closest is None:
+            raise UserError(f"no candidate recipe of variants.{variant.name}.quantize.search can run on {where}: "
+                            f"every one has INT8 sums that saturate there (add one with overflow_fix: enable and "
+                            f"attention_scores in its ignored_scope, or a weight-only one); the table is in {table}")
         closest = next(row for row in result.rows if row["candidate"] == result.closest)
         raise UserError(f"no candidate recipe of variants.{variant.name}.quantize.search passes the gate on "
-                        f"{host_facts.provenance()['isa_class']} ({host_facts.provenance()['precision']}): the closest is "
-                        f"{closest['candidate']} ({'; '.join(closest['failed_checks'])}); the table is in "
-                        f"{paths.metrics(variant.name, 'recipe.json', device)}")
+                        f"{where}: the closest is {closest['candidate']} ({'; '.join(closest['failed_checks'])}); "
+                        f"the table is in {table}")
     write_outputs(variant.name, device, result.chosen, summary, result.rows)
 
 

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import REPO
@@ -110,3 +111,108 @@ def test_its_classes_without_bf16_and_their_flags_are_the_host_modules(monkeypat
     # each class's flag is what ov_diffusion_quant/runtime/host_facts.py needs to detect that class
     for name, flag in module.REQUIRED_FLAG.items():
         assert host_facts.isa_class({flag, "avx2"} | ({"avx512f"} if name != "avx2" else set())) == name
+
+
+def _saturating_int8_matmul(codes, zero_point, weights):
+    """What an INT8 MatMul computes without VNNI: u8 activations times s8 weights, each pair of products summed in
+    16 bits with saturation (vpmaddubsw), then in 32 bits; the zero point's term is exact."""
+    pairs = (codes[:, None, 0::2] * weights[None, :, 0::2] + codes[:, None, 1::2] * weights[None, :, 1::2])
+    return np.clip(pairs, -32768, 32767).sum(-1) - zero_point * weights.sum(1)[None, :]
+
+
+@this_cpu_has("avx512_vnni")
+def test_without_vnni_int8_sums_saturate_in_16_bits_unless_nncfs_overflow_fix_halves_the_weights(tmp_path):
+    """Why NNCF's `overflow_fix` knob exists, and that the emulation reproduces it: on avx512 (no VNNI) an NNCF-quantized
+    MatMul (asymmetric activations, as the pipeline's mixed preset) is what a simulation of 16-bit saturated pair sums
+    gives, and differs from avx512_vnni's exact sums; with the fix (weights within ±63) the two are identical."""
+    import nncf
+    import openvino as ov
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
+    from openvino import opset13 as ops
+
+    rng = np.random.default_rng(0)
+    x = ops.parameter([16, 128], np.float32, name="x")
+    model = ov.Model([ops.matmul(x, ops.constant(rng.standard_normal((128, 128)).astype(np.float32)), False, True)], [x])
+    data = nncf.Dataset([rng.standard_normal((16, 128)).astype(np.float32) for _ in range(8)])
+    for fix in ("disable", "enable"):
+        quantized = nncf.quantize(model, data, preset=nncf.QuantizationPreset.MIXED, subset_size=8,
+                                  advanced_parameters=AdvancedQuantizationParameters(overflow_fix=OverflowFix(fix)))
+        ov.save_model(quantized, tmp_path / f"{fix}.xml")
+    inputs = rng.standard_normal((16, 128)).astype(np.float32)
+    np.save(tmp_path / "inputs.npy", inputs)
+    probe = (f"import numpy, openvino; core = openvino.Core(); x = numpy.load({str(tmp_path / 'inputs.npy')!r}); "
+             f"numpy.savez(__import__('sys').argv[1], **{{f: core.compile_model({str(tmp_path)!r} + f'/{{f}}.xml', 'CPU')(x)[0] "
+             f"for f in ('disable', 'enable')}})")
+    outputs = {}
+    for host_class in ("avx512", "avx512_vnni"):
+        result = emulated(host_class, sys.executable, "-c", probe, str(tmp_path / f"{host_class}.npz"))
+        assert result.returncode == 0, result.stderr[-2000:]
+        outputs[host_class] = np.load(tmp_path / f"{host_class}.npz")
+
+    def relative(a, b):
+        return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+    # the quantized model's own integers: the activations' FakeQuantize range and the compressed weights
+    graph = ov.Core().read_model(tmp_path / "disable.xml")
+    fake_quantize = next(op for op in graph.get_ordered_ops() if op.get_type_name() == "FakeQuantize")
+    low, high = (float(fake_quantize.input_value(i).get_node().get_data().ravel()[0]) for i in (1, 2))
+    constants = {str(op.get_element_type()): op.get_data() for op in graph.get_ordered_ops()
+                 if op.get_type_name() == "Constant" and op.get_output_shape(0) in ([128, 128], [128, 1])}
+    weights, weight_scale = constants["<Type: 'int8_t'>"].astype(np.int64), constants["<Type: 'float32'>"]
+    step = (high - low) / 255
+    codes = np.clip(np.round((inputs - low) / step), 0, 255).astype(np.int64)
+    exact = ((codes - (-low / step)) @ weights.T) * step * weight_scale.T
+    saturated = _saturating_int8_matmul(codes, -low / step, weights) * step * weight_scale.T
+
+    assert relative(outputs["avx512_vnni"]["disable"], exact) < 1e-5
+    assert relative(outputs["avx512"]["disable"], saturated) < 1e-5
+    assert relative(outputs["avx512"]["disable"], outputs["avx512_vnni"]["disable"]) > 0.01
+    assert np.array_equal(outputs["avx512"]["enable"], outputs["avx512_vnni"]["enable"])
+
+
+@this_cpu_has("avx512_vnni")
+def test_a_model_the_saturation_rule_clears_computes_the_same_bits_with_and_without_vnni(tmp_path):
+    """recipes.saturating_int8_ops (what the recipe search skips without VNNI) against the kernels: an attention block
+    quantized as NNCF does for transformers has both causes and differs between avx512 and avx512_vnni; with the
+    overflow fix and the attention in float the rule finds nothing and the two classes compute identical outputs."""
+    import nncf
+    import openvino as ov
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
+    from openvino import opset13 as ops
+
+    from ov_diffusion_quant.quantization.recipes import saturating_int8_ops
+
+    rng = np.random.default_rng(1)
+    x = ops.parameter([1, 64, 64], np.float32, name="x")
+
+    def linear(data, name):
+        weights = ops.constant(rng.standard_normal((64, 64)).astype(np.float32) / 8)
+        return ops.matmul(data, weights, False, True, name=name)
+
+    q, k, v = (ops.reshape(linear(x, n), [1, 64, 4, 16], False) for n in ("to_q", "to_k", "to_v"))
+    heads = [ops.transpose(t, [0, 2, 1, 3]) for t in (q, k, v)]
+    attention = ops.transpose(ops.scaled_dot_product_attention(*heads, causal=False), [0, 2, 1, 3])
+    model = ov.Model([linear(ops.reshape(attention, [1, 64, 64], False), "to_out")], [x])
+    data = nncf.Dataset([rng.standard_normal((1, 64, 64)).astype(np.float32) * 3 for _ in range(8)])
+    recipes = {"saturating": {},
+               "cleared": {"advanced_parameters": AdvancedQuantizationParameters(overflow_fix=OverflowFix.ENABLE),
+                           "ignored_scope": nncf.IgnoredScope(types=["ScaledDotProductAttention"])}}
+    found = {}
+    for name, arguments in recipes.items():
+        quantized = nncf.quantize(model, data, model_type=nncf.ModelType.TRANSFORMER, subset_size=8, **arguments)
+        found[name] = saturating_int8_ops(quantized)
+        ov.save_model(quantized, tmp_path / f"{name}.xml")
+    assert set(found["saturating"]) == {"INT8 products of two activations (attention)",
+                                        "INT8 weights beyond ±64 (overflow_fix is not enable)"}
+    assert found["cleared"] == {}
+    np.save(tmp_path / "inputs.npy", rng.standard_normal((1, 64, 64)).astype(np.float32) * 3)
+    probe = (f"import numpy, openvino; core = openvino.Core(); x = numpy.load({str(tmp_path / 'inputs.npy')!r}); "
+             f"numpy.savez(__import__('sys').argv[1], **{{f: core.compile_model({str(tmp_path)!r} + f'/{{f}}.xml', 'CPU')(x)[0] "
+             f"for f in ('saturating', 'cleared')}})")
+    outputs = {}
+    for host_class in ("avx512", "avx512_vnni"):
+        result = emulated(host_class, sys.executable, "-c", probe, str(tmp_path / f"{host_class}.npz"))
+        assert result.returncode == 0, result.stderr[-2000:]
+        outputs[host_class] = np.load(tmp_path / f"{host_class}.npz")
+    assert not np.allclose(outputs["avx512"]["saturating"], outputs["avx512_vnni"]["saturating"], rtol=1e-3, atol=1e-3)
+    assert np.array_equal(outputs["avx512"]["cleared"], outputs["avx512_vnni"]["cleared"])

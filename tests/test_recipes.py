@@ -149,6 +149,53 @@ def test_when_no_candidate_passes_the_table_is_written_and_the_stage_fails_namin
     assert not (tmp_path / "data" / "recipes").exists()  # quantize has nothing to apply
 
 
+def test_without_vnni_the_search_skips_a_candidate_whose_int8_sums_saturate(tmp_path, monkeypatch, pixart_export):
+    """On an avx512 host (no VNNI) full INT8 with 8-bit weights is quantized, found saturating and not rendered; the
+    weight-only candidate is checked and chosen. The same table on a VNNI host would have chosen INT8 (test above)."""
+    import json
+
+    import yaml
+
+    from stages import calibrate as calibrate_stage
+    from stages import recipe as recipe_stage
+    from ov_diffusion_quant.runtime import host_facts
+
+    _searching_workspace(tmp_path, monkeypatch, pixart_export)
+    raw = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    raw["variants"]["tiny-pixart-lcm"]["calibrate"]["subset_size"] = 8
+    raw["calibrate"]["compare_notebook_prompts"] = 0
+    raw["variants"]["tiny-pixart-lcm"]["gate"] = {"ssim_min": 0.5, "psnr_min": 10.0}
+    raw["variants"]["tiny-pixart-lcm"]["quantize"]["search"]["candidates"] = [
+        {"name": "int8", "transformer": "int8"}, {"name": "weights", "transformer": "int8_weights"}]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    assert calibrate_stage.main(["tiny-pixart-lcm"]) == 0
+    monkeypatch.setenv(host_facts.ISA_OVERRIDE_ENV, "avx512")
+    assert recipe_stage.main(["tiny-pixart-lcm", "CPU"]) == 0
+    search = json.loads((tmp_path / "metrics" / "tiny-pixart-lcm" / "CPU" / "recipe.json").read_text())
+    int8, weights = search["candidates"]
+    assert int8["skipped"] and not int8["passed"] and int8["adherence_drop"] is None and int8["margin"] is None
+    [reason] = int8["failed_checks"]
+    assert reason.startswith("skipped: its INT8 sums saturate on avx512 (no VNNI): ")
+    assert "transformer: INT8 weights beyond ±64 (overflow_fix is not enable)" in reason
+    assert weights["passed"] and not weights.get("skipped") and search["chosen"] == "weights"
+
+
+def test_when_every_candidate_saturates_the_stage_fails_saying_what_would_run(tmp_path, monkeypatch, capsys,
+                                                                            pixart_export):
+    from stages import recipe as recipe_stage
+    from ov_diffusion_quant.quantization import search as search_module
+
+    _searching_workspace(tmp_path, monkeypatch, pixart_export)
+    rows = [{"candidate": "hybrid", "passed": False, "skipped": True, "margin": None,
+             "failed_checks": ["skipped: its INT8 sums saturate on avx2 (no VNNI): 3 transformer: ..."]}]
+    monkeypatch.setattr(search_module, "search",
+                        lambda *args: search_module.SearchResult(rows, None, search_module.closest(rows)))
+    assert recipe_stage.main(["tiny-pixart-lcm", "CPU"]) == 2
+    [line] = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert line.startswith("error: no candidate recipe of variants.tiny-pixart-lcm.quantize.search can run on ")
+    assert "overflow_fix: enable and attention_scores in its ignored_scope, or a weight-only one" in line
+
+
 def test_the_search_quantizes_and_checks_each_candidate_on_its_validation_prompts(tmp_path, monkeypatch,
                                                                                  pixart_export):
     """The whole search on the tiny PixArt (two candidates, two prompts): the table, and the choice quantize reads."""

@@ -25,12 +25,16 @@ COLUMNS = {"candidate": "candidate", "passed": "gate (validation)", "adherence_d
 
 def table(summary: dict) -> str:
     host = summary.get("host", {})
-    rows = [{label: ("pass" if row["passed"] else "FAIL") if key == "passed" else row.get(key)
-             for key, label in COLUMNS.items()} for row in summary["candidates"]]
+    def verdict_of(row: dict) -> str:
+        return "skipped (saturates)" if row.get("skipped") else "pass" if row["passed"] else "FAIL"
+
+    rows = [{label: verdict_of(row) if key == "passed" else row.get(key) for key, label in COLUMNS.items()}
+            for row in summary["candidates"]]
     frame = pd.DataFrame(rows).dropna(axis=1, how="all")
     chosen = summary.get("chosen")
     verdict = (f"chosen: **{chosen}** ({', '.join(f'{c}={r}' for c, r in summary.get('recipes', {}).items())})"
-               if chosen else f"no candidate passes; the closest is **{summary.get('closest')}**")
+               if chosen else f"no candidate passes; the closest is **{summary.get('closest')}**"
+               if summary.get("closest") else "every candidate was skipped: its INT8 sums saturate on this host")
     return (f"Recipe search on {summary['num_prompts']} prompts of {summary['validation_prompts']}, host "
             f"{host.get('cpu')} ({host.get('isa_class')}, {host.get('precision')}), {summary['seconds']:.0f} s; "
             f"{verdict}\n\n" + frame.to_markdown(index=False, floatfmt=".4g") + "\n")

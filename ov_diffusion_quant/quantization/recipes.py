@@ -389,6 +389,57 @@ def _macs(op) -> int:
     return math.prod(out) * per_output
 
 
+# Without VNNI an INT8 op's pair of u8×s8 products is summed in 16 bits, saturating (host_facts.SATURATING_INT8_CLASSES):
+# weights within ±64 keep a pair within 255·128 = 32640 < 2¹⁵ (NNCF's overflow fix gives 7-bit weights); nothing
+# bounds a product of two activations (attention's Q·Kᵀ and weights times V).
+SATURATION_FREE_WEIGHT = 64
+
+
+def _weight_magnitude(op) -> int | None:
+    """The largest |integer| of ``op``'s INT8 weights (input 1), or None when that input is an activation."""
+    node = op.input_value(1).get_node()
+    for _ in range(8):
+        kind = node.get_type_name()
+        if kind == "Constant":
+            import numpy as np
+
+            return int(np.abs(node.get_data().astype(np.int32)).max())
+        if kind == "FakeQuantize":
+            if node.input_value(0).get_node().get_type_name() != "Constant":
+                return None
+            return node.get_attributes()["levels"] // 2  # weights not yet compressed: half their levels
+        if kind not in LAYOUT_OPS:
+            return None
+        node = node.input_value(0).get_node()
+    return None
+
+
+def saturating_int8_ops(model) -> dict[str, int]:
+    """The INT8 ops of ``model`` whose sums can saturate on a CPU without VNNI, counted by cause (empty: none)."""
+    found: Counter[str] = Counter()
+    for op in model.get_ops():
+        if op.get_type_name() in COMPUTE_OPS and runs_in_int8(op):
+            magnitude = _weight_magnitude(op)
+            if magnitude is None:
+                found["INT8 products of two activations (attention)"] += 1
+            elif magnitude > SATURATION_FREE_WEIGHT:
+                found["INT8 weights beyond ±64 (overflow_fix is not enable)"] += 1
+    return dict(found)
+
+
+def saturating_ops_in(model_dir, components) -> dict[str, int]:
+    """:func:`saturating_int8_ops` over the quantized ``components`` saved in ``model_dir``, as "component: cause"."""
+    import openvino as ov
+
+    found: dict[str, int] = {}
+    for component in components:
+        xml = model_dir / component / "openvino_model.xml"
+        if xml.exists():
+            for cause, count in saturating_int8_ops(ov.Core().read_model(xml)).items():
+                found[f"{component}: {cause}"] = count
+    return found
+
+
 def int8_compute_share(model, sample: dict) -> dict[str, Any]:
     """The share of ``model``'s multiply-accumulates (at the shapes of ``sample``, one recorded input) that run in
     INT8: what ranks candidate recipes by speed where latency at the trained model's 64 px says little."""

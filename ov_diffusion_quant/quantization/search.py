@@ -7,6 +7,11 @@ own checks (ov_diffusion_quant/evaluation/checks.py) on those metrics. Speed is 
 share of the denoiser's multiply-accumulates that run as INT8 kernels at the calibration shapes (at the reference
 model's 64 px its latency is mostly overhead; it is measured and recorded, not ranked on). `fastest_passing` takes the
 passing candidate with the largest share, the earlier one on a tie.
+
+On a host class whose INT8 sums saturate (no VNNI: host_facts.SATURATING_INT8_CLASSES) a candidate whose quantized
+model has INT8 ops that can saturate is skipped, not rendered: its row says which ops. Validation images cannot be
+trusted to show that damage (on the reference model such a recipe passed validation and failed on a held-out
+caption, docs/reference-model.md), and it is a property of the model on this class, known before any image.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from ov_diffusion_quant.evaluation.compare import Reference, adherence_fp_vs_opt
 from ov_diffusion_quant.quantization import calibration_data
 from ov_diffusion_quant.quantization.apply import Validation, copy_export, load_calibrations, quantize_into
 from ov_diffusion_quant.quantization.chosen import Chosen
-from ov_diffusion_quant.quantization.recipes import int8_compute_share
+from ov_diffusion_quant.quantization.recipes import int8_compute_share, saturating_ops_in
+from ov_diffusion_quant.runtime import host_facts
 from ov_diffusion_quant.runtime.devices import compile_config, nncf_target_device
 
 log = logging.getLogger(__name__)
@@ -134,6 +140,22 @@ def _row(candidate: Candidate, done, checks, metrics: dict, share: dict, latency
     }
 
 
+def _skipped_row(candidate: Candidate, done, isa: str, saturating: dict[str, int], seconds: float) -> dict:
+    causes = ", ".join(f"{count} {cause}" for cause, count in saturating.items())
+    return {
+        "candidate": candidate.name,
+        "recipes": {component: recipe.label() for component, recipe in done.recipes.items()},
+        "passed": False,
+        "failed_checks": [f"skipped: its INT8 sums saturate on {isa} (no VNNI): {causes}"],
+        "skipped": True, "margin": None,
+        **{key: None for key in ("adherence_fp", "adherence_optimized", "adherence_drop", "ssim_min_t2i",
+                                 "psnr_min_t2i", "ssim_min_i2i", "psnr_min_i2i", "int8_macs_share", "gmacs",
+                                 "denoiser_ms")},
+        "quantize_seconds": round(seconds, 1), "evaluate_seconds": 0.0, "total_seconds": round(seconds, 1),
+        "details": done.components,
+    }
+
+
 def search(variant: Variant, device: str, family, seeds: list[int]) -> SearchResult:
     spec = variant.quantize.search
     fp_dir = paths.fp_model(variant.name)
@@ -152,6 +174,7 @@ def search(variant: Variant, device: str, family, seeds: list[int]) -> SearchRes
     judge = variant.evaluate.judge is not None
 
     # 2. Every candidate: quantize into a scratch copy, measure, render, check
+    isa = host_facts.isa_class()
     rows, recorded = [], []
     for number, candidate in enumerate(spec.candidates, 1):
         log.info("candidate %d/%d: %s (%s)", number, len(spec.candidates), candidate.name,
@@ -170,6 +193,12 @@ def search(variant: Variant, device: str, family, seeds: list[int]) -> SearchRes
                                  nncf_target_device(device), variant.quantize.large_model_patches,
                                  f"variants.{variant.name}.quantize.large_model_patches", validation)
             quantized_at = time.perf_counter()
+            saturating = saturating_ops_in(scratch, done.recipes) if host_facts.int8_sums_saturate(isa) else {}
+            if saturating:
+                rows.append(_skipped_row(candidate, done, isa, saturating, time.perf_counter() - started))
+                recorded.append(done.recipes)
+                log.info("%s: skipped (%s)", candidate.name, rows[-1]["failed_checks"][0])
+                continue
             share: dict[str, Any] = {}
             latency_ms = None
             if sample is not None:
@@ -207,6 +236,7 @@ def choose(rows: list[dict]) -> int | None:
     return max(passing, key=lambda index: (rows[index].get("int8_macs_share") or 0.0, -index)) if passing else None
 
 
-def closest(rows: list[dict]) -> str:
-    """The candidate whose worst check is nearest its threshold."""
-    return max(rows, key=lambda row: row["margin"])["candidate"]
+def closest(rows: list[dict]) -> str | None:
+    """The candidate whose worst check is nearest its threshold (None: every candidate was skipped)."""
+    rendered = [row for row in rows if row.get("margin") is not None]
+    return max(rendered, key=lambda row: row["margin"])["candidate"] if rendered else None

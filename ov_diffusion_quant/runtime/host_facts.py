@@ -41,6 +41,10 @@ LIBRARIES = ("openvino", "openvino-tokenizers", "openvino-genai", "nncf", "optim
              "huggingface-hub", "pillow")
 ISA_CLASSES = ("amx", "avx512_bf16", "avx512_vnni", "avx512", "avx2")
 BF16_CLASSES = ("amx", "avx512_bf16")  # where OpenVINO runs FP16 IR in bf16 by default
+# Where INT8 dot products saturate: without VNNI the CPU sums each pair of u8×s8 products in 16 bits (vpmaddubsw),
+# saturating (OpenVINO's "saturation issue"; tests/test_emulate_host.py reproduces it). Conservative for AVX2 CPUs
+# with AVX-VNNI, which are in class avx2.
+SATURATING_INT8_CLASSES = ("avx512", "avx2")
 PRECISIONS = ("auto", "f32", "bf16")
 ISA_OVERRIDE_ENV = "OVDQ_HOST_ISA"
 
@@ -82,6 +86,10 @@ def host_label() -> str:
 
 def has_bf16(isa: str) -> bool:
     return isa in BF16_CLASSES
+
+
+def int8_sums_saturate(isa: str) -> bool:
+    return isa in SATURATING_INT8_CLASSES
 
 
 def resolve_precision(requested: str, isa: str) -> str:
