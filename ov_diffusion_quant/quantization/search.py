@@ -197,7 +197,7 @@ def search(variant: Variant, device: str, family, seeds: list[int]) -> SearchRes
             if saturating:
                 rows.append(_skipped_row(candidate, done, isa, saturating, time.perf_counter() - started))
                 recorded.append(done.recipes)
-                log.info("%s: skipped (%s)", candidate.name, rows[-1]["failed_checks"][0])
+                log.info("%s: %s", candidate.name, rows[-1]["failed_checks"][0])
                 continue
             share: dict[str, Any] = {}
             latency_ms = None
