@@ -6,7 +6,9 @@ Each <class>/ holds what one host class produced for trained-sdxl-snapshot: reci
 metrics/<v>/<d>/recipe.json), evaluate_default.json (the notebook's recipe on the held-out captions) and
 evaluate_chosen.json (the chosen recipe on the held-out captions), and optionally recipe_speed.json
 (scripts/recipe_speed.py on the full-size UNet). A class recorded under emulation (scripts/emulate_host.py) has
-"emulated" in its directory name.
+"emulated" in its directory name. Where <class>/saturation_rule/ exists (classes without VNNI, where the search skips
+candidates whose INT8 sums saturate), the choice, its held-out run and its speed are that directory's; the
+default's held-out run and INT8 share stay the class's own (the skipped notebook row has no share).
 """
 
 from __future__ import annotations
@@ -30,28 +32,36 @@ def held_out(path: Path) -> str:
             + (f"**FAIL** ({', '.join(failed)})" if failed else "pass"))
 
 
+# candidates timed by the twin with the same ops in INT8 (only bias values differ: full bias correction is hours at
+# full size)
+TIMED_AS = {"float-embeddings-full-bias-correction": "float-embeddings",
+            "saturation-free": "saturation-free-fast-bias-correction"}
+
+
 def main() -> None:
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "reports/recipe_search")
     print("| host class (precision) | default on held-out: adherence FP → opt. (drop), SSIM min, PSNR min: gate | "
           "chosen | chosen on held-out | INT8 share of MACs, default → chosen | full-size UNet step, chosen vs default |")
     print("|---|---|---|---|---|---|")
     for directory in sorted(p for p in root.iterdir() if p.is_dir()):
-        search = json.loads((directory / "recipe.json").read_text())
-        rows = {row["candidate"]: row for row in search["candidates"]}
-        default, chosen = rows["notebook"], rows.get(search.get("chosen"))
-        speed = directory / "recipe_speed.json"
+        current = directory / "saturation_rule" if (directory / "saturation_rule").is_dir() else directory
+        default = {row["candidate"]: row for row in json.loads((directory / "recipe.json").read_text())["candidates"]}[
+            "notebook"]
+        search = json.loads((current / "recipe.json").read_text())
+        chosen = {row["candidate"]: row for row in search["candidates"]}.get(search.get("chosen"))
+        speed = current / "recipe_speed.json"
         ratio = "not measured"
         if speed.exists() and chosen:
             record = json.loads(speed.read_text())["rows"]
+            twin = TIMED_AS.get(chosen["candidate"])
             if chosen["candidate"] in record:
                 ratio = f"{record[chosen['candidate']]['speed_vs_notebook']:.3f}×"
-            elif "float-embeddings" in record and chosen["candidate"].startswith("float-embeddings"):
-                # the same ops in INT8 (only biases or weight ranges differ): float-embeddings' graph times for it
-                ratio = f"{record['float-embeddings']['speed_vs_notebook']:.3f}× (as float-embeddings)"
+            elif twin in record:
+                ratio = f"{record[twin]['speed_vs_notebook']:.3f}× (as {twin})"
         host = search["host"]
         print(f"| {directory.name} ({host['precision']}) | {held_out(directory / 'evaluate_default.json')} | "
               f"{search.get('chosen') or 'none passes (closest: ' + str(search.get('closest')) + ')'} | "
-              f"{held_out(directory / 'evaluate_chosen.json') if chosen else '-'} | "
+              f"{held_out(current / 'evaluate_chosen.json') if chosen else '-'} | "
               f"{default['int8_macs_share']:.4f} → {chosen['int8_macs_share']:.4f} | {ratio} |"
               if chosen else f"| {directory.name} | ... | none | - | - | - |")
 

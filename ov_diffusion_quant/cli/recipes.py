@@ -25,6 +25,7 @@ COLUMNS = {"candidate": "candidate", "passed": "gate (validation)", "adherence_d
 
 def table(summary: dict) -> str:
     host = summary.get("host", {})
+
     def verdict_of(row: dict) -> str:
         return "skipped (saturates)" if row.get("skipped") else "pass" if row["passed"] else "FAIL"
 

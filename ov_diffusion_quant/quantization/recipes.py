@@ -397,17 +397,18 @@ SATURATION_FREE_WEIGHT = 64
 
 def _weight_magnitude(op) -> int | None:
     """The largest |integer| of ``op``'s INT8 weights (input 1), or None when that input is an activation."""
+    import numpy as np
+
     node = op.input_value(1).get_node()
     for _ in range(8):
         kind = node.get_type_name()
         if kind == "Constant":
-            import numpy as np
-
             return int(np.abs(node.get_data().astype(np.int32)).max())
         if kind == "FakeQuantize":
             if node.input_value(0).get_node().get_type_name() != "Constant":
                 return None
-            return node.get_attributes()["levels"] // 2  # weights not yet compressed: half their levels
+            # weights not yet compressed: ±levels/2 (NNCF's overflow fix gives them 7 bits, 128 levels)
+            return node.get_attributes()["levels"] // 2
         if kind not in LAYOUT_OPS:
             return None
         node = node.input_value(0).get_node()
