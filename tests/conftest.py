@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import copy
 import functools
 import os
@@ -26,7 +27,9 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 # went from 34 s to over 9 min. Passive waiting changes no result (same threads, same order of reductions).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # The stages' run history (pre-flight estimates, runs killed for memory) is the machine's: tests keep their own.
-os.environ.setdefault("OVDQ_STATE_DIR", tempfile.mkdtemp(prefix="ovdq-test-state-"))
+if "OVDQ_STATE_DIR" not in os.environ:  # pytest-xdist's workers inherit the controller's, which removes it at exit
+    os.environ["OVDQ_STATE_DIR"] = tempfile.mkdtemp(prefix="ovdq-test-state-")
+    atexit.register(shutil.rmtree, os.environ["OVDQ_STATE_DIR"], ignore_errors=True)
 
 
 # `make test` runs the tests in two pytest-xdist workers (`-n 2 --dist loadfile`): a `dvc repro` in a test keeps about
