@@ -224,3 +224,19 @@ def test_the_search_quantizes_and_checks_each_candidate_on_its_validation_prompt
     assert chosen["searched"] and chosen["candidate"] == "hybrid"
     assert chosen["components"]["transformer"]["recipe"] == "hybrid"
     assert chosen["components"]["text_encoder"] == {"recipe": "int4_sym", "group_size": 16, "ratio": 1.0}
+
+
+def test_the_search_table_marks_skipped_candidates_and_leaves_their_metrics_blank():
+    from ov_diffusion_quant.cli.recipes import table
+
+    summary = {"num_prompts": 2, "validation_prompts": "data/scenes/validation.jsonl", "seconds": 3.0,
+               "host": {"cpu": "AMD EPYC", "isa_class": "avx2", "precision": "f32"}, "chosen": None, "closest": None,
+               "candidates": [{"candidate": "notebook", "passed": False, "skipped": True, "adherence_drop": None,
+                               "int8_macs_share": None, "total_seconds": 20.0},
+                              {"candidate": "weights", "passed": False, "adherence_drop": 0.03,
+                               "int8_macs_share": 0.0, "total_seconds": 21.7}]}
+    text = table(summary)
+    skipped = [cell.strip() for cell in next(line for line in text.splitlines() if line.startswith("| notebook")).split("|")]
+    assert skipped[1:-1] == ["notebook", "skipped (saturates)", "-", "-", "20"], skipped
+    assert "every candidate was skipped: its INT8 sums saturate on this host" in text
+    assert "| FAIL" in next(line for line in text.splitlines() if line.startswith("| weights"))

@@ -32,13 +32,14 @@ def table(summary: dict) -> str:
     rows = [{label: verdict_of(row) if key == "passed" else row.get(key) for key, label in COLUMNS.items()}
             for row in summary["candidates"]]
     frame = pd.DataFrame(rows).dropna(axis=1, how="all")
+    frame = frame.astype(object).where(frame.notna(), None)  # a skipped row's metrics print as "-", not nan
     chosen = summary.get("chosen")
     verdict = (f"chosen: **{chosen}** ({', '.join(f'{c}={r}' for c, r in summary.get('recipes', {}).items())})"
                if chosen else f"no candidate passes; the closest is **{summary.get('closest')}**"
                if summary.get("closest") else "every candidate was skipped: its INT8 sums saturate on this host")
     return (f"Recipe search on {summary['num_prompts']} prompts of {summary['validation_prompts']}, host "
             f"{host.get('cpu')} ({host.get('isa_class')}, {host.get('precision')}), {summary['seconds']:.0f} s; "
-            f"{verdict}\n\n" + frame.to_markdown(index=False, floatfmt=".4g") + "\n")
+            f"{verdict}\n\n" + frame.to_markdown(index=False, floatfmt=".4g", missingval="-") + "\n")
 
 
 @main_with_clear_errors
