@@ -113,6 +113,21 @@ def test_its_classes_without_bf16_and_their_flags_are_the_host_modules(monkeypat
         assert host_facts.isa_class({flag, "avx2"} | ({"avx512f"} if name != "avx2" else set())) == name
 
 
+def _outputs_with_and_without_vnni(tmp_path, names: tuple[str, ...], inputs) -> dict:
+    """Each saved model tmp_path/<name>.xml run on ``inputs`` under emulated avx512 and avx512_vnni (one process
+    per class: oneDNN reads its cap at start-up), as {class: {name: output}}."""
+    np.save(tmp_path / "inputs.npy", inputs)
+    probe = (f"import numpy, openvino; core = openvino.Core(); x = numpy.load({str(tmp_path / 'inputs.npy')!r}); "
+             f"numpy.savez(__import__('sys').argv[1], **{{f: core.compile_model({str(tmp_path)!r} + f'/{{f}}.xml', 'CPU')(x)[0] "
+             f"for f in {names!r}}})")
+    outputs = {}
+    for host_class in ("avx512", "avx512_vnni"):
+        result = emulated(host_class, sys.executable, "-c", probe, str(tmp_path / f"{host_class}.npz"))
+        assert result.returncode == 0, result.stderr[-2000:]
+        outputs[host_class] = np.load(tmp_path / f"{host_class}.npz")
+    return outputs
+
+
 def _saturating_int8_matmul(codes, zero_point, weights):
     """What an INT8 MatMul computes without VNNI: u8 activations times s8 weights, each pair of products summed in
     16 bits with saturation (vpmaddubsw), then in 32 bits; the zero point's term is exact."""
@@ -139,15 +154,7 @@ def test_without_vnni_int8_sums_saturate_in_16_bits_unless_nncfs_overflow_fix_ha
                                   advanced_parameters=AdvancedQuantizationParameters(overflow_fix=OverflowFix(fix)))
         ov.save_model(quantized, tmp_path / f"{fix}.xml")
     inputs = rng.standard_normal((16, 128)).astype(np.float32)
-    np.save(tmp_path / "inputs.npy", inputs)
-    probe = (f"import numpy, openvino; core = openvino.Core(); x = numpy.load({str(tmp_path / 'inputs.npy')!r}); "
-             f"numpy.savez(__import__('sys').argv[1], **{{f: core.compile_model({str(tmp_path)!r} + f'/{{f}}.xml', 'CPU')(x)[0] "
-             f"for f in ('disable', 'enable')}})")
-    outputs = {}
-    for host_class in ("avx512", "avx512_vnni"):
-        result = emulated(host_class, sys.executable, "-c", probe, str(tmp_path / f"{host_class}.npz"))
-        assert result.returncode == 0, result.stderr[-2000:]
-        outputs[host_class] = np.load(tmp_path / f"{host_class}.npz")
+    outputs = _outputs_with_and_without_vnni(tmp_path, ("disable", "enable"), inputs)
 
     def relative(a, b):
         return float(np.linalg.norm(a - b) / np.linalg.norm(b))
@@ -205,14 +212,7 @@ def test_a_model_the_saturation_rule_clears_computes_the_same_bits_with_and_with
     assert set(found["saturating"]) == {"INT8 products of two activations (attention)",
                                         "INT8 weights beyond ±64 (overflow_fix is not enable)"}
     assert found["cleared"] == {}
-    np.save(tmp_path / "inputs.npy", rng.standard_normal((1, 64, 64)).astype(np.float32) * 3)
-    probe = (f"import numpy, openvino; core = openvino.Core(); x = numpy.load({str(tmp_path / 'inputs.npy')!r}); "
-             f"numpy.savez(__import__('sys').argv[1], **{{f: core.compile_model({str(tmp_path)!r} + f'/{{f}}.xml', 'CPU')(x)[0] "
-             f"for f in ('saturating', 'cleared')}})")
-    outputs = {}
-    for host_class in ("avx512", "avx512_vnni"):
-        result = emulated(host_class, sys.executable, "-c", probe, str(tmp_path / f"{host_class}.npz"))
-        assert result.returncode == 0, result.stderr[-2000:]
-        outputs[host_class] = np.load(tmp_path / f"{host_class}.npz")
+    outputs = _outputs_with_and_without_vnni(tmp_path, ("saturating", "cleared"),
+                                             rng.standard_normal((1, 64, 64)).astype(np.float32) * 3)
     assert not np.allclose(outputs["avx512"]["saturating"], outputs["avx512_vnni"]["saturating"], rtol=1e-3, atol=1e-3)
     assert np.array_equal(outputs["avx512"]["cleared"], outputs["avx512_vnni"]["cleared"])
