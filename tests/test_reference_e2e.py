@@ -4,9 +4,9 @@ recipe search, quantize, evaluate with the scenes judge, and the gate on prompt 
 recipe that passes the gate on the held-out captions on this host, and a deliberately worse recipe must fail that
 gate far below it: this is the test that catches a quantization-quality regression offline.
 
-The search runs a reduced candidate list here (ci_candidates(): the notebook's recipe, the fastest one that passes
-with VNNI, weight-only INT8, and on a host without VNNI the one whose INT8 sums cannot saturate); `make search` runs
-the full list of params.yaml (docs/reference-model.md).
+The search runs a reduced candidate list here (CI_CANDIDATES: the notebook's recipe, the fastest one that passes with
+VNNI, the one whose INT8 sums cannot saturate without VNNI, and weight-only INT8); `make search` runs the full list of
+params.yaml (docs/reference-model.md).
 The training is tested in tests/test_reference_training.py and, through DVC, by the last test here.
 """
 
@@ -26,20 +26,10 @@ VARIANT = "trained-sdxl-snapshot"
 CI_CANDIDATES = [{"name": "notebook", "unet": "int8"},
                  {"name": "float-embeddings-full-bias-correction",
                   "unet": {"recipe": "int8", "ignored_scope": ["notebook", "embeddings"], "bias_correction": "full"}},
+                 {"name": "saturation-free",
+                  "unet": {"recipe": "int8", "ignored_scope": ["notebook", "embeddings", "attention_scores"],
+                           "overflow_fix": "enable", "bias_correction": "full"}},
                  {"name": "weights-only", "unet": "int8_weights"}]
-SATURATION_FREE = {"name": "saturation-free",
-                   "unet": {"recipe": "int8", "ignored_scope": ["notebook", "embeddings", "attention_scores"],
-                            "overflow_fix": "enable", "bias_correction": "full"}}
-
-
-def ci_candidates() -> list[dict]:
-    """With VNNI saturation-free was not chosen on any class measured (float embeddings pass with more INT8), and
-    rendering it would add two minutes to CI; without VNNI it is what the search must find."""
-    if host_facts.int8_sums_saturate(host_facts.isa_class()):
-        return [*CI_CANDIDATES[:2], SATURATION_FREE, CI_CANDIDATES[2]]
-    return CI_CANDIDATES
-
-
 SATURATING = ("notebook", "float-embeddings-full-bias-correction")  # skipped on CPUs without VNNI
 
 
@@ -56,7 +46,7 @@ def trained_repo(tmp_path_factory):
     repo = make_repo_copy(tmp_path_factory.mktemp("reference"))
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["enabled"] = [VARIANT]
-    params["variants"][VARIANT]["quantize"]["search"]["candidates"] = ci_candidates()
+    params["variants"][VARIANT]["quantize"]["search"]["candidates"] = CI_CANDIDATES
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run_in(repo, "git", "commit", "-qam", "reference snapshot only, fewer search candidates")
     reproduced = run_in(repo, "dvc", "repro", f"evaluate@{VARIANT}-CPU")
@@ -92,7 +82,7 @@ def test_the_searched_recipe_passes_the_gate_on_the_held_out_captions(trained_re
     repo, output, returncode = trained_repo
     search = json.loads((repo / "metrics" / VARIANT / "CPU" / "recipe.json").read_text())
     assert search["searched"] and [row["candidate"] for row in search["candidates"]] == [
-        candidate["name"] for candidate in ci_candidates()]
+        candidate["name"] for candidate in CI_CANDIDATES]
     assert search["validation_prompts"] == "data/scenes/validation.jsonl"
     passing = [row for row in search["candidates"] if row["passed"]]
     assert passing, search["candidates"]
