@@ -245,6 +245,31 @@ def test_calibrate_and_quantize_stages_give_the_vae_decoder_int8(pixart_export, 
     assert done["transformer"]["fake_quantize"] > 0
 
 
+def test_quantize_records_the_int8_ops_that_would_saturate_and_warns_on_a_host_without_vnni(
+        pixart_export, tmp_path, monkeypatch, caplog):
+    import json
+    import logging
+
+    from stages import calibrate as calibrate_stage
+    from stages import quantize as quantize_stage
+    from stages import recipe as recipe_stage
+    from ov_diffusion_quant.runtime import host_facts
+
+    stage_workspace(tmp_path, monkeypatch, pixart_export, calibrate={"subset_size": 4},
+                    components={"transformer": "int8", "vae_decoder": "none"})
+    assert calibrate_stage.main(["tiny-pixart-lcm"]) == 0
+    assert recipe_stage.main(["tiny-pixart-lcm", "CPU"]) == 0
+    monkeypatch.setenv(host_facts.ISA_OVERRIDE_ENV, "avx512")
+    with caplog.at_level(logging.WARNING, logger="stages.quantize"):
+        assert quantize_stage.main(["tiny-pixart-lcm", "CPU"]) == 0
+    recorded = json.loads((tmp_path / "metrics" / "tiny-pixart-lcm" / "CPU" / "quantize.json").read_text())
+    counts = recorded["saturating_without_vnni"]
+    assert counts.get("transformer: INT8 weights beyond ±64 (overflow_fix is not enable)", 0) > 0, counts
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "stages.quantize" and r.levelno == logging.WARNING]
+    assert warning.startswith("tiny-pixart-lcm on avx512: INT8 sums saturate on this host class (no VNNI)")
+    assert "overflow_fix: enable and attention_scores in its ignored_scope" in warning
+
+
 def test_quantize_stage_names_the_missing_recorded_inputs(pixart_export, tmp_path, monkeypatch, capsys):
     from stages import quantize as quantize_stage
     from stages import recipe as recipe_stage
