@@ -22,7 +22,6 @@ from ov_diffusion_quant.config.params import load
 from ov_diffusion_quant.families import family_for
 from ov_diffusion_quant.quantization.apply import copy_export, load_calibrations, quantize_into
 from ov_diffusion_quant.quantization.chosen import read_chosen
-from ov_diffusion_quant.quantization.recipes import saturating_ops_in
 from ov_diffusion_quant.runtime import host_facts
 from ov_diffusion_quant.runtime.devices import check_device, nncf_target_device
 
@@ -68,8 +67,7 @@ def quantize(variant, device, family, fp_dir, chosen, calibrations, run) -> None
             "recipes": {component: recipe.label() for component, recipe in done.recipes.items()},
             "components": {component: recipe.to_json() for component, recipe in done.recipes.items()}})
         total_fp, total_opt = dir_size_bytes(fp_dir), dir_size_bytes(out_dir)
-        saturating = saturating_ops_in(out_dir, done.recipes)
-    isa = host_facts.isa_class()
+    isa, saturating = host_facts.isa_class(), done.saturating
     if saturating and host_facts.int8_sums_saturate(isa):
         log.warning("%s on %s: INT8 sums saturate on this host class (no VNNI), and this model has %s; a recipe with "
                     "overflow_fix: enable and attention_scores in its ignored_scope avoids it (docs/reference-model.md)",

@@ -54,17 +54,17 @@ def main(argv: list[str] | None = None) -> None:
     device = check_device(args.device)
     family = family_for(variant)
     family.check_exported(paths.fp_model(variant.name))
-    started = time.perf_counter()
+    started, host = time.perf_counter(), host_facts.provenance()
     result = search(variant, device, family, params.evaluate.seeds)
     summary = {
         "searched": True, "objective": spec.objective, "validation_prompts": spec.prompts,
         "num_prompts": spec.num_prompts, "chosen": result.chosen.candidate if result.chosen else None,
         "closest": result.closest, "seconds": round(time.perf_counter() - started, 1), "peak_rss_mb": peak_rss_mb(),
-        "candidates": result.rows, "host": host_facts.provenance(),
+        "candidates": result.rows, "host": host,
     }
     if result.chosen is None:
         write_json(paths.metrics(variant.name, "recipe.json", device), summary)
-        where = f"{host_facts.provenance()['isa_class']} ({host_facts.provenance()['precision']})"
+        where = f"{host['isa_class']} ({host['precision']})"
         table = paths.metrics(variant.name, "recipe.json", device)
         if result.closest is None:
             raise UserError(f"no candidate recipe of variants.{variant.name}.quantize.search can run on {where}: "

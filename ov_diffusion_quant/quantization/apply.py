@@ -20,7 +20,8 @@ from ov_diffusion_quant.common.resources import RssPeak
 from ov_diffusion_quant.families.base import COMPILE_CONFIG_FILE
 from ov_diffusion_quant.quantization import calibration_data
 from ov_diffusion_quant.quantization.nncf_patches import large_model_patches, statistics_record
-from ov_diffusion_quant.quantization.recipes import ComponentRecipe, RecipeContext, RecipeResult, apply, count_quantized_ops
+from ov_diffusion_quant.quantization.recipes import (ComponentRecipe, RecipeContext, RecipeResult, apply, count_quantized_ops,
+                                                     saturating_int8_ops)
 
 
 @dataclass
@@ -35,6 +36,8 @@ class Validation:
 class Quantized:
     components: dict[str, dict] = field(default_factory=dict)  # per component: recipe, sizes, seconds, op counts
     recipes: dict[str, ComponentRecipe] = field(default_factory=dict)  # what to record (accuracy_control: int8)
+    # the INT8 ops that would saturate on a CPU without VNNI (recipes.saturating_int8_ops), as "component: cause"
+    saturating: dict[str, int] = field(default_factory=dict)
 
 
 def load_calibrations(variant_name: str, family, components: dict[str, ComponentRecipe],
@@ -107,6 +110,7 @@ def quantize_into(out_dir: Path, fp_dir: Path, family, components: dict[str, Com
         recorded = result.equivalent or recipe
         fp_bytes, opt_bytes = dir_size_bytes(fp_dir / component), dir_size_bytes(out_dir / component)
         done.recipes[component] = recorded
+        saved = ov.Core().read_model(target)
         done.components[component] = {
             "recipe": recorded.label(),
             "seconds": round(time.perf_counter() - started, 2),
@@ -115,8 +119,9 @@ def quantize_into(out_dir: Path, fp_dir: Path, family, components: dict[str, Com
             "compression_ratio": round(fp_bytes / opt_bytes, 3),
             "peak_rss_mb": peak.peak_mb,
             **result.details,
-            **count_quantized_ops(ov.Core().read_model(target)),
+            **count_quantized_ops(saved),
         }
-        del model, result  # before the next component is read: one component's models in memory at a time
+        done.saturating.update({f"{component}: {cause}": count for cause, count in saturating_int8_ops(saved).items()})
+        del model, result, saved  # before the next component is read: one component's models in memory at a time
     write_json(out_dir / COMPILE_CONFIG_FILE, compile_config)
     return done

@@ -428,19 +428,6 @@ def saturating_int8_ops(model) -> dict[str, int]:
     return dict(found)
 
 
-def saturating_ops_in(model_dir, components) -> dict[str, int]:
-    """:func:`saturating_int8_ops` over the quantized ``components`` saved in ``model_dir``, as "component: cause"."""
-    import openvino as ov
-
-    found: dict[str, int] = {}
-    for component in components:
-        xml = model_dir / component / "openvino_model.xml"
-        if xml.exists():
-            for cause, count in saturating_int8_ops(ov.Core().read_model(xml)).items():
-                found[f"{component}: {cause}"] = count
-    return found
-
-
 def int8_compute_share(model, sample: dict) -> dict[str, Any]:
     """The share of ``model``'s multiply-accumulates (at the shapes of ``sample``, one recorded input) that run in
     INT8: what ranks candidate recipes by speed where latency at the trained model's 64 px says little."""

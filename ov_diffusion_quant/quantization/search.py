@@ -34,7 +34,7 @@ from ov_diffusion_quant.evaluation.compare import Reference, adherence_fp_vs_opt
 from ov_diffusion_quant.quantization import calibration_data
 from ov_diffusion_quant.quantization.apply import Validation, copy_export, load_calibrations, quantize_into
 from ov_diffusion_quant.quantization.chosen import Chosen
-from ov_diffusion_quant.quantization.recipes import int8_compute_share, saturating_ops_in
+from ov_diffusion_quant.quantization.recipes import int8_compute_share
 from ov_diffusion_quant.runtime import host_facts
 from ov_diffusion_quant.runtime.devices import compile_config, nncf_target_device
 
@@ -193,7 +193,7 @@ def search(variant: Variant, device: str, family, seeds: list[int]) -> SearchRes
                                  nncf_target_device(device), variant.quantize.large_model_patches,
                                  f"variants.{variant.name}.quantize.large_model_patches", validation)
             quantized_at = time.perf_counter()
-            saturating = saturating_ops_in(scratch, done.recipes) if host_facts.int8_sums_saturate(isa) else {}
+            saturating = done.saturating if host_facts.int8_sums_saturate(isa) else {}
             if saturating:
                 rows.append(_skipped_row(candidate, done, isa, saturating, time.perf_counter() - started))
                 recorded.append(done.recipes)
