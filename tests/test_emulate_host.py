@@ -216,3 +216,42 @@ def test_a_model_the_saturation_rule_clears_computes_the_same_bits_with_and_with
                                              rng.standard_normal((1, 64, 64)).astype(np.float32) * 3)
     assert not np.allclose(outputs["avx512"]["saturating"], outputs["avx512_vnni"]["saturating"], rtol=1e-3, atol=1e-3)
     assert np.array_equal(outputs["avx512"]["cleared"], outputs["avx512_vnni"]["cleared"])
+
+
+@this_cpu_has("avx512_vnni")
+def test_int8_attention_saturates_without_vnni_unless_its_keys_are_in_half_range(tmp_path):
+    """attention_overflow_fix against the kernels: Q·Kᵀ of an attention NNCF quantized (overflow fix on, so only the
+    attention can saturate) differs between avx512 and avx512_vnni on queries and keys at the ends of their range;
+    with recipes.half_range_attention_keys the rule finds nothing (as quantize reads the saved model) and the two
+    classes compute identical outputs."""
+    import nncf
+    import openvino as ov
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
+    from openvino import opset13 as ops
+
+    from ov_diffusion_quant.quantization.recipes import half_range_attention_keys, saturating_int8_ops
+
+    rng = np.random.default_rng(2)
+    x = ops.parameter([1, 64, 64], np.float32, name="x")
+    identity = ops.constant(np.eye(64, dtype=np.float32))
+    q, k = (ops.reshape(ops.matmul(x, identity, False, True, name=n), [1, 64, 4, 16], False) for n in ("to_q", "to_k"))
+    v = ops.reshape(x, [1, 64, 4, 16], False)
+    heads = [ops.transpose(t, [0, 2, 1, 3]) for t in (q, k, v)]
+    model = ov.Model([ops.scaled_dot_product_attention(*heads, causal=False)], [x])
+
+    def signs():  # every query and key at the end of its range: the largest pairs of products
+        return rng.choice(np.float32([-3, 3]), (1, 64, 64))
+
+    for name in ("int8_attention", "keys_in_half_range"):
+        quantized = nncf.quantize(model, nncf.Dataset([signs() for _ in range(8)]), model_type=nncf.ModelType.TRANSFORMER,
+                                  subset_size=8,
+                                  advanced_parameters=AdvancedQuantizationParameters(overflow_fix=OverflowFix.ENABLE))
+        if name == "keys_in_half_range":
+            assert len(half_range_attention_keys(quantized)) == 1
+        ov.save_model(quantized, tmp_path / f"{name}.xml")
+        found = saturating_int8_ops(ov.Core().read_model(tmp_path / f"{name}.xml"))
+        assert found == ({} if name == "keys_in_half_range" else {"INT8 products of two activations (attention)": 1})
+    outputs = _outputs_with_and_without_vnni(tmp_path, ("int8_attention", "keys_in_half_range"), signs())
+    assert not np.allclose(outputs["avx512"]["int8_attention"], outputs["avx512_vnni"]["int8_attention"], rtol=1e-3,
+                           atol=1e-3)
+    assert np.array_equal(outputs["avx512"]["keys_in_half_range"], outputs["avx512_vnni"]["keys_in_half_range"])

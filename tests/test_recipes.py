@@ -150,8 +150,8 @@ def test_when_no_candidate_passes_the_table_is_written_and_the_stage_fails_namin
 
 
 def test_without_vnni_the_search_skips_a_candidate_whose_int8_sums_saturate(tmp_path, monkeypatch, pixart_export):
-    """On an avx512 host (no VNNI) full INT8 with 8-bit weights is quantized, found saturating and not rendered; the
-    weight-only candidate is checked and chosen. The same table on a VNNI host would have chosen INT8 (test above)."""
+    """On an avx512 host (no VNNI) full INT8 with 8-bit weights is quantized, found saturating and not rendered; full
+    INT8 with 7-bit weights and attention keys cannot saturate: it is checked and chosen over weight-only INT8."""
     import json
 
     import yaml
@@ -166,18 +166,23 @@ def test_without_vnni_the_search_skips_a_candidate_whose_int8_sums_saturate(tmp_
     raw["calibrate"]["compare_notebook_prompts"] = 0
     raw["variants"]["tiny-pixart-lcm"]["gate"] = {"ssim_min": 0.5, "psnr_min": 10.0}
     raw["variants"]["tiny-pixart-lcm"]["quantize"]["search"]["candidates"] = [
-        {"name": "int8", "transformer": "int8"}, {"name": "weights", "transformer": "int8_weights"}]
+        {"name": "int8", "transformer": "int8"},
+        {"name": "int8-7-bit", "transformer": {"recipe": "int8", "overflow_fix": "enable", "attention_overflow_fix": "enable"}},
+        {"name": "weights", "transformer": "int8_weights"}]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     assert calibrate_stage.main(["tiny-pixart-lcm"]) == 0
     monkeypatch.setenv(host_facts.ISA_OVERRIDE_ENV, "avx512")
     assert recipe_stage.main(["tiny-pixart-lcm", "CPU"]) == 0
     search = json.loads((tmp_path / "metrics" / "tiny-pixart-lcm" / "CPU" / "recipe.json").read_text())
-    int8, weights = search["candidates"]
+    int8, seven_bit, weights = search["candidates"]
     assert int8["skipped"] and not int8["passed"] and int8["adherence_drop"] is None and int8["margin"] is None
     [reason] = int8["failed_checks"]
     assert reason.startswith("skipped: its INT8 sums saturate on avx512 (no VNNI): ")
     assert "transformer: INT8 weights beyond ±64 (overflow_fix is not enable)" in reason
-    assert weights["passed"] and not weights.get("skipped") and search["chosen"] == "weights"
+    assert "transformer: INT8 products of two activations (attention)" in reason
+    assert weights["passed"] and not weights.get("skipped")
+    assert seven_bit["passed"] and not seven_bit.get("skipped") and seven_bit["int8_macs_share"] > 0.9
+    assert search["chosen"] == "int8-7-bit"
 
 
 def test_when_every_candidate_saturates_the_stage_fails_saying_what_would_run(tmp_path, monkeypatch, capsys,

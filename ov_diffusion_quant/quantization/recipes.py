@@ -11,6 +11,7 @@ NNCF is imported inside the recipes only: params validation reads this module wi
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -75,6 +76,9 @@ PTQ_KNOBS = (
          "SmoothQuant alpha for Convolution inputs"),
     Knob("overflow_fix", None, f"use null (NNCF's default, first_layer) or one of {', '.join(OVERFLOW_FIXES)}",
          _one_of(None, *OVERFLOW_FIXES), "7-bit weights against saturating int16 sums on CPUs without VNNI"),
+    Knob("attention_overflow_fix", "disable", "use disable or enable", _one_of("disable", "enable"),
+         "the overflow fix for INT8 attention: its keys' quantizers in half range (7 bits), see "
+         "half_range_attention_keys"),
     Knob("bias_correction", "fast", f"use one of {', '.join(BIAS_CORRECTIONS)}", _one_of(*BIAS_CORRECTIONS),
          "NNCF's fast bias correction, the full one (slower, per layer) or none"),
     Knob("ignored_scope", None, "use null (the family's default) or a list of the family's scope names",
@@ -202,6 +206,12 @@ def apply(component_recipe: ComponentRecipe, model, context: RecipeContext) -> R
 
 
 # -- the recipes -----------------------------------------------------------------------------------------------
+def _attention_overflow_fix(model, knobs: dict[str, Any]):
+    if knobs["attention_overflow_fix"] == "enable":
+        half_range_attention_keys(model)
+    return model
+
+
 def _ptq_arguments(knobs: dict[str, Any], context: RecipeContext, extra_ignored: dict | None = None) -> dict:
     """nncf.quantize's keyword arguments for the PTQ knobs."""
     import nncf
@@ -238,7 +248,8 @@ def _ptq_arguments(knobs: dict[str, Any], context: RecipeContext, extra_ignored:
 def _int8(model, knobs, context):
     import nncf
 
-    return RecipeResult(nncf.quantize(model, nncf.Dataset(context.calibration), **_ptq_arguments(knobs, context)))
+    quantized = nncf.quantize(model, nncf.Dataset(context.calibration), **_ptq_arguments(knobs, context))
+    return RecipeResult(_attention_overflow_fix(quantized, knobs))
 
 
 @register("hybrid", "INT8 weights of MatMuls and embeddings, then PTQ of the remaining activations: the PixArt "
@@ -256,7 +267,7 @@ def _hybrid(model, knobs, context):
     knobs = {**knobs, "smooth_quant_matmul": -1 if knobs["smooth_quant_matmul"] is None else knobs["smooth_quant_matmul"]}
     quantized = nncf.quantize(compressed, nncf.Dataset(context.calibration),
                               **_ptq_arguments(knobs, context, {"names": weighted}))
-    return RecipeResult(quantized, dict(NO_DYNAMIC_QUANTIZATION))
+    return RecipeResult(_attention_overflow_fix(quantized, knobs), dict(NO_DYNAMIC_QUANTIZATION))
 
 
 @register("accuracy_control", "int8, then NNCF's quantize_with_accuracy_control reverts the quantizers that hurt "
@@ -281,6 +292,7 @@ def _accuracy_control(model, knobs, context):
             max_num_iterations=knobs["max_iterations"], ranking_subset_size=len(context.validation_items),
             num_ranking_workers=1),
         **arguments)
+    restored = _attention_overflow_fix(restored, knobs)
     reverted = sorted(before - int8_op_names(restored))
     equivalent = ComponentRecipe("int8", {**ptq, "ignored_names": tuple(sorted({*ptq["ignored_names"], *reverted}))})
     return RecipeResult(restored, details={"reverted_ops": reverted}, equivalent=equivalent)
@@ -347,19 +359,24 @@ COMPUTE_OPS = ("MatMul", "Convolution", "GroupConvolution", "ScaledDotProductAtt
 LAYOUT_OPS = ("Convert", "Reshape", "Transpose", "Unsqueeze", "Squeeze", "Multiply", "Subtract")
 
 
-def _quantized_input(op, port: int) -> bool:
-    """Whether ``op``'s input ``port`` is INT8 data: a FakeQuantize (or an i8/u8 constant) before any compute."""
+def _source(op, port: int):
+    """What feeds ``op``'s input ``port``: the first node that is not a layout op (None past 8 layout ops)."""
     node = op.input_value(port).get_node()
     for _ in range(8):
-        kind = node.get_type_name()
-        if kind == "FakeQuantize":
-            return True
-        if kind == "Constant":
-            return node.get_element_type().get_type_name() in ("i8", "u8")
-        if kind not in LAYOUT_OPS:
-            return False
+        if node.get_type_name() not in LAYOUT_OPS:
+            return node
         node = node.input_value(0).get_node()
-    return False
+    return None
+
+
+def _quantized_input(op, port: int) -> bool:
+    """Whether ``op``'s input ``port`` is INT8 data: a FakeQuantize (or an i8/u8 constant) before any compute."""
+    node = _source(op, port)
+    if node is None:
+        return False
+    if node.get_type_name() == "Constant":
+        return node.get_element_type().get_type_name() in ("i8", "u8")
+    return node.get_type_name() == "FakeQuantize"
 
 
 def runs_in_int8(op) -> bool:
@@ -390,37 +407,71 @@ def _macs(op) -> int:
 
 
 # Without VNNI an INT8 op's pair of u8×s8 products is summed in 16 bits, saturating (host_facts.SATURATING_INT8_CLASSES):
-# weights within ±64 keep a pair within 255·128 = 32640 < 2¹⁵ (NNCF's overflow fix gives 7-bit weights); nothing
-# bounds a product of two activations (attention's Q·Kᵀ and weights times V).
+# weights within ±64 keep a pair within 255·128 = 32640 < 2¹⁵ (NNCF's overflow fix gives 7-bit weights); a product
+# of two activations (attention's Q·Kᵀ) is bounded only where the keys are in half range (attention_overflow_fix).
 SATURATION_FREE_WEIGHT = 64
+# NNCF's half range (nncf.quantization.fake_quantize._calculate_scaled_parameters, applied to weights by overflow_fix):
+# 7-bit levels spread over the 8-bit quantizer, i.e. its range times (127 - -128) / (63 - -64).
+HALF_RANGE_SCALE = 255 / 127
+# where the model records (as JSON) its attentions with keys in half range: node rt_info is not saved, the model's is
+HALF_RANGE_KEYS_INFO = ["ov_diffusion_quant", "attention_keys_in_half_range"]
+
+
+def half_range_attention_keys(model) -> list[str]:
+    """NNCF's overflow fix for the keys of INT8 attention: every ScaledDotProductAttention whose Q and K are quantized
+    gets its key quantizer's range times HALF_RANGE_SCALE, so that the keys' integers stay within ±64 and a pair of
+    u8×s8 products of Q·Kᵀ fits 16 bits on a CPU without VNNI (the same bits as with VNNI: tests/test_emulate_host.py).
+    NNCF applies half range to weights only; its activation quantizers refuse it, since keys beyond the calibrated
+    range are no longer clipped there but at twice it. Changes ``model`` in place; returns the attentions' names."""
+    import numpy as np
+    from openvino import opset13 as ops
+
+    widened = []
+    for op in model.get_ordered_ops():
+        if op.get_type_name() != "ScaledDotProductAttention" or not runs_in_int8(op):
+            continue
+        keys = _source(op, 1)
+        low, high, out_low, out_high = (keys.input_value(i).get_node().get_data() for i in range(1, 5))
+        if (keys.get_attributes()["levels"] != 256 or not np.allclose(low, -high * 128 / 127, rtol=1e-4)
+                or not (np.array_equal(low, out_low) and np.array_equal(high, out_high))):
+            raise UserError(f"attention_overflow_fix needs signed symmetric 8-bit key quantizers (as NNCF makes for "
+                            f"transformers); {keys.get_friendly_name()} has {keys.get_attributes()['levels']} levels "
+                            f"over [{float(np.min(low)):.4g}, {float(np.max(high)):.4g}]")
+        for port in range(1, 5):
+            bound = keys.input_value(port).get_node().get_data()
+            keys.input(port).replace_source_output(ops.constant((bound * HALF_RANGE_SCALE).astype(bound.dtype)).output(0))
+        widened.append(op.get_friendly_name())
+    model.set_rt_info(json.dumps(widened), HALF_RANGE_KEYS_INFO)
+    return widened
+
+
+def _attention_keys_in_half_range(model) -> set[str]:
+    return set(json.loads(model.get_rt_info(HALF_RANGE_KEYS_INFO).astype(str))) if model.has_rt_info(HALF_RANGE_KEYS_INFO) else set()
 
 
 def _weight_magnitude(op) -> int | None:
     """The largest |integer| of ``op``'s INT8 weights (input 1), or None when that input is an activation."""
     import numpy as np
 
-    node = op.input_value(1).get_node()
-    for _ in range(8):
-        kind = node.get_type_name()
-        if kind == "Constant":
-            return int(np.abs(node.get_data().astype(np.int32)).max())
-        if kind == "FakeQuantize":
-            if node.input_value(0).get_node().get_type_name() != "Constant":
-                return None
-            # weights not yet compressed: ±levels/2 (NNCF's overflow fix gives them 7 bits, 128 levels)
-            return node.get_attributes()["levels"] // 2
-        if kind not in LAYOUT_OPS:
-            return None
-        node = node.input_value(0).get_node()
+    node = _source(op, 1)
+    kind = node.get_type_name() if node is not None else None
+    if kind == "Constant":
+        return int(np.abs(node.get_data().astype(np.int32)).max())
+    if kind == "FakeQuantize" and node.input_value(0).get_node().get_type_name() == "Constant":
+        # weights not yet compressed: ±levels/2 (NNCF's overflow fix gives them 7 bits, 128 levels)
+        return node.get_attributes()["levels"] // 2
     return None
 
 
 def saturating_int8_ops(model) -> dict[str, int]:
     """The INT8 ops of ``model`` whose sums can saturate on a CPU without VNNI, counted by cause (empty: none)."""
     found: Counter[str] = Counter()
+    half_range_keys = _attention_keys_in_half_range(model)
     for op in model.get_ops():
         if op.get_type_name() in COMPUTE_OPS and runs_in_int8(op):
             magnitude = _weight_magnitude(op)
+            if magnitude is None and op.get_friendly_name() in half_range_keys:
+                continue
             if magnitude is None:
                 found["INT8 products of two activations (attention)"] += 1
             elif magnitude > SATURATION_FREE_WEIGHT:
