@@ -35,7 +35,8 @@ def held_out(path: Path) -> str:
 # candidates timed by the twin with the same ops in INT8 (only bias values differ: full bias correction is hours at
 # full size)
 TIMED_AS = {"float-embeddings-full-bias-correction": "float-embeddings",
-            "saturation-free": "saturation-free-fast-bias-correction"}
+            "saturation-free": "saturation-free-fast-bias-correction",
+            "saturation-free-int8-attention": "saturation-free-int8-attention-fast-bias-correction"}
 
 
 def main() -> None:

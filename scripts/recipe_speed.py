@@ -122,10 +122,16 @@ def main(argv: list[str] | None = None) -> None:
                 times[name].append(time.perf_counter() - started)
     for name, values in times.items():
         rows[name]["step_seconds_median"] = round(statistics.median(values), 4)
+        rows[name]["step_seconds"] = [round(value, 4) for value in values]
         rows[name]["speedup_vs_fp"] = round(statistics.median(times["fp"]) / statistics.median(values), 3)
     first = args.candidates[0]
     for name in args.candidates:
         rows[name]["speed_vs_" + first] = round(statistics.median(times[first]) / statistics.median(times[name]), 3)
+        # the same ratio round by round (calls next to each other): its spread is what the medians' ratio can resolve
+        per_round = [a / b for a, b in zip(times[first], times[name])]
+        rows[name]["speed_vs_" + first + "_per_round"] = {"median": round(statistics.median(per_round), 3),
+                                                           "min": round(min(per_round), 3),
+                                                           "max": round(max(per_round), 3)}
     record = {"variant": variant.name, "candidates_of": args.source, "denoiser": denoiser, "rounds": args.rounds,
               "input_shapes": {k: list(v.shape) for k, v in sample.items()}, "rows": rows, "host": host_facts.provenance()}
     print(json.dumps(record, indent=1))
