@@ -245,3 +245,20 @@ def test_the_search_table_marks_skipped_candidates_and_leaves_their_metrics_blan
     assert skipped[1:-1] == ["notebook", "skipped (saturates)", "-", "-", "20"], skipped
     assert "every candidate was skipped: its INT8 sums saturate on this host" in text
     assert "| FAIL" in next(line for line in text.splitlines() if line.startswith("| weights"))
+
+
+def test_attention_overflow_fix_refuses_key_quantizers_it_cannot_halve_in_one_line():
+    """Half range bounds signed symmetric keys only: an unsigned key quantizer is refused, naming it and its range."""
+    import numpy as np
+    from openvino import opset13 as ops
+
+    def quantized(data, low, name):
+        bounds = [np.float32(low), np.float32(3.0)] * 2
+        return ops.fake_quantize(data, *bounds, 256, name=name)
+
+    q, k, v = (ops.parameter([1, 4, 16, 16], np.float32, name=n) for n in "qkv")
+    model = ov.Model([ops.scaled_dot_product_attention(quantized(q, -3.0 * 128 / 127, "fq_q"), quantized(k, 0.0, "fq_k"),
+                                                       v, causal=False)], [q, k, v])
+    with pytest.raises(UserError, match=r"^attention_overflow_fix needs signed symmetric 8-bit key quantizers .*; fq_k "
+                                        r"has 256 levels over \[0, 3\]$"):
+        recipes.half_range_attention_keys(model)

@@ -419,18 +419,23 @@ HALF_RANGE_KEYS_INFO = ["ov_diffusion_quant", "attention_keys_in_half_range"]
 
 def half_range_attention_keys(model) -> list[str]:
     """NNCF's overflow fix for the keys of INT8 attention: every ScaledDotProductAttention whose Q and K are quantized
-    gets its key quantizer's range times HALF_RANGE_SCALE, so that the keys' integers stay within ±64 and a pair of
-    u8×s8 products of Q·Kᵀ fits 16 bits on a CPU without VNNI (the same bits as with VNNI: tests/test_emulate_host.py).
-    NNCF applies half range to weights only; its activation quantizers refuse it, since keys beyond the calibrated
-    range are no longer clipped there but at twice it. Changes ``model`` in place; returns the attentions' names."""
+    gets its key quantizer's range times HALF_RANGE_SCALE, so that keys within their calibrated range are integers
+    within ±64 and a pair of u8×s8 products of Q·Kᵀ fits 16 bits on a CPU without VNNI (the same bits as with VNNI:
+    tests/test_emulate_host.py). NNCF applies half range to weights only; its activation quantizers refuse it, since
+    keys beyond the calibrated range are then clipped at twice it, not at it (and can saturate there). Changes
+    ``model`` in place; returns the attentions' names."""
     import numpy as np
     from openvino import opset13 as ops
 
-    widened = []
+    widened, done = [], set()
     for op in model.get_ordered_ops():
         if op.get_type_name() != "ScaledDotProductAttention" or not runs_in_int8(op):
             continue
         keys = _source(op, 1)
+        widened.append(op.get_friendly_name())
+        if keys.get_friendly_name() in done:  # one quantizer shared by two attentions: widened once
+            continue
+        done.add(keys.get_friendly_name())
         low, high, out_low, out_high = (keys.input_value(i).get_node().get_data() for i in range(1, 5))
         if (keys.get_attributes()["levels"] != 256 or not np.allclose(low, -high * 128 / 127, rtol=1e-4)
                 or not (np.array_equal(low, out_low) and np.array_equal(high, out_high))):
@@ -439,14 +444,16 @@ def half_range_attention_keys(model) -> list[str]:
                             f"over [{float(np.min(low)):.4g}, {float(np.max(high)):.4g}]")
         for port in range(1, 5):
             bound = keys.input_value(port).get_node().get_data()
-            keys.input(port).replace_source_output(ops.constant((bound * HALF_RANGE_SCALE).astype(bound.dtype)).output(0))
-        widened.append(op.get_friendly_name())
+            widened_bound = ops.constant((bound * HALF_RANGE_SCALE).astype(bound.dtype))
+            keys.input(port).replace_source_output(widened_bound.output(0))
     model.set_rt_info(json.dumps(widened), HALF_RANGE_KEYS_INFO)
     return widened
 
 
 def _attention_keys_in_half_range(model) -> set[str]:
-    return set(json.loads(model.get_rt_info(HALF_RANGE_KEYS_INFO).astype(str))) if model.has_rt_info(HALF_RANGE_KEYS_INFO) else set()
+    if not model.has_rt_info(HALF_RANGE_KEYS_INFO):
+        return set()
+    return set(json.loads(model.get_rt_info(HALF_RANGE_KEYS_INFO).astype(str)))
 
 
 def _weight_magnitude(op) -> int | None:
