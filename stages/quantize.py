@@ -70,7 +70,8 @@ def quantize(variant, device, family, fp_dir, chosen, calibrations, run) -> None
     isa, saturating = host_facts.isa_class(), done.saturating
     if saturating and host_facts.int8_sums_saturate(isa):
         log.warning("%s on %s: INT8 sums saturate on this host class (no VNNI), and this model has %s; a recipe with "
-                    "overflow_fix: enable and attention_scores in its ignored_scope avoids it (docs/reference-model.md)",
+                    "overflow_fix: enable and attention_scores in its ignored_scope avoids it, as does overflow_fix: enable with "
+                    "attention_overflow_fix: enable (docs/reference-model.md)",
                     variant.name, isa, ", ".join(f"{count} {cause}" for cause, count in saturating.items()))
 
     # 3. Metrics

@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> None:
         if result.closest is None:
             raise UserError(f"no candidate recipe of variants.{variant.name}.quantize.search can run on {where}: "
                             f"every one has INT8 sums that saturate there (add one with overflow_fix: enable and "
-                            f"attention_scores in its ignored_scope, or a weight-only one); the table is in {table}")
+                            f"attention_scores in its ignored_scope, or a weight-only one, or one with overflow_fix "
+                            f"and attention_overflow_fix: enable); the table is in {table}")
         closest = next(row for row in result.rows if row["candidate"] == result.closest)
         raise UserError(f"no candidate recipe of variants.{variant.name}.quantize.search passes the gate on "
                         f"{where}: the closest is {closest['candidate']} ({'; '.join(closest['failed_checks'])}); "
