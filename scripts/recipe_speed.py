@@ -37,10 +37,10 @@ def main(argv: list[str] | None = None) -> None:
     from ov_diffusion_quant.families import get_family
     from ov_diffusion_quant.quantization import calibration_data
     from ov_diffusion_quant.quantization.apply import quantize_model
-    from ov_diffusion_quant.quantization.recipes import int8_compute_share
+    from ov_diffusion_quant.quantization.ir_analysis import int8_compute_share
     from ov_diffusion_quant.runtime import host_facts
     from ov_diffusion_quant.runtime.devices import compile_config
-    from ov_diffusion_quant.runtime.inference import input_shapes
+    from ov_diffusion_quant.orchestration.inference import input_shapes
 
     parser = argument_parser(__doc__)
     parser.add_argument("variant")

@@ -22,10 +22,11 @@ from ov_diffusion_quant.benchmarking.runner import run_benchmark
 from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_errors
 from ov_diffusion_quant.common.outputs import write_json
-from ov_diffusion_quant.common.preflight import dir_gb, heavy_stage
+from ov_diffusion_quant.runtime.preflight import dir_gb, heavy_stage
 from ov_diffusion_quant.common.resources import mem_available_gb
 from ov_diffusion_quant.config.params import load
 from ov_diffusion_quant.families import family_for
+from ov_diffusion_quant.runtime import host_facts
 from ov_diffusion_quant.runtime.devices import check_device
 
 
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
                                            mem_available_gb()))}
     # the largest configuration (FP with f32 forced) holds the FP model in f32, or its text encoder when apart
     largest = {"factor": F32_WEIGHTS_FACTOR, "largest_part": ("the text encoder in f32", text_encoder_gb)} if apart else {}
-    with heavy_stage("benchmark", variant.name, device, fp_gb, **largest) as run:
+    with heavy_stage("benchmark", variant.name, device, fp_gb, host=host_facts.provenance(), **largest) as run:
         metrics = run_benchmark(params, variant, device, apart)
         write_json(paths.metrics(variant.name, "benchmark.json", device), {**metrics, "resources": run.metrics()})
 

@@ -18,8 +18,8 @@ from tqdm import tqdm
 from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.common.errors import UserError, argument_parser, main_with_clear_errors
 from ov_diffusion_quant.common.outputs import atomic_dir, remove_stale_temps, write_json
-from ov_diffusion_quant.common.preflight import dir_gb, heavy_stage
-from ov_diffusion_quant.common.prompts import calibration_prompts, prompt_provenance
+from ov_diffusion_quant.runtime.preflight import dir_gb, heavy_stage
+from ov_diffusion_quant.evaluation.prompts import calibration_prompts, prompt_provenance
 from ov_diffusion_quant.config.params import load
 from ov_diffusion_quant.families import family_for
 from ov_diffusion_quant.quantization import calibration_data
@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> None:
         check_subset_size(subset_size, len(prompts) * variant.generation.steps, where,
                           f"{len(prompts)} prompts in {prompt_source.path} x {variant.generation.steps} steps")
     remove_stale_temps(paths.calibration_data(variant.name))
-    with heavy_stage("calibrate", variant.name, None, dir_gb(paths.fp_model(variant.name))) as run:
+    with heavy_stage("calibrate", variant.name, None, dir_gb(paths.fp_model(variant.name)),
+                     host=host_facts.provenance()) as run:
         pipeline = family.load(paths.fp_model(variant.name), "CPU")
 
         with atomic_dir(paths.calibration_data(variant.name)) as out_dir:

@@ -14,13 +14,13 @@ from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_errors
 from ov_diffusion_quant.evaluation.compare import adherence_fp_vs_optimized, aggregate, compare, render_reference
 from ov_diffusion_quant.evaluation.grid import make_grid
-from ov_diffusion_quant.runtime.inference import load_variant
+from ov_diffusion_quant.orchestration.inference import load_variant
 from ov_diffusion_quant.common.artifacts import read_json
 from ov_diffusion_quant.common.outputs import atomic_file, write_json
 from ov_diffusion_quant.config.params import load
 from ov_diffusion_quant.families import family_for
 from ov_diffusion_quant.runtime import host_facts
-from ov_diffusion_quant.common.prompts import validation_prompts
+from ov_diffusion_quant.evaluation.prompts import validation_prompts
 from ov_diffusion_quant.evaluation.similarity import load_clip
 
 log = logging.getLogger(__name__)

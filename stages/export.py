@@ -12,7 +12,7 @@ from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_errors
 from ov_diffusion_quant.families import family_for
 from ov_diffusion_quant.common.outputs import atomic_dir, dir_size_bytes, write_json
-from ov_diffusion_quant.common.preflight import heavy_stage
+from ov_diffusion_quant.runtime.preflight import heavy_stage
 from ov_diffusion_quant.common.resources import mount_point
 from ov_diffusion_quant.config.specs import SourceKind
 from ov_diffusion_quant.config.params import load
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     weights_gb = family.source_weights_gb(variant.model)  # the IR's size; an "arch" source is also written to /tmp
     disk_gb = weights_gb * (2 if variant.model.kind is SourceKind.ARCH and mount_point(tempfile.gettempdir())
                             == mount_point(paths.fp_model(variant.name)) else 1) if weights_gb else None
-    with heavy_stage("export", variant.name, None, weights_gb, disk_gb=disk_gb,
+    with heavy_stage("export", variant.name, None, weights_gb, host=host_facts.provenance(), disk_gb=disk_gb,
                      disk_path=paths.fp_model(variant.name)) as run:
         started = time.perf_counter()
         with atomic_dir(paths.fp_model(variant.name)) as out_dir:

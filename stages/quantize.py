@@ -16,7 +16,7 @@ import time
 from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_errors
 from ov_diffusion_quant.common.outputs import atomic_dir, dir_size_bytes, remove_stale_temps, write_json
-from ov_diffusion_quant.common.preflight import MEMORY_FACTORS, WEIGHT_ONLY_QUANTIZE_FACTOR, dir_gb, heavy_stage
+from ov_diffusion_quant.runtime.preflight import MEMORY_FACTORS, WEIGHT_ONLY_QUANTIZE_FACTOR, dir_gb, heavy_stage
 from ov_diffusion_quant.common.resources import peak_rss_mb
 from ov_diffusion_quant.config.params import load
 from ov_diffusion_quant.families import family_for
@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> None:
     factors = {component: MEMORY_FACTORS["quantize"]["bf16"] if calibrations.get(component) is not None
                else WEIGHT_ONLY_QUANTIZE_FACTOR for component in chosen.components}
     largest = max(factors, key=lambda component: factors[component] * dir_gb(fp_dir / component))
-    with heavy_stage("quantize", variant.name, device, fp_gb, disk_gb=fp_gb, factor=factors[largest],
+    with heavy_stage("quantize", variant.name, device, fp_gb, host=host_facts.provenance(), disk_gb=fp_gb,
+                     factor=factors[largest],
                      largest_part=(largest, dir_gb(fp_dir / largest)),
                      disk_path=paths.optimized_model(variant.name, device)) as run:
         quantize(variant, device, family, fp_dir, chosen, calibrations, run)

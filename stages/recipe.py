@@ -6,7 +6,7 @@
         -> metrics/<variant>/<device>/recipe_candidates.csv  one row per candidate (DVC plots)
 
 Without `variants.<v>.quantize.search` this only writes params' components. With it, every candidate is quantized,
-rendered on the search's validation split and checked against the variant's gate (ov_diffusion_quant/quantization/search.py);
+rendered on the search's validation split and checked against the variant's gate (ov_diffusion_quant/orchestration/search.py);
 the fastest that passes is chosen. The stage depends on the host facts, so the choice is cached per host class.
 If no candidate passes, the table is written and the stage fails, naming the closest candidate.
 """
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
 
     # 2. The search (heavy imports only here)
     from ov_diffusion_quant.families import family_for
-    from ov_diffusion_quant.quantization.search import search
+    from ov_diffusion_quant.orchestration.search import search
     from ov_diffusion_quant.runtime import host_facts
     from ov_diffusion_quant.runtime.devices import check_device
 

@@ -287,7 +287,7 @@ def test_generate_checks_its_inputs_before_loading_a_model(no_model_loads, capsy
 
 
 def test_a_prompt_file_with_a_line_that_is_not_json(tmp_path):
-    from ov_diffusion_quant.common.prompts import validation_prompts
+    from ov_diffusion_quant.evaluation.prompts import validation_prompts
 
     path = tmp_path / "prompts.jsonl"
     path.write_text('{"id": "a", "caption": "a cat"}\n\n{"id": "b", caption: "a dog"}\n')
@@ -300,7 +300,7 @@ def test_a_prompt_file_with_a_line_that_is_not_json(tmp_path):
 @pytest.mark.parametrize("line", ['{"id": "b"}', '{"id": "b", "caption": null}', '{"id": "b", "caption": "  "}',
                                   '{"id": "b", "caption": 7}', '["a dog"]'])
 def test_a_prompt_row_without_a_caption_is_refused_not_read_as_none(tmp_path, line):
-    from ov_diffusion_quant.common.prompts import validation_prompts
+    from ov_diffusion_quant.evaluation.prompts import validation_prompts
 
     path = tmp_path / "prompts.jsonl"
     path.write_text('{"id": "a", "caption": "a cat"}\n' + line + "\n")
@@ -338,7 +338,7 @@ def test_calibrate_checks_subset_size_against_a_prompt_file_before_loading_the_m
 
 
 def test_the_hub_source_refuses_a_row_without_a_caption(monkeypatch):
-    from ov_diffusion_quant.common import prompts
+    from ov_diffusion_quant.evaluation import prompts
     from ov_diffusion_quant.config.specs import PromptSource
 
     class Stream(list):

@@ -15,7 +15,8 @@ from stages.calibrate import collect, collect_component
 from ov_diffusion_quant.common.errors import UserError
 from ov_diffusion_quant.families import get_family
 from ov_diffusion_quant.quantization.apply import quantize_model
-from ov_diffusion_quant.quantization.recipes import count_quantized_ops, parse_component
+from ov_diffusion_quant.config.recipes import parse_component
+from ov_diffusion_quant.quantization.ir_analysis import count_quantized_ops
 
 CORE = ov.Core()
 REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"

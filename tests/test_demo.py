@@ -92,6 +92,6 @@ def test_a_model_that_was_not_produced_names_its_dvc_target(client):
 
 
 def test_the_pipeline_does_not_import_gradio():
-    code = "import sys, stages.evaluate, stages.quantize, stages.calibrate, ov_diffusion_quant.runtime.inference; " \
+    code = "import sys, stages.evaluate, stages.quantize, stages.calibrate, ov_diffusion_quant.orchestration.inference; " \
            "sys.exit('gradio' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -187,7 +187,7 @@ def test_a_model_the_saturation_rule_clears_computes_the_same_bits_with_and_with
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
     from openvino import opset13 as ops
 
-    from ov_diffusion_quant.quantization.recipes import saturating_int8_ops
+    from ov_diffusion_quant.quantization.ir_analysis import saturating_int8_ops
 
     rng = np.random.default_rng(1)
     x = ops.parameter([1, 64, 64], np.float32, name="x")
@@ -229,7 +229,7 @@ def test_int8_attention_saturates_without_vnni_unless_its_keys_are_in_half_range
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
     from openvino import opset13 as ops
 
-    from ov_diffusion_quant.quantization.recipes import half_range_attention_keys, saturating_int8_ops
+    from ov_diffusion_quant.quantization.ir_analysis import half_range_attention_keys, saturating_int8_ops
 
     rng = np.random.default_rng(2)
     x = ops.parameter([1, 64, 64], np.float32, name="x")

@@ -51,7 +51,7 @@ def test_clip_that_is_not_available_offline_is_skipped_with_the_reason(monkeypat
 
 
 def test_empty_missing_and_short_prompt_files(tmp_path):
-    from ov_diffusion_quant.common.prompts import validation_prompts
+    from ov_diffusion_quant.evaluation.prompts import validation_prompts
 
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
@@ -70,7 +70,7 @@ def test_empty_missing_and_short_prompt_files(tmp_path):
 
 def test_the_shipped_prompt_sets():
     from conftest import REPO
-    from ov_diffusion_quant.common.prompts import _local_rows
+    from ov_diffusion_quant.evaluation.prompts import _local_rows
 
     calibration = _local_rows(REPO / "data/prompts/calibration.jsonl")
     validation = _local_rows(REPO / "data/prompts/validation.jsonl")

@@ -108,7 +108,7 @@ def test_text_to_image_shape_and_determinism(request, family_name):
 
 @pytest.mark.parametrize("family_name", ["sdxl", "pixart"])
 def test_static_shapes_compile_every_component_for_the_size_and_keep_the_image(request, family_name):
-    from ov_diffusion_quant.runtime.inference import specialize_to_static_shapes
+    from ov_diffusion_quant.orchestration.inference import specialize_to_static_shapes
 
     export = request.getfixturevalue(f"{family_name}_export")
     variant = request.getfixturevalue(f"{family_name}_variant")

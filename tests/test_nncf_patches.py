@@ -16,7 +16,7 @@ from ov_diffusion_quant.common.errors import UserError
 from ov_diffusion_quant.evaluation.similarity import psnr_ssim
 from ov_diffusion_quant.families import get_family
 from ov_diffusion_quant.quantization import nncf_patches
-from ov_diffusion_quant.quantization.recipes import count_quantized_ops
+from ov_diffusion_quant.quantization.ir_analysis import count_quantized_ops
 from ov_diffusion_quant.runtime import host_facts
 
 PROMPTS = ("a photo of a cat", "mountains over a lake", "a robot in a garden")

@@ -161,7 +161,7 @@ def test_an_uncached_model_fails_with_one_clear_line(tmp_path, monkeypatch, vari
 def test_an_uncached_dataset_fails_with_one_clear_line(tmp_path, monkeypatch):
     from ov_diffusion_quant.common.errors import UserError
     from ov_diffusion_quant.config.params import PromptSource
-    from ov_diffusion_quant.common.prompts import calibration_prompts
+    from ov_diffusion_quant.evaluation.prompts import calibration_prompts
 
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

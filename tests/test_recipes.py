@@ -1,5 +1,5 @@
-"""The recipe registry: one place defines a recipe, its knobs and its NNCF calls; params, quantize and the search
-take it from there. And what the search ranks on: the share of a denoiser's work that runs in INT8."""
+"""The recipe registry: the schema (config/recipes.py) defines a recipe and its knobs, one function applies it
+(quantization/recipes.py); params, quantize and the search take it from there. And what the search ranks on: the share of a denoiser's work that runs in INT8."""
 
 from __future__ import annotations
 
@@ -11,11 +11,14 @@ from conftest import params_with
 from ov_diffusion_quant.common.errors import UserError
 from ov_diffusion_quant.config.params import parse
 from ov_diffusion_quant.families import get_family
+from ov_diffusion_quant.config import recipes as schema
+from ov_diffusion_quant.config.recipes import RECIPES, Knob, Recipe, parse_component
 from ov_diffusion_quant.quantization import recipes
 from ov_diffusion_quant.quantization.apply import quantize_model
-from ov_diffusion_quant.quantization.recipes import (RECIPES, Knob, RecipeResult, count_quantized_ops, int8_compute_share,
-                                         int8_op_names, parse_component, register)
-from ov_diffusion_quant.quantization.search import choose, closest
+from ov_diffusion_quant.quantization.ir_analysis import (count_quantized_ops, half_range_attention_keys,
+                                                          int8_compute_share, int8_op_names)
+from ov_diffusion_quant.quantization.recipes import APPLIERS, RecipeResult, applies
+from ov_diffusion_quant.orchestration.search import choose, closest
 
 CORE = ov.Core()
 
@@ -24,13 +27,19 @@ def read(export, component):
     return CORE.read_model(export / component / "openvino_model.xml")
 
 
-def test_a_recipe_added_in_one_place_is_validated_and_applied(monkeypatch, pixart_export):
-    monkeypatch.setattr(recipes, "RECIPES", dict(RECIPES))
+def test_every_recipe_of_the_schema_has_one_applier():
+    assert set(APPLIERS) == set(RECIPES)
+
+
+def test_a_recipe_added_to_the_schema_with_its_applier_is_validated_and_applied(monkeypatch, pixart_export):
+    monkeypatch.setattr(schema, "RECIPES", {**RECIPES, "int8_weights_sym": Recipe(
+        "int8_weights_sym", "weight-only INT8, symmetric",
+        (Knob("skip_embeddings", False, "must be true or false", lambda v: isinstance(v, bool),
+              "embedding tables stay in float"),))})
+    monkeypatch.setattr(recipes, "APPLIERS", dict(APPLIERS))
     calls = []
 
-    @register("int8_weights_sym", "weight-only INT8, symmetric",
-              (Knob("skip_embeddings", False, "must be true or false", lambda v: isinstance(v, bool),
-                    "embedding tables stay in float"),))
+    @applies("int8_weights_sym")
     def _int8_sym(model, knobs, context):
         calls.append(knobs)
         scope = nncf.IgnoredScope(types=["Gather"]) if knobs["skip_embeddings"] else None
@@ -52,7 +61,7 @@ def test_a_recipe_added_in_one_place_is_validated_and_applied(monkeypatch, pixar
     ov.save_model(result.model, path)
     counts = count_quantized_ops(CORE.read_model(path))
     assert counts["fake_quantize"] == 0 and counts["weights_by_precision"].get("i8", 0) >= 10
-    assert "`int8_weights_sym`" in recipes.describe()
+    assert "`int8_weights_sym`" in schema.describe()
 
 
 def test_every_recipe_knob_has_a_default_it_accepts():
@@ -131,7 +140,7 @@ def test_when_no_candidate_passes_the_table_is_written_and_the_stage_fails_namin
     import json
 
     from stages import recipe as recipe_stage
-    from ov_diffusion_quant.quantization import search as search_module
+    from ov_diffusion_quant.orchestration import search as search_module
 
     _searching_workspace(tmp_path, monkeypatch, pixart_export)
     rows = [{"candidate": "hybrid", "passed": False, "failed_checks": ["text2image ssim (min) 0.5 < 0.95"],
@@ -188,7 +197,7 @@ def test_without_vnni_the_search_skips_a_candidate_whose_int8_sums_saturate(tmp_
 def test_when_every_candidate_saturates_the_stage_fails_saying_what_would_run(tmp_path, monkeypatch, capsys,
                                                                             pixart_export):
     from stages import recipe as recipe_stage
-    from ov_diffusion_quant.quantization import search as search_module
+    from ov_diffusion_quant.orchestration import search as search_module
 
     _searching_workspace(tmp_path, monkeypatch, pixart_export)
     rows = [{"candidate": "hybrid", "passed": False, "skipped": True, "margin": None,
@@ -261,4 +270,4 @@ def test_attention_overflow_fix_refuses_key_quantizers_it_cannot_halve_in_one_li
                                                        v, causal=False)], [q, k, v])
     with pytest.raises(UserError, match=r"^attention_overflow_fix needs signed symmetric 8-bit key quantizers .*; fq_k "
                                         r"has 256 levels over \[0, 3\]$"):
-        recipes.half_range_attention_keys(model)
+        half_range_attention_keys(model)

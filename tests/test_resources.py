@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from ov_diffusion_quant.common import preflight
+from ov_diffusion_quant.runtime import preflight
 from ov_diffusion_quant.common.errors import ResourceError
 from ov_diffusion_quant.common.outputs import atomic_dir, write_json
 from ov_diffusion_quant.common.resources import RunRecord, history, mem_available_gb

@@ -38,16 +38,17 @@ def has_code(path: Path) -> bool:
                 else body)
 
 
-REGISTRY = f"{LIBRARY}.families"
+REGISTRY = f"{LIBRARY}.families"  # loads a family module by name
+FAMILY_NAMES = f"{LIBRARY}.config.families"  # where FAMILY_MODULES names them
 FAMILY_LOADERS = {"family_for", "family_class", "get_family", "check_all"}  # the registry's functions that import
 
 
 def registered_family_modules(modules: dict[str, Path]) -> list[str]:
     """The modules FAMILY_MODULES names ("module:class"), read from the registry's source."""
-    for node in ast.walk(ast.parse(modules[REGISTRY].read_text())):
+    for node in ast.walk(ast.parse(modules[FAMILY_NAMES].read_text())):
         if isinstance(node, ast.Assign) and any(getattr(target, "id", "") == "FAMILY_MODULES" for target in node.targets):
             return [value.value.split(":")[0] for value in node.value.values]
-    raise AssertionError(f"{REGISTRY} defines no FAMILY_MODULES")
+    raise AssertionError(f"{FAMILY_NAMES} defines no FAMILY_MODULES")
 
 
 def loads_a_family(tree: ast.AST) -> bool:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ov_diffusion_quant.common.preflight import BASE_GB, MEMORY_FACTORS
+from ov_diffusion_quant.runtime.preflight import BASE_GB, MEMORY_FACTORS
 from ov_diffusion_quant.config.params import BenchmarkParams
 
 
 @dataclass(frozen=True)
 class Configuration:
-    runtime: str  # "optimum" (this project's pipelines, ov_diffusion_quant.runtime.inference) or "genai"
+    runtime: str  # "optimum" (this project's pipelines, ov_diffusion_quant.orchestration.inference) or "genai"
     optimized: bool
     f32: bool = False
 

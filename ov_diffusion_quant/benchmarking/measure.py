@@ -74,7 +74,7 @@ def timed_metrics(load_seconds: float, compiles: list[float], first_run: float |
 def measure_optimum(params: Params, variant: Variant, device: str, configuration: Configuration,
                     prompts: list[dict]) -> dict:
     from ov_diffusion_quant.families import family_for
-    from ov_diffusion_quant.runtime.inference import load_variant
+    from ov_diffusion_quant.orchestration.inference import load_variant
     from ov_diffusion_quant.runtime.recording import TimedCompiledModel, hooked
 
     bench, generation = params.benchmark, variant.generation
@@ -120,7 +120,7 @@ def measure_text_encoder_apart(params: Params, variant: Variant, device: str, co
     import gc
 
     from ov_diffusion_quant.families import family_for
-    from ov_diffusion_quant.runtime.inference import load_variant
+    from ov_diffusion_quant.orchestration.inference import load_variant
     from ov_diffusion_quant.runtime.recording import TimedCompiledModel, hooked
 
     bench, generation = params.benchmark, variant.generation
@@ -186,7 +186,7 @@ def measure_genai(params: Params, variant: Variant, device: str, configuration: 
                   prompts: list[dict]) -> dict:
     import openvino_genai
 
-    from ov_diffusion_quant.runtime.inference import dvc_target_for, model_dir_for
+    from ov_diffusion_quant.orchestration.inference import dvc_target_for, model_dir_for
 
     bench, generation = params.benchmark, variant.generation
     model_dir = model_dir_for(variant.name, device, configuration.optimized)

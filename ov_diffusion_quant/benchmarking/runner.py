@@ -24,7 +24,7 @@ from ov_diffusion_quant.benchmarking.configurations import CONFIGURATIONS, SPEED
 from ov_diffusion_quant.benchmarking.environment import environment
 from ov_diffusion_quant.common.errors import UserError
 from ov_diffusion_quant.families import family_for
-from ov_diffusion_quant.common.prompts import validation_prompts
+from ov_diffusion_quant.evaluation.prompts import validation_prompts
 from ov_diffusion_quant.config.params import Params, Variant
 from ov_diffusion_quant.runtime.timing import OtherProcessesCpu, latency_summary, median, ratio
 

@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 from ov_diffusion_quant.common.errors import UserError, argument_parser, main_with_clear_errors
-from stages.gate import markdown_table, run_checks, verdict
+from ov_diffusion_quant.reporting.quality_gate import markdown_table, run_checks, verdict
 from ov_diffusion_quant.common.outputs import atomic_file, check_writable_file
 from ov_diffusion_quant.config.params import load
 

@@ -18,11 +18,11 @@ import time
 
 from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.common.errors import UserError, argument_parser, main_with_clear_errors
-from ov_diffusion_quant.common.prompts import validation_prompts
+from ov_diffusion_quant.evaluation.prompts import validation_prompts
 from ov_diffusion_quant.config.params import Params, load
 from ov_diffusion_quant.evaluation.similarity import psnr_ssim
 from ov_diffusion_quant.families import family_for
-from ov_diffusion_quant.runtime.inference import generation_with, load_variant
+from ov_diffusion_quant.orchestration.inference import generation_with, load_variant
 
 SIZE_BOUNDS = (64, 1024)
 SCENE_EXAMPLES = 8  # held-out captions offered for a judged variant

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ov_diffusion_quant.common.errors import UserError, argument_parser, main_with_clear_errors
 from ov_diffusion_quant.families import family_for
-from ov_diffusion_quant.runtime.inference import generation_with, load_variant
+from ov_diffusion_quant.orchestration.inference import generation_with, load_variant
 from ov_diffusion_quant.common.outputs import atomic_file, check_writable_file
 from ov_diffusion_quant.config.params import load
 

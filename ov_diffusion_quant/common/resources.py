@@ -11,7 +11,7 @@ Every heavy stage (export, calibrate, quantize, benchmark) runs inside ``guarded
   that a finished run removes. A run killed outright (the kernel's OOM killer, SIGKILL) leaves it behind, and the
   next stage that starts reports it in one line with the peak it had reached;
 - each finished or killed run appends its peak to ``<state dir>/history.jsonl``, keyed by stage, variant, device,
-  host class and precision: the pre-flight estimate's record (``ov_diffusion_quant/common/preflight.py``).
+  host class and precision: the pre-flight estimate's record (``ov_diffusion_quant/runtime/preflight.py``).
 
 The state dir is ``OVDQ_STATE_DIR``, by default ``~/.cache/ov-diffusion-quant``: machine-local, because DVC removes a
 stage's metrics before it runs it.
@@ -235,13 +235,9 @@ ACTIVE_TEMPS: set[Path] = set()
 class StageGuard:
     """The watchdog thread and run record of one stage run (see the module docstring)."""
 
-    def __init__(self, stage: str, variant: str, device: str | None, interval: float = 0.25,
-                 facts: dict | None = None, model_gb: float | None = None):
-        """``facts``: the host facts (``host_facts.provenance()``) when the caller has them already."""
-        if facts is None:
-            from ov_diffusion_quant.runtime import host_facts
-
-            facts = host_facts.provenance()
+    def __init__(self, stage: str, variant: str, device: str | None, facts: dict, interval: float = 0.25,
+                 model_gb: float | None = None):
+        """``facts``: the host facts (runtime/host_facts.provenance()): the record keys its peak by host class."""
         self.record = RunRecord(stage, variant, device, facts["isa_class"], facts["precision"], os.getpid(),
                                 datetime.datetime.now().isoformat(timespec="seconds"),
                                 model_gb=round(model_gb, 2) if model_gb is not None else None)

@@ -19,6 +19,8 @@ from typing import Any, Callable
 import yaml
 
 from ov_diffusion_quant.common.errors import UserError
+from ov_diffusion_quant.config.families import family_names
+from ov_diffusion_quant.config.recipes import parse_component
 from ov_diffusion_quant.config.specs import (  # noqa: F401  (re-exported: the params API in one import)
     ModelSpec,
     GenerationSpec,
@@ -45,6 +47,7 @@ from ov_diffusion_quant.config.specs import (  # noqa: F401  (re-exported: the p
     ScenesParams,
     CalibrateParams,
     HostParams,
+    PRECISIONS,
 )
 
 PARAMS_FILE = Path("params.yaml")
@@ -164,7 +167,6 @@ def _model_spec(raw: Any, where: str, variant: str = "<variant>") -> ModelSpec:
     raw = _section(raw, where, ("family", "source", "seed", "taesd", "max_length", "weights_variant", "revision",
                                 "taesd_revision", "train"),
                    required=("family", "source"))
-    from ov_diffusion_quant.families import family_names  # the registry's names; no family module is imported
 
     family = _choice(raw["family"], f"{where}.family", family_names(), "family")
     taesd = _optional_text(raw.get("taesd"), f"{where}.taesd")
@@ -213,7 +215,6 @@ def _generation_spec(raw: Any, where: str) -> GenerationSpec:
 
 def _component_recipes(raw: Any, where: str, required: bool = True) -> dict:
     """component -> recipe (the family's component names and scopes: ModelFamily.check_variant)."""
-    from ov_diffusion_quant.quantization.recipes import parse_component
 
     if not isinstance(raw, dict) or (required and not raw):
         raise UserError(f"params.yaml: {where} must map the family's components to recipes, e.g. {{unet: int8}}")
@@ -458,7 +459,6 @@ def parse(raw: Any) -> Params:
 
 
 def _host(raw: Any) -> HostParams:
-    from ov_diffusion_quant.runtime.host_facts import PRECISIONS
 
     raw = _section(raw, "host", ("precision",))
     return HostParams(precision=_choice(raw.get("precision", _default(HostParams, "precision")), "host.precision",

@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ov_diffusion_quant.common.errors import UserError
-from ov_diffusion_quant.quantization.recipes import ComponentRecipe
+from ov_diffusion_quant.config.recipes import ComponentRecipe
 
 VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 PSNR_CAP_DB = 100.0  # identical images have infinite PSNR; JSON, plots and the gate need a number
 SEARCH_OBJECTIVES = ("fastest_passing",)
 PROMPT_SOURCES = ("local", "hub")
+PRECISIONS = ("auto", "f32", "bf16")  # host.precision (runtime/host_facts.py resolves auto)
 LARGE_MODEL_SWITCHES = ("auto", "on", "off")  # ov_diffusion_quant/quantization/nncf_patches.py
 
 
@@ -94,7 +95,7 @@ class Candidate:
 
 @dataclass(frozen=True)
 class SearchSpec:
-    """The recipe search (ov_diffusion_quant/quantization/search.py): candidates tried in order on a validation split that the
+    """The recipe search (ov_diffusion_quant/orchestration/search.py): candidates tried in order on a validation split that the
     gate never reports on; the fastest that passes the variant's gate is quantize's recipe."""
     candidates: tuple[Candidate, ...]
     prompts: str  # the validation split: JSON lines with a caption field, disjoint from evaluate's prompts
@@ -104,7 +105,7 @@ class SearchSpec:
 
 @dataclass(frozen=True)
 class QuantizeSpec:
-    components: dict[str, ComponentRecipe]  # component name -> its recipe (ov_diffusion_quant/quantization/recipes.py)
+    components: dict[str, ComponentRecipe]  # component name -> its recipe (config/recipes.py)
     # NNCF patches for models with > 2 GiB of weights (ov_diffusion_quant/quantization/nncf_patches.py): auto, on or off
     large_model_patches: str = "auto"
     search: SearchSpec | None = None  # None: quantize takes `components` as they are

@@ -1,48 +1,33 @@
 """Model families by name: the registry, and the check of a variant against its family.
 
 A family module is imported only when a variant of that family is used. Adding a family: one module with a
-``ModelFamily`` subclass, named here in ``FAMILY_MODULES``; or, from another package, an entry point in the
+``ModelFamily`` subclass, named in ``FAMILY_MODULES`` (ov_diffusion_quant/config/families.py); or, from another package, an entry point in the
 ``ov_diffusion_quant.families`` group (``toy = my_package.toy:ToyFamily``, as tests/test_third_family.py does).
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 
 from ov_diffusion_quant.common.errors import UserError
+from ov_diffusion_quant.config.families import ENTRY_POINT_GROUP, FAMILY_MODULES, REGISTERED, family_names, plugins
 from ov_diffusion_quant.families.base import LoadedPipeline, ModelFamily, SourceKind
-
-FAMILY_MODULES = {  # family name -> "module:class"
-    "sdxl": "ov_diffusion_quant.families.sdxl:SDXLFamily",
-    "pixart": "ov_diffusion_quant.families.pixart:PixArtFamily",
-}
-ENTRY_POINT_GROUP = "ov_diffusion_quant.families"
-_registered: dict[str, type[ModelFamily]] = {}
 
 
 def register(cls: type[ModelFamily]) -> type[ModelFamily]:
     """Make a family known by its ``name`` without an entry in FAMILY_MODULES (a plug-in, or a test's toy)."""
-    _registered[cls.name] = cls
+    REGISTERED[cls.name] = cls
     return cls
 
 
 def unregister(name: str) -> None:
-    _registered.pop(name, None)
-
-
-def _plugins() -> dict[str, str]:
-    return {entry.name: entry.value for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
-
-
-def family_names() -> tuple[str, ...]:
-    return tuple(dict.fromkeys([*FAMILY_MODULES, *_plugins(), *_registered]))
+    REGISTERED.pop(name, None)
 
 
 def family_class(name: str) -> type[ModelFamily]:
-    if name in _registered:
-        return _registered[name]
-    target = FAMILY_MODULES.get(name) or _plugins().get(name)
+    if name in REGISTERED:
+        return REGISTERED[name]
+    target = FAMILY_MODULES.get(name) or plugins().get(name)
     if target is None:
         raise UserError(f"unknown family {name!r}: allowed are {', '.join(family_names())}")
     module, _, attribute = target.partition(":")

@@ -20,8 +20,9 @@ from ov_diffusion_quant.common.resources import RssPeak
 from ov_diffusion_quant.families.base import COMPILE_CONFIG_FILE
 from ov_diffusion_quant.quantization import calibration_data
 from ov_diffusion_quant.quantization.nncf_patches import large_model_patches, statistics_record
-from ov_diffusion_quant.quantization.recipes import (ComponentRecipe, RecipeContext, RecipeResult, apply, count_quantized_ops,
-                                                     saturating_int8_ops)
+from ov_diffusion_quant.config.recipes import ComponentRecipe
+from ov_diffusion_quant.quantization.ir_analysis import count_quantized_ops, saturating_int8_ops
+from ov_diffusion_quant.quantization.recipes import RecipeContext, RecipeResult, apply
 
 
 @dataclass

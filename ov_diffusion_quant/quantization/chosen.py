@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.common.artifacts import read_json
 from ov_diffusion_quant.common.errors import UserError
-from ov_diffusion_quant.quantization.recipes import ComponentRecipe, parse_component
+from ov_diffusion_quant.config.recipes import ComponentRecipe, parse_component
 
 
 @dataclass(frozen=True)

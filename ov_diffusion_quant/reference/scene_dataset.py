@@ -20,7 +20,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -300,7 +300,3 @@ def load_split(dataset_dir: Path | str, split: str) -> tuple[np.ndarray | None, 
     if images is not None and len(images) != len(rows):
         raise ValueError(f"{images_path}: {len(images)} images for {len(rows)} rows")
     return images, rows
-
-
-def scenes_of(rows: Iterable[Mapping[str, Any]]) -> list[Scene]:
-    return [Scene(**{k: row[k] for k in ATTRIBUTES}, seed=row.get("seed")) for row in rows]

@@ -29,6 +29,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ov_diffusion_quant.common.errors import UserError
+from ov_diffusion_quant.config.specs import PRECISIONS
 
 HOST_DIR = Path("data/host")
 LIBRARIES_FILE = HOST_DIR / "libraries.json"
@@ -45,7 +46,6 @@ BF16_CLASSES = ("amx", "avx512_bf16")  # where OpenVINO runs FP16 IR in bf16 by 
 # saturating (OpenVINO's "saturation issue"; tests/test_emulate_host.py reproduces it). Conservative for AVX2 CPUs
 # with AVX-VNNI, which are in class avx2.
 SATURATING_INT8_CLASSES = ("avx512", "avx2")
-PRECISIONS = ("auto", "f32", "bf16")
 ISA_OVERRIDE_ENV = "OVDQ_HOST_ISA"
 
 

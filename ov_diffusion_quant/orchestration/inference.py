@@ -1,6 +1,6 @@
 """The inference API: load an exported or optimized variant on a device and generate.
 
-    from ov_diffusion_quant.runtime.inference import load_variant
+    from ov_diffusion_quant.orchestration.inference import load_variant
     pipe = load_variant("tiny-sdxl-turbo", device="CPU", optimized=True)
     image = pipe.text_to_image("cute cat", pipe.generation, seed=987)
 """

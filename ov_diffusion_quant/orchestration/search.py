@@ -27,14 +27,14 @@ from typing import Any
 import numpy as np
 
 from ov_diffusion_quant.common import paths
-from ov_diffusion_quant.common.prompts import validation_prompts
+from ov_diffusion_quant.evaluation.prompts import validation_prompts
 from ov_diffusion_quant.config.specs import Candidate, Variant
 from ov_diffusion_quant.evaluation.checks import metric_checks
 from ov_diffusion_quant.evaluation.compare import Reference, adherence_fp_vs_optimized, aggregate, compare, render_reference
 from ov_diffusion_quant.quantization import calibration_data
 from ov_diffusion_quant.quantization.apply import Validation, copy_export, load_calibrations, quantize_into
 from ov_diffusion_quant.quantization.chosen import Chosen
-from ov_diffusion_quant.quantization.recipes import int8_compute_share
+from ov_diffusion_quant.quantization.ir_analysis import int8_compute_share
 from ov_diffusion_quant.runtime import host_facts
 from ov_diffusion_quant.runtime.devices import compile_config, nncf_target_device
 

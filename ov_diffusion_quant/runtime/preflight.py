@@ -168,14 +168,14 @@ class HeavyRun:
 
 
 @contextlib.contextmanager
-def heavy_stage(stage: str, variant: str, device: str | None, model_gb: float | None, *, factor: float | None = None,
+def heavy_stage(stage: str, variant: str, device: str | None, model_gb: float | None, *, host: dict,
+                factor: float | None = None,
                 disk_gb: float | None = None, disk_path: Path | None = None,
                 largest_part: tuple[str, float] | None = None) -> Iterator[HeavyRun]:
-    """Report runs the last one left unfinished, check the estimate, then run the block under the memory watchdog."""
-    from ov_diffusion_quant.runtime import host_facts
-
+    """Report runs the last one left unfinished, check the estimate, then run the block under the memory watchdog.
+    ``host``: the host facts (runtime/host_facts.provenance()), whose class keys the recorded peaks."""
     report_unfinished_runs()
-    facts = host_facts.provenance()
+    facts = host
     label = " ".join(part for part in (stage, variant, device) if part)
     need = estimate(stage, variant, device, facts["isa_class"], facts["precision"], model_gb, factor, disk_gb, disk_path,
                     largest_part)
