@@ -69,13 +69,14 @@ bench-arch: setup
 # The trained reference model (trained-sdxl, docs/reference-model.md): trains it on the procedural scenes (once:
 # DVC's run-cache keeps it), then every stage and the gate on its prompt adherence.
 reference: setup
-	bash scripts/temp_experiment.sh --name reference --rounds 1 --require-gb 4 trained-sdxl
+	bash scripts/temp_experiment.sh --name reference --rounds 1 --require-gb 4 -S 'search.variants=[trained-sdxl]' trained-sdxl
 
-# The recipe search on the committed reference model (trained-sdxl-snapshot): every candidate of its
-# quantize.search on the validation captions, the fastest passing one quantized, evaluated on the held-out captions
-# and gated; prints the search's table. The choice is per host class: DVC's run-cache keeps it for this one.
+# The recipe search on the committed reference model (trained-sdxl-snapshot): NNCF's statistics once, every candidate
+# of its quantize.search on the validation captions (one DVC stage each), the fastest passing one quantized, evaluated
+# on the held-out captions and gated; prints the search's table. Per host class: DVC's run-cache keeps it.
 search: setup
-	bash scripts/temp_experiment.sh --name search --rounds 1 --require-gb 4 trained-sdxl-snapshot
+	bash scripts/temp_experiment.sh --name search --rounds 1 --require-gb 4 -S 'search.variants=[trained-sdxl-snapshot]' \
+		trained-sdxl-snapshot
 	ovdq recipes trained-sdxl-snapshot CPU
 
 # The committed reference model (data/reference-models/trained-sdxl, variant trained-sdxl-snapshot, which CI gates):

@@ -2,7 +2,9 @@
 
     python -m stages.quantize <variant> <device>   ->  models/<variant>/optimized-<device>/
 
-The recipe is data/recipes/<variant>/<device>.json (params' components, or the search's choice on this host).
+The recipe is data/recipes/<variant>/<device>.json (params' components, or the search's choice on this host); a
+recipe that shares NNCF's statistics takes them from data/statistics/<variant>/<device>/ (the statistics stage),
+so that the model is the one the search measured, without passes over the calibration set.
 The output has the export's layout with only the quantized components replaced, plus compile_config.json
 (per-component compile settings applied on load) and quantization.json (what was done), so it loads wherever
 the export loads.
@@ -20,7 +22,7 @@ from ov_diffusion_quant.runtime.preflight import MEMORY_FACTORS, WEIGHT_ONLY_QUA
 from ov_diffusion_quant.common.resources import peak_rss_mb
 from ov_diffusion_quant.config.params import load
 from ov_diffusion_quant.families import family_for
-from ov_diffusion_quant.quantization.apply import copy_export, load_calibrations, quantize_into
+from ov_diffusion_quant.quantization.apply import copy_export, load_calibrations, load_statistics, quantize_into
 from ov_diffusion_quant.quantization.chosen import read_chosen
 from ov_diffusion_quant.runtime import host_facts
 from ov_diffusion_quant.runtime.devices import check_device, nncf_target_device
@@ -43,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     family.check_exported(fp_dir)
     chosen = read_chosen(variant, device)
     calibrations = load_calibrations(variant.name, family, chosen.components, paths.calibration_data(variant.name))
+    statistics = load_statistics(paths.statistics(variant.name, device), chosen.components)
     remove_stale_temps(paths.optimized_model(variant.name, device))  # a killed run's copy of the model, first
     fp_gb = dir_gb(fp_dir)
     # the components are quantized one at a time: the largest, by what its recipe costs, decides the peak
@@ -53,16 +56,17 @@ def main(argv: list[str] | None = None) -> None:
                      factor=factors[largest],
                      largest_part=(largest, dir_gb(fp_dir / largest)),
                      disk_path=paths.optimized_model(variant.name, device)) as run:
-        quantize(variant, device, family, fp_dir, chosen, calibrations, run)
+        quantize(variant, device, family, fp_dir, chosen, calibrations, statistics, run)
 
 
-def quantize(variant, device, family, fp_dir, chosen, calibrations, run) -> None:
+def quantize(variant, device, family, fp_dir, chosen, calibrations, statistics, run) -> None:
     # 2. Quantize into a copy of the export
     started = time.perf_counter()
     with atomic_dir(paths.optimized_model(variant.name, device)) as out_dir:
         copy_export(fp_dir, out_dir)
         done = quantize_into(out_dir, fp_dir, family, chosen.components, calibrations, nncf_target_device(device),
-                             variant.quantize.large_model_patches, f"variants.{variant.name}.quantize.large_model_patches")
+                             variant.quantize.large_model_patches, f"variants.{variant.name}.quantize.large_model_patches",
+                             statistics=statistics)
         write_json(out_dir / "quantization.json", {
             "variant": variant.name, "device": device, "candidate": chosen.candidate,
             "recipes": {component: recipe.label() for component, recipe in done.recipes.items()},

@@ -215,3 +215,46 @@ def test_a_midsize_unet_gets_nncfs_ranges_from_the_large_model_path(sdxl_variant
     assert large.details["weight_statistics"] == "constants" and large.details["statistics_passes"] == 2
     assert len(fake_quantize_ranges(large.model)) > 200
     assert largest_relative_difference(fake_quantize_ranges(large.model), fake_quantize_ranges(default.model)) < 1e-5
+
+
+def test_accuracy_control_reverts_the_group_that_helps_most_in_output_mode(monkeypatch):
+    """NNCF ranks groups by the outputs' error after reverting each and reverts the highest first; the patch reverts
+    the lowest first in output mode, and leaves metric mode (higher metric first) as it is."""
+    from types import SimpleNamespace
+
+    from nncf.quantization.algorithms.accuracy_control.ranker import Ranker
+
+    monkeypatch.setattr(Ranker, "rank_groups_of_quantizers", lambda self, *args, **kwargs: ["worst", "mid", "best"])
+    ranker = object.__new__(Ranker)
+    with nncf_patches.accuracy_restorer_patches():
+        ranker._evaluator = SimpleNamespace(is_metric_mode=lambda: False)
+        assert ranker.rank_groups_of_quantizers() == ["best", "mid", "worst"]
+        ranker._evaluator = SimpleNamespace(is_metric_mode=lambda: True)
+        assert ranker.rank_groups_of_quantizers() == ["worst", "mid", "best"]
+    ranker._evaluator = SimpleNamespace(is_metric_mode=lambda: False)
+    assert ranker.rank_groups_of_quantizers() == ["worst", "mid", "best"]  # undone on exit
+
+
+def test_accuracy_control_restores_biases_and_keeps_the_weights_smooth_quant_scaled():
+    """A reverted op keeps the weights its quantizer saw (SmoothQuant's, matching the scale left on its input); only
+    its bias goes back to the one before bias correction."""
+    from types import SimpleNamespace
+
+    from nncf.quantization.algorithms.accuracy_control.algorithm import QuantizationAccuracyRestorer
+
+    nodes = {name: SimpleNamespace(node_name=name, attributes={}) for name in ("linear", "gelu")}
+    graph = SimpleNamespace(get_all_nodes=lambda: list(nodes.values()), get_node_by_name=nodes.__getitem__)
+    backend = SimpleNamespace(is_node_with_bias=lambda node, graph: node.node_name == "linear",
+                              get_bias_value=lambda node, graph, model: "bias before correction",
+                              get_weight_value=lambda *args: pytest.fail("weights must not be restored"))
+    with nncf_patches.accuracy_restorer_patches():
+        QuantizationAccuracyRestorer._collect_original_biases_and_weights(graph, graph, None, backend)
+    assert nodes["linear"].attributes == {"original_bias": "bias before correction"}
+    assert nodes["gelu"].attributes == {}
+
+
+def test_accuracy_control_patches_refuse_another_nncf(monkeypatch):
+    monkeypatch.setattr(nncf, "__version__", "3.5.0")
+    with pytest.raises(UserError, match="patches NNCF 3.4.0's accuracy restorer .* this is NNCF 3.5.0"):
+        with nncf_patches.accuracy_restorer_patches():
+            pass

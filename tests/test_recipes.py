@@ -18,7 +18,7 @@ from ov_diffusion_quant.quantization.apply import quantize_model
 from ov_diffusion_quant.quantization.ir_analysis import (count_quantized_ops, half_range_attention_keys,
                                                           int8_compute_share, int8_op_names)
 from ov_diffusion_quant.quantization.recipes import APPLIERS, RecipeResult, applies
-from ov_diffusion_quant.orchestration.search import choose, closest
+from ov_diffusion_quant.quantization.chosen import choose, closest
 
 CORE = ov.Core()
 
@@ -116,23 +116,64 @@ def test_the_search_takes_the_passing_candidate_with_the_most_int8():
     assert closest([{**row, "passed": False} for row in rows]) == "d"
 
 
-def _searching_workspace(tmp_path, monkeypatch, pixart_export):
-    """The repository layout with the tiny PixArt export and a two-candidate search in its params, as the cwd."""
+CANDIDATES = {"hybrid": {"pixart": {"transformer": "hybrid"}},
+              "weights": {"pixart": {"transformer": "int8_weights"}},
+              "int8": {"pixart": {"transformer": "int8"}},
+              "int8-7-bit": {"pixart": {"transformer": {"recipe": "int8", "overflow_fix": "enable",
+                                                        "attention_overflow_fix": "enable"}}}}
+
+
+def _searching_workspace(tmp_path, monkeypatch, pixart_export, candidates=("hybrid", "weights")):
+    """The repository layout with the tiny PixArt export, calibrated, and a search over ``candidates`` in its
+    params, as the cwd."""
     import shutil
 
     import yaml
 
     from conftest import REPO
+    from stages import calibrate as calibrate_stage
 
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    raw["variants"]["tiny-pixart-lcm"]["quantize"]["search"] = {
-        "prompts": "data/prompts/validation.jsonl", "num_prompts": 2,
-        "candidates": [{"name": "hybrid", "transformer": "hybrid"}, {"name": "weights", "transformer": "int8_weights"}]}
-    raw["variants"]["tiny-pixart-lcm"]["evaluate"] = {"prompts": "data/prompts/calibration.jsonl"}
+    registry = raw["search"]["candidates"]
+    raw["search"] = {"variants": ["tiny-pixart-lcm"],
+                     "candidates": {**registry, **{name: {**registry.get(name, {}), **families}
+                                                   for name, families in CANDIDATES.items()}}}
+    variant = raw["variants"]["tiny-pixart-lcm"]
+    variant["quantize"]["search"] = {"prompts": "data/prompts/validation.jsonl", "num_prompts": 2,
+                                     "candidates": list(candidates)}
+    variant["evaluate"] = {"prompts": "data/prompts/calibration.jsonl"}
+    variant["calibrate"]["subset_size"] = 8
+    variant["gate"] = {"ssim_min": 0.5, "psnr_min": 10.0}
+    raw["calibrate"]["compare_notebook_prompts"] = 0
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     shutil.copytree(REPO / "data" / "prompts", tmp_path / "data" / "prompts")
     shutil.copytree(pixart_export, tmp_path / "models" / "tiny-pixart-lcm" / "fp")
     monkeypatch.chdir(tmp_path)
+    assert calibrate_stage.main(["tiny-pixart-lcm"]) == 0
+
+
+def _search(candidates, variant="tiny-pixart-lcm", device="CPU") -> int:
+    """The search's stages as DVC runs them: statistics and FP images once, each candidate, then the choice."""
+    from stages import candidate as candidate_stage
+    from stages import fp_images as fp_images_stage
+    from stages import recipe as recipe_stage
+    from stages import statistics as statistics_stage
+
+    assert statistics_stage.main([variant, device]) == 0
+    assert fp_images_stage.main([variant, device]) == 0
+    for name in candidates:
+        assert candidate_stage.main([variant, device, name]) == 0
+    return recipe_stage.main([variant, device])
+
+
+def _write_rows(rows, variant="tiny-pixart-lcm", device="CPU"):
+    from ov_diffusion_quant.common import paths
+    from ov_diffusion_quant.common.outputs import write_json
+    from ov_diffusion_quant.runtime import host_facts
+
+    for row in rows:
+        write_json(paths.candidate_row(variant, device, row["candidate"]),
+                   {"listed": True, "seconds": 1.0, "host": host_facts.provenance(), "recorded": {}, **row})
 
 
 def test_when_no_candidate_passes_the_table_is_written_and_the_stage_fails_naming_the_closest(
@@ -140,48 +181,48 @@ def test_when_no_candidate_passes_the_table_is_written_and_the_stage_fails_namin
     import json
 
     from stages import recipe as recipe_stage
-    from ov_diffusion_quant.orchestration import search as search_module
 
     _searching_workspace(tmp_path, monkeypatch, pixart_export)
-    rows = [{"candidate": "hybrid", "passed": False, "failed_checks": ["text2image ssim (min) 0.5 < 0.95"],
-             "margin": -0.47, "int8_macs_share": 0.4},
-            {"candidate": "weights", "passed": False, "failed_checks": ["text2image psnr (min) 25 < 26"],
-             "margin": -0.04, "int8_macs_share": 0.0}]
-    monkeypatch.setattr(search_module, "search",
-                        lambda *args: search_module.SearchResult(rows, None, search_module.closest(rows)))
+    _write_rows([{"candidate": "hybrid", "passed": False, "failed_checks": ["text2image ssim (min) 0.5 < 0.95"],
+                  "margin": -0.47, "int8_macs_share": 0.4},
+                 {"candidate": "weights", "passed": False, "failed_checks": ["text2image psnr (min) 25 < 26"],
+                  "margin": -0.04, "int8_macs_share": 0.0}])
+    capsys.readouterr()
     assert recipe_stage.main(["tiny-pixart-lcm", "CPU"]) == 2
     [line] = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert line.startswith("error: no candidate recipe of variants.tiny-pixart-lcm.quantize.search passes the gate")
+    assert "no candidate recipe of variants.tiny-pixart-lcm.quantize.search passes the gate" in line
     assert "the closest is weights (text2image psnr (min) 25 < 26)" in line
     recorded = json.loads((tmp_path / "metrics" / "tiny-pixart-lcm" / "CPU" / "recipe.json").read_text())
     assert recorded["chosen"] is None and recorded["closest"] == "weights" and len(recorded["candidates"]) == 2
     assert not (tmp_path / "data" / "recipes").exists()  # quantize has nothing to apply
 
 
-def test_without_vnni_the_search_skips_a_candidate_whose_int8_sums_saturate(tmp_path, monkeypatch, pixart_export):
-    """On an avx512 host (no VNNI) full INT8 with 8-bit weights is quantized, found saturating and not rendered; full
-    INT8 with 7-bit weights and attention keys cannot saturate: it is checked and chosen over weight-only INT8."""
-    import json
-
-    import yaml
-
-    from stages import calibrate as calibrate_stage
+def test_the_choice_refuses_rows_measured_on_another_host_class(tmp_path, monkeypatch, capsys, pixart_export):
     from stages import recipe as recipe_stage
     from ov_diffusion_quant.runtime import host_facts
 
     _searching_workspace(tmp_path, monkeypatch, pixart_export)
-    raw = yaml.safe_load((tmp_path / "params.yaml").read_text())
-    raw["variants"]["tiny-pixart-lcm"]["calibrate"]["subset_size"] = 8
-    raw["calibrate"]["compare_notebook_prompts"] = 0
-    raw["variants"]["tiny-pixart-lcm"]["gate"] = {"ssim_min": 0.5, "psnr_min": 10.0}
-    raw["variants"]["tiny-pixart-lcm"]["quantize"]["search"]["candidates"] = [
-        {"name": "int8", "transformer": "int8"},
-        {"name": "int8-7-bit", "transformer": {"recipe": "int8", "overflow_fix": "enable", "attention_overflow_fix": "enable"}},
-        {"name": "weights", "transformer": "int8_weights"}]
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    assert calibrate_stage.main(["tiny-pixart-lcm"]) == 0
+    _write_rows([{"candidate": name, "passed": True, "failed_checks": [], "margin": 0.1, "int8_macs_share": 0.1}
+                 for name in ("hybrid", "weights")])
+    monkeypatch.setenv(host_facts.ISA_OVERRIDE_ENV, "avx2")
+    capsys.readouterr()
+    assert recipe_stage.main(["tiny-pixart-lcm", "CPU"]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "were measured on another host class" in line and "hybrid, weights" in line
+
+
+def test_without_vnni_the_search_skips_a_candidate_whose_int8_sums_saturate(tmp_path, monkeypatch, pixart_export):
+    """On an avx512 host (no VNNI) full INT8 with 8-bit weights is quantized, found saturating and not rendered; full
+    INT8 with 7-bit weights and attention keys cannot saturate: it is checked and chosen over weight-only INT8. Both
+    INT8 candidates take the shared statistics: one collection, no pass of their own."""
+    import json
+
+    from ov_diffusion_quant.runtime import host_facts
+
+    names = ("int8", "int8-7-bit", "weights")
+    _searching_workspace(tmp_path, monkeypatch, pixart_export, names)
     monkeypatch.setenv(host_facts.ISA_OVERRIDE_ENV, "avx512")
-    assert recipe_stage.main(["tiny-pixart-lcm", "CPU"]) == 0
+    assert _search(names) == 0
     search = json.loads((tmp_path / "metrics" / "tiny-pixart-lcm" / "CPU" / "recipe.json").read_text())
     int8, seven_bit, weights = search["candidates"]
     assert int8["skipped"] and not int8["passed"] and int8["adherence_drop"] is None and int8["margin"] is None
@@ -192,21 +233,23 @@ def test_without_vnni_the_search_skips_a_candidate_whose_int8_sums_saturate(tmp_
     assert weights["passed"] and not weights.get("skipped")
     assert seven_bit["passed"] and not seven_bit.get("skipped") and seven_bit["int8_macs_share"] > 0.9
     assert search["chosen"] == "int8-7-bit"
+    assert int8["statistics"] == seven_bit["statistics"] == {"transformer": "shared"}
+    assert int8["details"]["transformer"]["statistics_passes"] == seven_bit["details"]["transformer"]["statistics_passes"] == 0
+    statistics = json.loads((tmp_path / "metrics" / "tiny-pixart-lcm" / "CPU" / "statistics.json").read_text())
+    assert statistics["components"]["transformer"]["statistics_passes"] == 2  # SmoothQuant's, then MinMax's
 
 
 def test_when_every_candidate_saturates_the_stage_fails_saying_what_would_run(tmp_path, monkeypatch, capsys,
                                                                             pixart_export):
     from stages import recipe as recipe_stage
-    from ov_diffusion_quant.orchestration import search as search_module
 
-    _searching_workspace(tmp_path, monkeypatch, pixart_export)
-    rows = [{"candidate": "hybrid", "passed": False, "skipped": True, "margin": None,
-             "failed_checks": ["skipped: its INT8 sums saturate on avx2 (no VNNI): 3 transformer: ..."]}]
-    monkeypatch.setattr(search_module, "search",
-                        lambda *args: search_module.SearchResult(rows, None, search_module.closest(rows)))
+    _searching_workspace(tmp_path, monkeypatch, pixart_export, ("hybrid",))
+    _write_rows([{"candidate": "hybrid", "passed": False, "skipped": True, "margin": None,
+                  "failed_checks": ["skipped: its INT8 sums saturate on avx2 (no VNNI): 3 transformer: ..."]}])
+    capsys.readouterr()
     assert recipe_stage.main(["tiny-pixart-lcm", "CPU"]) == 2
     [line] = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert line.startswith("error: no candidate recipe of variants.tiny-pixart-lcm.quantize.search can run on ")
+    assert "no candidate recipe of variants.tiny-pixart-lcm.quantize.search can run on " in line
     assert "overflow_fix: enable and attention_scores in its ignored_scope, or a weight-only one" in line
 
 
@@ -215,24 +258,15 @@ def test_the_search_quantizes_and_checks_each_candidate_on_its_validation_prompt
     """The whole search on the tiny PixArt (two candidates, two prompts): the table, and the choice quantize reads."""
     import json
 
-    import yaml
-
-    from stages import calibrate as calibrate_stage
-    from stages import recipe as recipe_stage
-
     _searching_workspace(tmp_path, monkeypatch, pixart_export)
-    raw = yaml.safe_load((tmp_path / "params.yaml").read_text())
-    raw["variants"]["tiny-pixart-lcm"]["calibrate"]["subset_size"] = 8
-    raw["calibrate"]["compare_notebook_prompts"] = 0
-    raw["variants"]["tiny-pixart-lcm"]["gate"] = {"ssim_min": 0.5, "psnr_min": 10.0}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    assert calibrate_stage.main(["tiny-pixart-lcm"]) == 0
-    assert recipe_stage.main(["tiny-pixart-lcm", "CPU"]) == 0
+    assert _search(("hybrid", "weights")) == 0
     search = json.loads((tmp_path / "metrics" / "tiny-pixart-lcm" / "CPU" / "recipe.json").read_text())
     assert [row["candidate"] for row in search["candidates"]] == ["hybrid", "weights"]
     hybrid, weights = search["candidates"]
     assert hybrid["passed"] and weights["passed"]  # tiny random weights: both stay close to FP
     assert hybrid["int8_macs_share"] > weights["int8_macs_share"] == 0
+    assert hybrid["statistics"]["transformer"].startswith("own passes (1): its weights are compressed first")
+    assert weights["statistics"] == {}  # weight-only: no statistics at all
     assert search["chosen"] == "hybrid" and search["validation_prompts"] == "data/prompts/validation.jsonl"
     chosen = json.loads((tmp_path / "data" / "recipes" / "tiny-pixart-lcm" / "CPU.json").read_text())
     assert chosen["searched"] and chosen["candidate"] == "hybrid"

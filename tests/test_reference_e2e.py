@@ -4,28 +4,33 @@ recipe search, quantize, evaluate with the scenes judge, and the gate on prompt 
 recipe that passes the gate on the held-out captions on this host, and a deliberately worse recipe must fail that
 gate far below it: this is the test that catches a quantization-quality regression offline.
 
-The search runs a reduced candidate list here (CI_CANDIDATES: the notebook's recipe, the fastest one that passes with
-VNNI, the fastest whose INT8 sums cannot saturate without VNNI, and weight-only INT8); `make search` runs the full list of
-params.yaml (docs/reference-model.md).
-The training is tested in tests/test_reference_training.py and, through DVC, by the last test here.
+The search runs as a team would spread it: two clones are two runners, each reproduces half the candidates and
+pushes DVC's run-cache to a shared remote (an OpenSSH server on loopback where one can run); a third clone pulls,
+chooses and reproduces the chosen model's gate without running any candidate, statistics or export again. The
+candidate list is reduced here (CI_CANDIDATES: the notebook's recipe, the fastest one that passes with VNNI, the
+fastest whose INT8 sums cannot saturate without VNNI, and weight-only INT8); `make search` runs the variant's full
+list (docs/reference-model.md). The training is tested in tests/test_reference_training.py and, through DVC, by the
+last test here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 
 import pytest
 import yaml
 
+import ssh_server
 from conftest import make_repo_copy, run_in
 from ov_diffusion_quant.runtime import host_facts
 
 pytestmark = pytest.mark.e2e
 VARIANT = "trained-sdxl-snapshot"
-# of the variant's candidates in params.yaml, in their order there
 CI_CANDIDATES = ("notebook", "float-embeddings-full-bias-correction", "saturation-free-int8-attention", "weights-only")
 SATURATING = ("notebook", "float-embeddings-full-bias-correction")  # skipped on CPUs without VNNI
+RUNNERS = (CI_CANDIDATES[:2], CI_CANDIDATES[2:])  # what each of the two runners reproduces
 
 
 def gate(repo):
@@ -35,31 +40,77 @@ def gate(repo):
     return result.stdout + result.stderr, result.returncode
 
 
+def stages_run(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+@contextlib.contextmanager
+def shared_remote(root):
+    """The team's DVC remote: SSH to a server on loopback (the commands that add it, and the environment the
+    clients need), or a directory where no server can run."""
+    if ssh_server.unavailable():
+        yield [["dvc", "remote", "add", "-f", "-d", "team", str(root / "remote")]], {}
+        return
+    with ssh_server.ssh_server(root / "sshd") as server:
+        yield server.dvc_remote("team", root / "remote"), {"HOME": str(server.home)}
+
+
 @pytest.fixture(scope="module")
 def trained_repo(tmp_path_factory):
-    """A fresh copy with only the snapshot variant enabled, reproduced up to evaluate, and its gate."""
-    repo = make_repo_copy(tmp_path_factory.mktemp("reference"))
-    params = yaml.safe_load((repo / "params.yaml").read_text())
+    """Two runners reproduce half the candidates each and push; a third clone pulls, chooses, quantizes, evaluates
+    and gates: (the third clone, what each of the three ran, the gate's output and return code)."""
+    root = tmp_path_factory.mktemp("reference")
+    base = make_repo_copy(root)
+    params = yaml.safe_load((base / "params.yaml").read_text())
     params["enabled"] = [VARIANT]
-    search = params["variants"][VARIANT]["quantize"]["search"]
-    search["candidates"] = [candidate for candidate in search["candidates"] if candidate["name"] in CI_CANDIDATES]
-    assert [candidate["name"] for candidate in search["candidates"]] == list(CI_CANDIDATES)
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run_in(repo, "git", "commit", "-qam", "reference snapshot only, fewer search candidates")
-    reproduced = run_in(repo, "dvc", "repro", f"evaluate@{VARIANT}-CPU")
-    gate_output, returncode = gate(repo)
-    return repo, reproduced.stdout + reproduced.stderr + gate_output, returncode
+    params["search"]["variants"] = [VARIANT]
+    params["variants"][VARIANT]["quantize"]["search"]["candidates"] = list(CI_CANDIDATES)
+    (base / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run_in(base, "git", "commit", "-qam", "reference snapshot only, fewer search candidates")
+    ran = {}
+    with shared_remote(root) as (remote_commands, env):
+        clones = {}
+        for name in ("runner-a", "runner-b", "selector"):
+            clones[name] = root / name
+            run_in(root, "git", "clone", "-q", str(base), str(clones[name]))
+            for command in remote_commands:
+                run_in(clones[name], *command)
+        for name, candidates in zip(("runner-a", "runner-b"), RUNNERS):
+            run_in(clones[name], "dvc", "pull", "--run-cache", env=env, check=False)  # the first finds nothing yet
+            output = run_in(clones[name], "dvc", "repro",
+                            *(f"candidate@{VARIANT}-CPU-{candidate}" for candidate in candidates), env=env)
+            ran[name] = stages_run(output.stdout + output.stderr)
+            run_in(clones[name], "dvc", "push", "--run-cache", env=env)
+        selector = clones["selector"]
+        run_in(selector, "dvc", "pull", "--run-cache", env=env)
+        output = run_in(selector, "dvc", "repro", f"evaluate@{VARIANT}-CPU", env=env)
+        ran["selector"] = stages_run(output.stdout + output.stderr)
+    gate_output, returncode = gate(selector)
+    return selector, ran, gate_output, returncode
 
 
 def default_drop(repo) -> float:
     return json.loads((repo / "metrics" / VARIANT / "CPU" / "evaluate.json").read_text())["adherence"]["drop"]
 
 
+def test_two_runners_share_a_search_through_the_run_cache_and_a_third_clone_only_chooses(trained_repo):
+    _, ran, _, _ = trained_repo
+    candidates = {name: {f"candidate@{VARIANT}-CPU-{c}" for c in chosen} for name, chosen in zip(
+        ("runner-a", "runner-b"), RUNNERS)}
+    upstream = {"scenes", f"source@{VARIANT}", f"export@{VARIANT}", f"calibrate@{VARIANT}",
+                f"statistics@{VARIANT}-CPU", f"fp_images@{VARIANT}-CPU"}
+    assert upstream | candidates["runner-a"] <= ran["runner-a"]
+    # the second runner takes the first one's export, calibration, statistics and FP images from the run-cache
+    assert ran["runner-b"] & {stage for stage in ran["runner-a"] if "@" in stage} == set(), ran["runner-b"]
+    assert candidates["runner-b"] <= ran["runner-b"]
+    # the third clone quantizes no candidate again: it chooses from the rows, then quantize, evaluate
+    assert not [stage for stage in ran["selector"] if stage.startswith(("candidate@", "statistics@", "fp_images@",
+                                                                       "export@", "calibrate@", "source@"))]
+    assert {f"recipe@{VARIANT}-CPU", f"quantize@{VARIANT}-CPU", f"evaluate@{VARIANT}-CPU"} <= ran["selector"]
+
+
 def test_the_trained_reference_model_runs_every_stage_and_the_gate_reports_its_adherence(trained_repo):
-    repo, output, returncode = trained_repo
-    for stage in ("scenes", f"source@{VARIANT}", f"export@{VARIANT}", f"calibrate@{VARIANT}", f"recipe@{VARIANT}-CPU",
-                  f"quantize@{VARIANT}-CPU", f"evaluate@{VARIANT}-CPU"):
-        assert f"Running stage '{stage}'" in output
+    repo, _, output, returncode = trained_repo
     assert re.search(r"quality gate (passed|FAILED)", output), output[-2000:]
     source = json.loads((repo / "models" / VARIANT / "source" / "source.json").read_text())
     assert set(source["digests"]) == {"source", "taesd"}  # the committed files, so that export follows them
@@ -76,7 +127,7 @@ def test_the_trained_reference_model_runs_every_stage_and_the_gate_reports_its_a
 
 def test_the_searched_recipe_passes_the_gate_on_the_held_out_captions(trained_repo):
     """The search tuned on the validation split; the gate reports on held-out captions it never saw."""
-    repo, output, returncode = trained_repo
+    repo, _, output, returncode = trained_repo
     search = json.loads((repo / "metrics" / VARIANT / "CPU" / "recipe.json").read_text())
     assert search["searched"] and [row["candidate"] for row in search["candidates"]] == list(CI_CANDIDATES)
     assert search["validation_prompts"] == "data/scenes/validation.jsonl"
@@ -94,6 +145,11 @@ def test_the_searched_recipe_passes_the_gate_on_the_held_out_captions(trained_re
         assert not skipped and search["candidates"][0]["int8_macs_share"] > 0.9
     applied = json.loads((repo / "models" / VARIANT / "optimized-CPU" / "quantization.json").read_text())
     assert applied["candidate"] == search["chosen"]
+    rows = {row["candidate"]: row for row in search["candidates"]}
+    assert rows["notebook"]["statistics"] == {"unet": "shared"} and rows["notebook"]["statistics_seconds"] == 0
+    assert rows["weights-only"]["statistics"] == {}  # weight-only: no statistics at all
+    own = next(row for row in search["candidates"] if row["candidate"] == "float-embeddings-full-bias-correction")
+    assert own["statistics"]["unet"].startswith("own passes") and "full bias correction" in own["statistics"]["unet"]
     table = run_in(repo, "python", "-m", "ov_diffusion_quant.cli.recipes", VARIANT, "CPU").stdout
     assert f"chosen: **{search['chosen']}**" in table and "weights-only" in table
     evaluate = json.loads((repo / "metrics" / VARIANT / "CPU" / "evaluate.json").read_text())
@@ -107,7 +163,7 @@ def test_a_deliberately_worse_recipe_fails_the_reference_gate_far_below_the_sear
     repo = trained_repo[0]
     default = default_drop(repo)
     result = run_in(repo, "dvc", "exp", "run", f"evaluate@{VARIANT}-CPU", "-n", "few-samples",
-                    "-S", f"variants.{VARIANT}.calibrate.subset_size=4", "-S", f"variants.{VARIANT}.quantize.search=null")
+                    "-S", f"variants.{VARIANT}.calibrate.subset_size=4", "-S", "search.variants=[]")
     assert f"Running stage 'calibrate@{VARIANT}'" in result.stdout
     output, returncode = gate(repo)
     assert returncode == 1
@@ -123,6 +179,7 @@ def test_the_source_stage_trains_the_reference_model_through_dvc(trained_repo):
     repo = trained_repo[0]
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["enabled"] = ["trained-sdxl"]
+    params["search"]["variants"] = []
     params["scenes"]["train_size"] = 256
     params["variants"]["trained-sdxl"]["model"]["train"].update(steps=4, batch_size=8, taesd_steps=6, vae_steps=2)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

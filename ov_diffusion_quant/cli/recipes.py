@@ -20,7 +20,16 @@ from ov_diffusion_quant.common.errors import UserError, argument_parser, main_wi
 COLUMNS = {"candidate": "candidate", "passed": "gate (validation)", "adherence_drop": "adherence drop",
            "ssim_min_t2i": "SSIM min", "psnr_min_t2i": "PSNR min", "ssim_min_i2i": "SSIM min i2i",
            "psnr_min_i2i": "PSNR min i2i", "int8_macs_share": "INT8 share of MACs", "denoiser_ms": "denoiser ms",
-           "total_seconds": "seconds"}
+           "statistics": "statistics", "statistics_seconds": "s statistics", "quantize_seconds": "s quantize",
+           "validation_seconds": "s validation", "total_seconds": "seconds"}
+
+
+def _statistics(reuse) -> str | None:
+    """A row's statistics reuse per component ("shared", or why it made its own passes), short."""
+    if not isinstance(reuse, dict):
+        return reuse
+    return "; ".join(how.split(":")[0] if len(reuse) == 1 else f"{component}: {how.split(':')[0]}"
+                     for component, how in reuse.items()) or "none"
 
 
 def table(summary: dict) -> str:
@@ -29,8 +38,8 @@ def table(summary: dict) -> str:
     def verdict_of(row: dict) -> str:
         return "skipped (saturates)" if row.get("skipped") else "pass" if row["passed"] else "FAIL"
 
-    rows = [{label: verdict_of(row) if key == "passed" else row.get(key) for key, label in COLUMNS.items()}
-            for row in summary["candidates"]]
+    rows = [{label: verdict_of(row) if key == "passed" else _statistics(row.get(key)) if key == "statistics"
+             else row.get(key) for key, label in COLUMNS.items()} for row in summary["candidates"]]
     frame = pd.DataFrame(rows).dropna(axis=1, how="all")
     frame = frame.astype(object).where(frame.notna(), None)  # a skipped row's metrics print as "-", not nan
     chosen = summary.get("chosen")
@@ -38,7 +47,10 @@ def table(summary: dict) -> str:
                if chosen else f"no candidate passes; the closest is **{summary.get('closest')}**"
                if summary.get("closest") else "every candidate was skipped: its INT8 sums saturate on this host")
     return (f"Recipe search on {summary['num_prompts']} prompts of {summary['validation_prompts']}, host "
-            f"{host.get('cpu')} ({host.get('isa_class')}, {host.get('precision')}), {summary['seconds']:.0f} s; "
+            f"{host.get('cpu')} ({host.get('isa_class')}, {host.get('precision')}), {summary['seconds']:.0f} s"
+            + (f" (shared statistics {summary['statistics_seconds']:.0f} s, FP images "
+               f"{summary['fp_images_seconds']:.0f} s)" if summary.get("statistics_seconds") is not None
+               and summary.get("fp_images_seconds") is not None else "") + "; "
             f"{verdict}\n\n" + frame.to_markdown(index=False, floatfmt=".4g", missingval="-") + "\n")
 
 
@@ -54,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError(f"{path} does not exist: run `dvc repro recipe@{args.variant}-{args.device}` (or `make search`)")
     summary = read_json(path)
     if not summary.get("searched"):
-        raise UserError(f"{args.variant} does not search its recipe (variants.{args.variant}.quantize.search is null): "
+        raise UserError(f"{args.variant} did not search its recipe (it is not in search.variants): "
                         f"it takes {', '.join(f'{c}={r}' for c, r in summary.get('recipes', {}).items())}")
     sys.stdout.write(table(summary))
 

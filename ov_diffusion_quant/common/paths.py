@@ -37,6 +37,24 @@ def recipe(variant: str, device: str) -> Path:
     return DATA / "recipes" / variant / f"{device}.json"
 
 
+SEARCH = DATA / "search"  # the recipe search's cached units; the recipe stage reads the whole directory
+
+
+def statistics(variant: str, device: str) -> Path:
+    """NNCF's statistics over the calibration set, collected once for every recipe that can share them."""
+    return DATA / "statistics" / variant / device
+
+
+def fp_images(variant: str, device: str) -> Path:
+    """The FP images of the search's validation captions, rendered once."""
+    return SEARCH / variant / device / "fp_images"
+
+
+def candidate_row(variant: str, device: str, candidate: str) -> Path:
+    """One candidate of the recipe search, measured: its row of the search's table."""
+    return SEARCH / variant / device / "candidates" / f"{candidate}.json"
+
+
 def metrics(variant: str, name: str, device: str | None = None) -> Path:
     return METRICS / variant / device / name if device else METRICS / variant / name
 
@@ -64,6 +82,12 @@ def stage_that_makes(path: Path | str) -> str | None:
         return f"calibrate@{parts[2]}"
     if len(parts) == 4 and parts[:2] == DATA.joinpath("recipes").parts:
         return f"recipe@{parts[2]}-{Path(parts[3]).stem}"
+    if len(parts) >= 4 and parts[:2] == DATA.joinpath("statistics").parts:
+        return f"statistics@{parts[2]}-{parts[3]}"
+    if len(parts) >= 5 and parts[:2] == SEARCH.parts and parts[4] == "fp_images":
+        return f"fp_images@{parts[2]}-{parts[3]}"
+    if len(parts) == 6 and parts[:2] == SEARCH.parts and parts[4] == "candidates":
+        return f"candidate@{parts[2]}-{parts[3]}-{Path(parts[5]).stem}"
     if len(parts) in (3, 4) and parts[0] == METRICS.name:  # metrics/v/export.json, metrics/v/d/evaluate_per_prompt.csv
         stage = Path(parts[-1]).stem.split("_")[0]
         return f"{stage}@{parts[1]}" if len(parts) == 3 else f"{stage}@{parts[1]}-{parts[2]}"

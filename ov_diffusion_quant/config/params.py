@@ -48,6 +48,7 @@ from ov_diffusion_quant.config.specs import (  # noqa: F401  (re-exported: the p
     CalibrateParams,
     HostParams,
     PRECISIONS,
+    SearchParams,
 )
 
 PARAMS_FILE = Path("params.yaml")
@@ -221,28 +222,29 @@ def _component_recipes(raw: Any, where: str, required: bool = True) -> dict:
     return {str(component): parse_component(body, f"{where}.{component}") for component, body in raw.items()}
 
 
-def _search_spec(raw: Any, components: dict, where: str) -> SearchSpec | None:
+def _search_spec(raw: Any, components: dict, where: str, family: str, registry: dict) -> SearchSpec | None:
     if raw is None:
         return None
     raw = _section(raw, where, ("candidates", "objective", "prompts", "num_prompts"),
                    required=("candidates", "prompts", "num_prompts"))
-    listed = raw["candidates"]
-    if not isinstance(listed, list) or not listed:
-        raise _bad(f"{where}.candidates", listed, "must be a non-empty list of {name: ..., <component>: <recipe>}")
-    candidates, names = [], set()
-    for index, body in enumerate(listed):
+    names = _names(raw["candidates"], f"{where}.candidates", "candidate names from search.candidates",
+                   allow_empty=False)
+    candidates = []
+    for index, name in enumerate(names):
         at = f"{where}.candidates[{index}]"
-        if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not body["name"].strip():
-            raise _bad(at, body, "must be a mapping with a `name` and the components it changes")
-        if body["name"] in names:
-            raise _bad(f"{at}.name", body["name"], "is used by an earlier candidate")
-        names.add(body["name"])
-        changed = _component_recipes({k: v for k, v in body.items() if k != "name"}, at, required=False)
-        candidates.append(Candidate(body["name"], {**components, **changed}))
+        if name in names[:index]:
+            raise _bad(at, name, "is listed twice")
+        if name not in registry:
+            raise UserError(f"unknown candidate {name!r} at {at}: search.candidates defines "
+                            f"{', '.join(registry) or 'none'}")
+        if family not in registry[name]:
+            raise UserError(f"candidate {name!r} at {at} has no recipe for family {family}: search.candidates.{name} "
+                            f"defines {', '.join(registry[name])}")
+        candidates.append(Candidate(name, {**components, **registry[name][family]}))
     prompts = _jsonl(_text(raw["prompts"], f"{where}.prompts"), f"{where}.prompts")
-    if not prompts.startswith(SEARCH_PROMPT_DIRS):  # the recipe stage's deps in dvc.yaml
-        raise _bad(f"{where}.prompts", prompts, f"must be under {' or '.join(SEARCH_PROMPT_DIRS)} (the recipe stage's "
-                                                "deps)")
+    if not prompts.startswith(SEARCH_PROMPT_DIRS):  # the search stages' deps in dvc.yaml
+        raise _bad(f"{where}.prompts", prompts, f"must be under {' or '.join(SEARCH_PROMPT_DIRS)} (the search "
+                                                "stages' deps)")
     return SearchSpec(
         candidates=tuple(candidates),
         prompts=prompts,
@@ -252,7 +254,28 @@ def _search_spec(raw: Any, components: dict, where: str) -> SearchSpec | None:
     )
 
 
-def _quantize_spec(raw: Any, where: str) -> QuantizeSpec:
+def _candidate_registry(raw: Any) -> dict:
+    """`search.candidates`: name -> family -> the components the candidate sets (recipes checked here; component
+    names against each family by ModelFamily.check_variant, for the variants that use the candidate)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise _bad("search.candidates", raw, "must map candidate names to {<family>: {<component>: <recipe>}}")
+    registry = {}
+    for name, body in raw.items():
+        where = f"search.candidates.{name}"
+        if not isinstance(name, str) or not VARIANT_NAME.match(name):
+            raise _bad(where, name, "use letters, digits, '.', '_' and '-' only (it names a DVC stage)")
+        if not isinstance(body, dict) or not body:
+            raise _bad(where, body, "must map families to the components the candidate sets, e.g. {sdxl: {unet: int8}}")
+        for family in body:
+            _choice(family, f"{where}.{family}", family_names(), "family")
+        registry[name] = {family: _component_recipes(components, f"{where}.{family}")
+                          for family, components in body.items()}
+    return registry
+
+
+def _quantize_spec(raw: Any, where: str, family: str, registry: dict) -> QuantizeSpec:
     raw = _section(raw, where, ("components", "large_model_patches", "search"), required=("components",))
     components = _component_recipes(raw["components"], f"{where}.components")
     large = raw.get("large_model_patches", _default(QuantizeSpec, "large_model_patches"))
@@ -260,7 +283,7 @@ def _quantize_spec(raw: Any, where: str) -> QuantizeSpec:
         large = "on" if large else "off"
     large = _choice(large, f"{where}.large_model_patches", LARGE_MODEL_SWITCHES, "large_model_patches")
     return QuantizeSpec(components=components, large_model_patches=large,
-                        search=_search_spec(raw.get("search"), components, f"{where}.search"))
+                        search=_search_spec(raw.get("search"), components, f"{where}.search", family, registry))
 
 
 def _calibrate_spec(raw: Any, where: str, stage_wide: PromptSource) -> CalibrateSpec:
@@ -321,7 +344,7 @@ def _gate_spec(raw: Any, where: str) -> GateSpec | None:
     return GateSpec(**thresholds)
 
 
-def _variant(name: str, raw: Any, calibration_prompts: PromptSource) -> Variant:
+def _variant(name: str, raw: Any, calibration_prompts: PromptSource, registry: dict) -> Variant:
     check_variant_name(name)
     where = f"variants.{name}"
     raw = _section(raw, where, ("model", "generation", "calibrate", "quantize", "evaluate", "gate"),
@@ -332,14 +355,10 @@ def _variant(name: str, raw: Any, calibration_prompts: PromptSource) -> Variant:
         model=model,
         generation=_generation_spec(raw["generation"], f"{where}.generation"),
         calibrate=_calibrate_spec(raw["calibrate"], f"{where}.calibrate", calibration_prompts),
-        quantize=_quantize_spec(raw["quantize"], f"{where}.quantize"),
+        quantize=_quantize_spec(raw["quantize"], f"{where}.quantize", model.family, registry),
         gate=_gate_spec(raw["gate"], f"{where}.gate"),
         evaluate=_variant_evaluate(raw.get("evaluate"), f"{where}.evaluate"),
     )
-    if variant.quantize.search is not None:
-        if variant.gate is None:
-            raise UserError(f"params.yaml: {where}.quantize.search needs the variant's gate (it picks the fastest "
-                            f"candidate that passes it): set {where}.gate, or remove the search")
     return variant
 
 
@@ -423,12 +442,15 @@ def _benchmark(raw: Any) -> BenchmarkParams:
 def parse(raw: Any) -> Params:
     """Validate a params mapping (as read from params.yaml)."""
     raw = _section(raw, "", ("enabled", "devices", "host", "variants", "scenes", "calibrate", "evaluate", "benchmark",
-                             "gate"), required=("enabled", "variants"))
+                             "gate", "search"), required=("enabled", "variants"))
     if not isinstance(raw["variants"], dict) or not raw["variants"]:
         raise _bad("variants", raw["variants"], "must map variant names to their model, generation, calibrate, "
                                                 "quantize and gate")
     calibrate = _calibrate(raw.get("calibrate"))
-    variants = {str(name): _variant(str(name), body, calibrate.prompts) for name, body in raw["variants"].items()}
+    search = _section(raw.get("search"), "search", ("variants", "candidates"))
+    registry = _candidate_registry(search.get("candidates"))
+    variants = {str(name): _variant(str(name), body, calibrate.prompts, registry)
+                for name, body in raw["variants"].items()}
     enabled = _names(raw["enabled"], "enabled", "variant names", allow_empty=True)
     for name in enabled:
         check_variant_name(name)
@@ -442,6 +464,17 @@ def parse(raw: Any) -> Params:
         if variant.quantize.search is not None and variant.quantize.search.prompts == reported:
             raise UserError(f"params.yaml: variants.{name}.quantize.search.prompts is {reported}, the captions the "
                             "gate reports on: search on a validation split of its own")
+    searching = _names(search.get("variants", []), "search.variants", "enabled variant names", allow_empty=True)
+    for name in searching:
+        if name not in enabled:
+            raise UserError(f"search.variants names {name!r}, which is not enabled: the search runs on enabled variants "
+                            f"({', '.join(enabled) or 'none'})")
+        if variants[name].quantize.search is None:
+            raise UserError(f"search.variants names {name!r}, whose variants.{name}.quantize.search is null: give it "
+                            "candidates, prompts and num_prompts, or leave it out of search.variants")
+        if variants[name].gate is None:
+            raise UserError(f"search.variants names {name!r}, which has no gate (variants.{name}.gate is null): the "
+                            "search picks the fastest candidate that passes it; set one, or leave it out")
     gate = _section(raw.get("gate"), "gate", ("allow_empty",))
     return Params(
         enabled=enabled,
@@ -454,6 +487,7 @@ def parse(raw: Any) -> Params:
         gate=GateParams(allow_empty=_bool(gate.get("allow_empty", _default(GateParams, "allow_empty")),
                                           "gate.allow_empty")),
         benchmark=_benchmark(raw.get("benchmark")),
+        search=SearchParams(variants=searching, candidates=registry),
         raw=raw,
     )
 

@@ -95,8 +95,9 @@ class Candidate:
 
 @dataclass(frozen=True)
 class SearchSpec:
-    """The recipe search (ov_diffusion_quant/orchestration/search.py): candidates tried in order on a validation split that the
-    gate never reports on; the fastest that passes the variant's gate is quantize's recipe."""
+    """A variant's recipe search (ov_diffusion_quant/orchestration/search.py): its candidates (names from the registry
+    `search.candidates`, resolved for its family over its own components), tried on a validation split that the gate
+    never reports on; the fastest that passes the variant's gate is quantize's recipe."""
     candidates: tuple[Candidate, ...]
     prompts: str  # the validation split: JSON lines with a caption field, disjoint from evaluate's prompts
     num_prompts: int
@@ -207,6 +208,14 @@ class GateParams:
 
 
 @dataclass(frozen=True)
+class SearchParams:
+    """`search`: which enabled variants run their search in this DAG (stages statistics, fp_images and
+    candidate@<variant>-<device>-<candidate>), and the candidate registry: name -> family -> the components it sets."""
+    variants: list[str] = field(default_factory=list)
+    candidates: dict[str, dict[str, dict[str, ComponentRecipe]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Params:
     enabled: list[str]
     variants: dict[str, Variant]
@@ -217,7 +226,12 @@ class Params:
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
     gate: GateParams = field(default_factory=GateParams)
     benchmark: BenchmarkParams = field(default_factory=BenchmarkParams)
+    search: SearchParams = field(default_factory=SearchParams)
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    def searches(self, name: str) -> bool:
+        """Whether the variant runs its recipe search in this DAG (it is in `search.variants`)."""
+        return name in self.search.variants
 
     def variant(self, name: str) -> Variant:
         check_variant_name(name)

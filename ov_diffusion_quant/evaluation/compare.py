@@ -6,12 +6,17 @@ The FP images are rendered once (:func:`render_reference`) and every optimized m
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from PIL import Image
 from tqdm import tqdm
 
+from ov_diffusion_quant.common.artifacts import read_json
 from ov_diffusion_quant.evaluation.similarity import psnr_ssim, summary
 
 
@@ -39,6 +44,38 @@ def render_reference(fp, prompts: list[dict], generation, seeds: list[int], with
             references.append(Reference(index, prompt, seed, image, fp.image_to_image(
                 prompt["caption"], image, generation, seed) if with_img2img else None))
     return references
+
+
+REFERENCES_INDEX = "references.json"
+
+
+def save_references(references: list[Reference], out_dir: Path) -> None:
+    """The FP images as PNG (lossless: the same pixels come back) beside an index of prompt, seed and file names,
+    so that a search renders them once (as WWB keeps its ground truth)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    index = []
+    for number, reference in enumerate(references):
+        entry = {**{k: v for k, v in asdict(reference).items() if k not in ("text2image", "image2image")},
+                 "text2image": f"{number:04d}-t2i.png", "image2image": None}
+        _image(reference.text2image).save(out_dir / entry["text2image"])
+        if reference.image2image is not None:
+            entry["image2image"] = f"{number:04d}-i2i.png"
+            _image(reference.image2image).save(out_dir / entry["image2image"])
+        index.append(entry)
+    (out_dir / REFERENCES_INDEX).write_text(json.dumps(index, indent=1) + "\n")
+
+
+def load_references(directory: Path) -> list[Reference]:
+    def image(name):
+        with Image.open(directory / name) as opened:
+            return opened.convert("RGB").copy()
+    return [Reference(entry["index"], entry["prompt"], entry["seed"], image(entry["text2image"]),
+                      image(entry["image2image"]) if entry["image2image"] else None)
+            for entry in read_json(directory / REFERENCES_INDEX)]
+
+
+def _image(image) -> Image.Image:
+    return image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
 
 
 def compare(optimized, references: list[Reference], generation, clip=None,

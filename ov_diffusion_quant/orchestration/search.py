@@ -1,12 +1,14 @@
-"""The recipe search: the fastest candidate recipe whose optimized model passes the variant's gate on a
-validation split.
+"""The recipe search: the fastest candidate recipe whose optimized model passes the variant's gate on a validation
+split, as units DVC caches on their own (stages fp_images, candidate, recipe).
 
-Each candidate (params `variants.<v>.quantize.search.candidates`, in order) is quantized into a scratch copy of
-the export, rendered on the validation captions against the FP images (rendered once), and checked with the gate's
-own checks (ov_diffusion_quant/evaluation/checks.py) on those metrics. Speed is ranked by what a candidate leaves in INT8: the
-share of the denoiser's multiply-accumulates that run as INT8 kernels at the calibration shapes (at the reference
-model's 64 px its latency is mostly overhead; it is measured and recorded, not ranked on). `fastest_passing` takes the
-passing candidate with the largest share, the earlier one on a tie.
+The FP images of the validation captions are rendered once (:func:`render_fp_images`). Each candidate (a name from
+params' `search.candidates`, in the variant's `quantize.search.candidates`) is quantized into a scratch copy of the
+export, taking the shared statistics (stage statistics) where its recipe can, rendered on the validation captions
+and checked with the gate's own checks (ov_diffusion_quant/evaluation/checks.py) on those metrics: one row
+(:func:`run_candidate`). Speed is ranked by what a candidate leaves in INT8: the share of the denoiser's
+multiply-accumulates that run as INT8 kernels at the calibration shapes (at the reference model's 64 px its latency
+is mostly overhead; it is measured and recorded, not ranked on). `fastest_passing` (:func:`choose`) takes the passing
+row with the largest share, the earlier one in the variant's list on a tie.
 
 On a host class whose INT8 sums saturate (no VNNI: host_facts.SATURATING_INT8_CLASSES) a candidate whose quantized
 model has INT8 ops that can saturate is skipped, not rendered: its row says which ops. Validation images cannot be
@@ -20,7 +22,6 @@ import logging
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,21 +33,15 @@ from ov_diffusion_quant.config.specs import Candidate, Variant
 from ov_diffusion_quant.evaluation.checks import metric_checks
 from ov_diffusion_quant.evaluation.compare import Reference, adherence_fp_vs_optimized, aggregate, compare, render_reference
 from ov_diffusion_quant.quantization import calibration_data
-from ov_diffusion_quant.quantization.apply import Validation, copy_export, load_calibrations, quantize_into
-from ov_diffusion_quant.quantization.chosen import Chosen
+from ov_diffusion_quant.quantization.apply import (Validation, copy_export, load_calibrations, load_statistics,
+                                                   quantize_into)
+from ov_diffusion_quant.quantization.recipes import own_pass_reason
 from ov_diffusion_quant.quantization.ir_analysis import int8_compute_share
 from ov_diffusion_quant.runtime import host_facts
 from ov_diffusion_quant.runtime.devices import compile_config, nncf_target_device
 
 log = logging.getLogger(__name__)
 LATENCY_RUNS = 10  # timed denoiser calls per candidate, after two untimed ones
-
-
-@dataclass
-class SearchResult:
-    rows: list[dict]
-    chosen: Chosen | None
-    closest: str | None  # the candidate nearest to passing, when none passes
 
 
 def denoiser_latency_ms(model_dir: Path, family, device: str, sample: dict) -> float:
@@ -135,12 +130,13 @@ def _row(candidate: Candidate, done, checks, metrics: dict, share: dict, latency
         "ssim_min_i2i": minimum("image2image", "ssim"), "psnr_min_i2i": minimum("image2image", "psnr"),
         **share,
         "denoiser_ms": latency_ms,
+        "statistics": statistics_reuse(done),
         **{f"{phase}_seconds": round(value, 1) for phase, value in seconds.items()},
         "details": done.components,
     }
 
 
-def _skipped_row(candidate: Candidate, done, isa: str, saturating: dict[str, int], seconds: float) -> dict:
+def _skipped_row(candidate: Candidate, done, isa: str, saturating: dict[str, int], seconds: dict) -> dict:
     causes = ", ".join(f"{count} {cause}" for cause, count in saturating.items())
     return {
         "candidate": candidate.name,
@@ -151,92 +147,95 @@ def _skipped_row(candidate: Candidate, done, isa: str, saturating: dict[str, int
         **{key: None for key in ("adherence_fp", "adherence_optimized", "adherence_drop", "ssim_min_t2i",
                                  "psnr_min_t2i", "ssim_min_i2i", "psnr_min_i2i", "int8_macs_share", "gmacs",
                                  "denoiser_ms")},
-        "quantize_seconds": round(seconds, 1), "evaluate_seconds": 0.0, "total_seconds": round(seconds, 1),
+        "statistics": statistics_reuse(done),
+        **{f"{phase}_seconds": round(value, 1) for phase, value in seconds.items()},
+        "validation_seconds": 0.0, "total_seconds": round(sum(seconds.values()), 1),
         "details": done.components,
     }
 
 
-def search(variant: Variant, device: str, family, seeds: list[int]) -> SearchResult:
+def render_fp_images(variant: Variant, device: str, family, seeds: list[int]) -> list[Reference]:
+    """The FP pipeline's images of the search's validation captions (text-to-image, and image-to-image where the
+    family has it): rendered once per variant and host class, compared against every candidate's."""
     spec = variant.quantize.search
+    fp = family.load(paths.fp_model(variant.name), device)
+    return render_reference(fp, validation_prompts(spec.prompts, spec.num_prompts), variant.generation, seeds,
+                            family.supports_img2img, desc="FP images (validation split)")
+
+
+def run_candidate(variant: Variant, device: str, family, candidate: Candidate, references: list[Reference],
+                  seeds: list[int]) -> tuple[dict, dict]:
+    """Quantize one candidate into a scratch copy of the export, measure it, render it, check it: its row of the
+    search's table, and the recipes to record should it be chosen (accuracy_control's as int8 with what it
+    reverted)."""
     fp_dir = paths.fp_model(variant.name)
-    prompts = validation_prompts(spec.prompts, spec.num_prompts)
-    needed = {component: recipe for candidate in spec.candidates for component, recipe in candidate.components.items()
-              if recipe.definition.needs_calibration}
-    calibrations = load_calibrations(variant.name, family, needed, paths.calibration_data(variant.name))
+    calibrated = {component: recipe for component, recipe in candidate.components.items()
+                  if recipe.definition.needs_calibration}
+    calibrations = load_calibrations(variant.name, family, calibrated, paths.calibration_data(variant.name))
+    statistics = load_statistics(paths.statistics(variant.name, device), calibrated)
     denoiser_dir = paths.calibration_data(variant.name)
     sample = calibration_data.load(denoiser_dir)[0][0] if denoiser_dir.is_dir() else None
-
-    # 1. FP images of the validation captions, once
-    fp = family.load(fp_dir, device)
-    references = render_reference(fp, prompts, variant.generation, seeds, family.supports_img2img,
-                                  desc="FP images (validation split)")
-    del fp
     judge = variant.evaluate.judge is not None
-
-    # 2. Every candidate: quantize into a scratch copy, measure, render, check
     isa = host_facts.isa_class()
-    rows, recorded = [], []
-    for number, candidate in enumerate(spec.candidates, 1):
-        log.info("candidate %d/%d: %s (%s)", number, len(spec.candidates), candidate.name,
-                 ", ".join(f"{c}={r.label()}" for c, r in candidate.components.items()))
-        started = time.perf_counter()
-        validation = None
-        if any(recipe.definition.needs_validation for recipe in candidate.components.values()):
-            first_seed = [r for r in references if r.seed == seeds[0] + r.index]
-            ranked = max(r.knobs.get("ranking_prompts", 0) for r in candidate.components.values())
-            validation = accuracy_control_validation(fp_dir, family, device, variant.generation, first_seed, judge,
-                                                     variant.gate.adherence_drop_max, ranked)
-        with tempfile.TemporaryDirectory(prefix=".search-", dir=fp_dir.parent) as scratch:
-            scratch = Path(scratch)
-            copy_export(fp_dir, scratch, link=True)
-            done = quantize_into(scratch, fp_dir, family, candidate.components, calibrations,
-                                 nncf_target_device(device), variant.quantize.large_model_patches,
-                                 f"variants.{variant.name}.quantize.large_model_patches", validation)
-            quantized_at = time.perf_counter()
-            saturating = done.saturating if host_facts.int8_sums_saturate(isa) else {}
-            if saturating:
-                rows.append(_skipped_row(candidate, done, isa, saturating, time.perf_counter() - started))
-                recorded.append(done.recipes)
-                log.info("%s: %s", candidate.name, rows[-1]["failed_checks"][0])
-                continue
-            share: dict[str, Any] = {}
-            latency_ms = None
-            if sample is not None:
-                import openvino as ov
 
-                share = int8_compute_share(ov.Core().read_model(scratch / family.denoiser / "openvino_model.xml"),
-                                           sample)
-                latency_ms = denoiser_latency_ms(scratch, family, device, sample)
-            pipeline = family.load(scratch, device)
-            table, images = compare(pipeline, references, variant.generation, desc=f"{candidate.name} images")
-            del pipeline
-        metrics = aggregate(table, "not used by the search")
-        if judge:
-            metrics["adherence"] = adherence_fp_vs_optimized(references, images)
-        checks = metric_checks(variant.name, device, variant.gate, metrics, "the candidate rendered nothing")
-        rows.append(_row(candidate, done, checks, metrics, share, latency_ms, {
-            "quantize": quantized_at - started, "evaluate": time.perf_counter() - quantized_at,
-            "total": time.perf_counter() - started}))
-        recorded.append(done.recipes)
-        row = rows[-1]
-        log.info("%s: %s, INT8 share %s, adherence drop %s%s", candidate.name, "pass" if row["passed"] else "FAIL",
-                 row.get("int8_macs_share"), row["adherence_drop"],
-                 "" if row["passed"] else f" ({'; '.join(row['failed_checks'])})")
+    started = time.perf_counter()
+    validation = None
+    if any(recipe.definition.needs_validation for recipe in candidate.components.values()):
+        first_seed = [r for r in references if r.seed == seeds[0] + r.index]
+        ranked = max(r.knobs.get("ranking_prompts", 0) for r in candidate.components.values())
+        validation = accuracy_control_validation(fp_dir, family, device, variant.generation, first_seed, judge,
+                                                 variant.gate.adherence_drop_max, ranked)
+    with tempfile.TemporaryDirectory(prefix=".search-", dir=fp_dir.parent) as scratch:
+        scratch = Path(scratch)
+        copy_export(fp_dir, scratch, link=True)
+        done = quantize_into(scratch, fp_dir, family, candidate.components, calibrations,
+                             nncf_target_device(device), variant.quantize.large_model_patches,
+                             f"variants.{variant.name}.quantize.large_model_patches", validation, statistics)
+        quantized_at = time.perf_counter()
+        seconds = _phase_seconds(done, quantized_at - started)
+        saturating = done.saturating if host_facts.int8_sums_saturate(isa) else {}
+        if saturating:
+            row = _skipped_row(candidate, done, isa, saturating, seconds)
+            log.info("%s: %s", candidate.name, row["failed_checks"][0])
+            return row, done.recipes
+        share: dict[str, Any] = {}
+        latency_ms = None
+        if sample is not None:
+            import openvino as ov
 
-    # 3. The choice
-    best = choose(rows)
-    if best is None:
-        return SearchResult(rows, None, closest(rows))
-    return SearchResult(rows, Chosen(recorded[best], spec.candidates[best].name), None)
+            share = int8_compute_share(ov.Core().read_model(scratch / family.denoiser / "openvino_model.xml"),
+                                       sample)
+            latency_ms = denoiser_latency_ms(scratch, family, device, sample)
+        pipeline = family.load(scratch, device)
+        table, images = compare(pipeline, references, variant.generation, desc=f"{candidate.name} images")
+        del pipeline
+    metrics = aggregate(table, "not used by the search")
+    if judge:
+        metrics["adherence"] = adherence_fp_vs_optimized(references, images)
+    checks = metric_checks(variant.name, device, variant.gate, metrics, "the candidate rendered nothing")
+    seconds["validation"] = time.perf_counter() - quantized_at
+    seconds["total"] = time.perf_counter() - started
+    row = _row(candidate, done, checks, metrics, share, latency_ms, seconds)
+    log.info("%s: %s, INT8 share %s, adherence drop %s%s", candidate.name, "pass" if row["passed"] else "FAIL",
+             row.get("int8_macs_share"), row["adherence_drop"],
+             "" if row["passed"] else f" ({'; '.join(row['failed_checks'])})")
+    return row, done.recipes
 
 
-def choose(rows: list[dict]) -> int | None:
-    """`fastest_passing`: the passing row with the largest INT8 share, the earliest on a tie (None: none passes)."""
-    passing = [index for index, row in enumerate(rows) if row["passed"]]
-    return max(passing, key=lambda index: (rows[index].get("int8_macs_share") or 0.0, -index)) if passing else None
+def _phase_seconds(done, quantize_seconds: float) -> dict[str, float]:
+    """Seconds in statistics passes (0 where they were shared) and in the rest of quantization."""
+    statistics = sum(details.get("phase_seconds", {}).get("statistics", 0.0) for details in done.components.values())
+    return {"statistics": statistics, "quantize": quantize_seconds - statistics}
 
 
-def closest(rows: list[dict]) -> str | None:
-    """The candidate whose worst check is nearest its threshold (None: every candidate was skipped)."""
-    rendered = [row for row in rows if row.get("margin") is not None]
-    return max(rendered, key=lambda row: row["margin"])["candidate"] if rendered else None
+def statistics_reuse(done) -> dict[str, str]:
+    """Per component: whether its statistics came from the shared collection, or why it made its own passes."""
+    reuse = {}
+    for component, recipe in done.recipes.items():
+        details = done.components[component]
+        if "statistics_passes" not in details:
+            continue  # weight-only: no statistics
+        reason = own_pass_reason(recipe)
+        reuse[component] = ("shared" if details.get("statistics") == "shared" else
+                            f"own passes ({details['statistics_passes']}): {reason or 'no shared statistics'}")
+    return reuse

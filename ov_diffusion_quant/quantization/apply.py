@@ -4,6 +4,7 @@ compile_config.json (per-component compile settings applied on load)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -22,7 +23,7 @@ from ov_diffusion_quant.quantization import calibration_data
 from ov_diffusion_quant.quantization.nncf_patches import large_model_patches, statistics_record
 from ov_diffusion_quant.config.recipes import ComponentRecipe
 from ov_diffusion_quant.quantization.ir_analysis import count_quantized_ops, saturating_int8_ops
-from ov_diffusion_quant.quantization.recipes import RecipeContext, RecipeResult, apply
+from ov_diffusion_quant.quantization.recipes import RecipeContext, RecipeResult, apply, ptq_arguments, shares_statistics
 
 
 @dataclass
@@ -64,16 +65,23 @@ def copy_export(fp_dir: Path, out_dir: Path, link: bool = False) -> None:
     shutil.copytree(fp_dir, out_dir, dirs_exist_ok=True, copy_function=os.link if link else shutil.copy2)
 
 
-def quantize_model(recipe: ComponentRecipe, model, family, component: str, calibration: list | None, target_device,
-                   large_model_switch: str = "auto", switch_name: str = "large_model_patches",
-                   validation: Validation | None = None) -> RecipeResult:
-    """One component's model through its recipe; a calibrated recipe of a large model takes the large-model path
-    (ov_diffusion_quant/quantization/nncf_patches.py) when ``large_model_switch`` (auto, on, off) says so."""
-    context = RecipeContext(
+def _context(family, component: str, model, calibration: list | None, target_device,
+             validation: Validation | None = None, statistics=None) -> RecipeContext:
+    return RecipeContext(
         component=component, calibration=calibration, target_device=target_device,
         ignored_scope=lambda names: family.ignored_scope(component, model, names),
         validate=validation.validate if validation else None, validation_items=validation.items if validation else None,
-        default_max_drop=validation.max_drop if validation else None)
+        default_max_drop=validation.max_drop if validation else None, statistics=statistics)
+
+
+def quantize_model(recipe: ComponentRecipe, model, family, component: str, calibration: list | None, target_device,
+                   large_model_switch: str = "auto", switch_name: str = "large_model_patches",
+                   validation: Validation | None = None, statistics=None) -> RecipeResult:
+    """One component's model through its recipe; a calibrated recipe of a large model takes the large-model path
+    (ov_diffusion_quant/quantization/nncf_patches.py) when ``large_model_switch`` (auto, on, off) says so.
+    ``statistics``: the component's shared statistics (shared_statistics.py), which a recipe that can takes
+    instead of passes over ``calibration``."""
+    context = _context(family, component, model, calibration, target_device, validation, statistics)
     if not recipe.definition.needs_calibration:
         return apply(recipe, model, context)
     with statistics_record() as statistics, large_model_patches(model, large_model_switch, switch_name) as patched:
@@ -82,10 +90,41 @@ def quantize_model(recipe: ComponentRecipe, model, family, component: str, calib
     return result
 
 
+def load_statistics(directory: Path, components: dict[str, ComponentRecipe]) -> dict:
+    """The shared statistics (stage statistics) of every component whose recipe takes them."""
+    from ov_diffusion_quant.quantization.shared_statistics import SharedStatistics
+
+    return {component: SharedStatistics.load(directory / component) for component, recipe in components.items()
+            if shares_statistics(recipe) and (directory / component).is_dir()}
+
+
+def collect_statistics(fp_dir: Path, family, component: str, recipes: list[ComponentRecipe], calibration: list,
+                       target_device, large_model_switch: str, switch_name: str):
+    """NNCF's statistics of one component over its calibration set, once for every recipe in ``recipes`` that can
+    share them (recipes.shares_statistics); returns them (None when no recipe shares) and how it went."""
+    from ov_diffusion_quant.quantization.shared_statistics import collect
+
+    model = read_ir(fp_dir / component / "openvino_model.xml")
+    unique = {json.dumps(recipe.to_json(), sort_keys=True): recipe for recipe in recipes}
+    sharing = [recipe for recipe in unique.values() if shares_statistics(recipe)]
+    if not sharing:
+        return None, {"recipes": [], "statistics_passes": 0}
+    configs = [ptq_arguments(recipe, _context(family, component, model, calibration, target_device))
+               for recipe in sharing]
+    started = time.perf_counter()
+    with RssPeak() as peak, statistics_record() as record, \
+            large_model_patches(model, large_model_switch, switch_name) as patched:
+        statistics = collect(model, calibration, configs)
+    return statistics, {"recipes": [recipe.label() for recipe in sharing], **record, **patched,
+                        "calibration_samples": len(calibration), "seconds": round(time.perf_counter() - started, 2),
+                        "peak_rss_mb": peak.peak_mb}
+
+
 def quantize_into(out_dir: Path, fp_dir: Path, family, components: dict[str, ComponentRecipe],
                   calibrations: dict, target_device, large_model_switch: str, switch_name: str,
-                  validation: Validation | None = None) -> Quantized:
-    """Replace each component of ``out_dir`` (a copy of ``fp_dir``) by its recipe's output."""
+                  validation: Validation | None = None, statistics: dict | None = None) -> Quantized:
+    """Replace each component of ``out_dir`` (a copy of ``fp_dir``) by its recipe's output. ``statistics``:
+    component -> its shared statistics, for the recipes that take them."""
     done = Quantized()
     compile_config = family.read_compile_config(fp_dir)
     for component, recipe in components.items():
@@ -97,7 +136,8 @@ def quantize_into(out_dir: Path, fp_dir: Path, family, components: dict[str, Com
         started = time.perf_counter()
         with RssPeak() as peak:
             result = quantize_model(recipe, model, family, component, calibration[0] if calibration else None,
-                                    target_device, large_model_switch, switch_name, validation)
+                                    target_device, large_model_switch, switch_name, validation,
+                                    (statistics or {}).get(component))
             target = out_dir / component / "openvino_model.xml"
             target.unlink()
             target.with_suffix(".bin").unlink()

@@ -1,7 +1,8 @@
 """The recipe file between the recipe stage and quantize: data/recipes/<variant>/<device>.json.
 
 It holds each component's recipe with every knob spelled out, and which search candidate it is (None: params'
-components as they are), so quantize applies exactly what the search validated."""
+components as they are), so quantize applies exactly what the search validated. And the choice itself, from the
+search's rows (orchestration/search.py writes them, one per candidate)."""
 
 from __future__ import annotations
 
@@ -35,3 +36,15 @@ def read_chosen(variant, device: str) -> Chosen:
         raise UserError(f"{path} is for components {', '.join(components)}, params.yaml quantizes "
                         f"{', '.join(variant.quantize.components)}: re-run `dvc repro recipe@{variant.name}-{device}`")
     return Chosen(components, data.get("candidate"))
+
+
+def choose(rows: list[dict]) -> int | None:
+    """`fastest_passing`: the passing row with the largest INT8 share, the earliest on a tie (None: none passes)."""
+    passing = [index for index, row in enumerate(rows) if row["passed"]]
+    return max(passing, key=lambda index: (rows[index].get("int8_macs_share") or 0.0, -index)) if passing else None
+
+
+def closest(rows: list[dict]) -> str | None:
+    """The candidate whose worst check is nearest its threshold (None: every candidate was skipped)."""
+    rendered = [row for row in rows if row.get("margin") is not None]
+    return max(rendered, key=lambda row: row["margin"])["candidate"] if rendered else None

@@ -1,8 +1,9 @@
-"""The large-model path: patches of NNCF 3.4.0 internals that make full INT8 PTQ of the SDXL UNet fit in 24 GB.
+"""Patches of NNCF 3.4.0 internals: the large-model path that makes full INT8 PTQ of the SDXL UNet fit in 24 GB, and
+accuracy control that reverts the right ops (:func:`accuracy_restorer_patches`).
 
 Switched by ``variants.<v>.quantize.large_model_patches``: ``auto`` (the default) takes it for a model with more
 than 2 GiB of weights, ``on`` always, ``off`` never (NNCF as released). Each patch works around one upstream
-behaviour (measured per NNCF phase with scripts/nncf_memory_probe.py on the 2.6 B-parameter UNet):
+behaviour (measured per NNCF phase on the 2.6 B-parameter UNet, docs/full-size.md):
 
 - statistics_precision:     NNCF compiles its statistics model in f32, an f32 copy of an FP16 IR (12.3 -> 7.4 GB)
 - smooth_quant_weights_in_their_own_dtype: SmoothQuant holds every rescaled weight in f32 until the end (22+ -> 4.8 GB)
@@ -289,3 +290,49 @@ def statistics_record() -> Iterator[dict]:
         for (owner, method), original in originals.items():
             setattr(owner, method, original)
         record["phase_seconds"] = {phase: round(seconds, 2) for phase, seconds in record["phase_seconds"].items()}
+
+
+@contextlib.contextmanager
+def accuracy_restorer_patches() -> Iterator[None]:
+    """NNCF 3.4.0's accuracy restorer (quantize_with_accuracy_control, OpenVINO backend) made to revert the right ops,
+    to what they computed in float. Two upstream behaviours, each measured on trained-sdxl-snapshot's UNet:
+
+    - Reverting a group restores each op's weights from the initial model, i.e. from before SmoothQuant, and leaves
+      the SmoothQuant scale NNCF inserted on the op's input: the reverted MatMul computes (x / s)·W instead of x·W.
+      Here only the biases are restored (undoing bias correction); an op keeps the float weights the quantized model
+      feeds its weight FakeQuantize, which the revert removes: SmoothQuant's, consistent with the scale on its input.
+      (Reverting add_embedding.linear_2 alone took the validation adherence drop from 0.048 to 0.512.)
+    - With a validation_fn that returns the model's outputs per item (output mode), a group's ranking score is the
+      NMSE to the FP outputs after reverting it, and the highest is reverted first: the group whose revert leaves the
+      outputs furthest from FP (metric mode scores the metric after the revert, higher is better, and is right).
+      Here output mode's order is reversed. (Reverting add_embedding.linear_1 takes the NMSE from 0.028 to 0.0024;
+      NNCF ranked it last of 123 and reverted add_embedding.linear_2 first, 0.028 -> 0.032.)
+    """
+    from nncf.quantization.algorithms.accuracy_control.algorithm import QuantizationAccuracyRestorer
+    from nncf.quantization.algorithms.accuracy_control.ranker import Ranker
+
+    if nncf.__version__ != NNCF_VERSION:
+        raise UserError(f"accuracy_control patches NNCF {NNCF_VERSION}'s accuracy restorer "
+                        f"(ov_diffusion_quant/quantization/nncf_patches.py) and this is NNCF {nncf.__version__}: "
+                        f"install nncf=={NNCF_VERSION}, or check its restorer and ranker and update the patch")
+
+    def original_biases_only(initial_model_graph, quantized_model_graph, initial_model, algo_backend) -> None:
+        for node in initial_model_graph.get_all_nodes():
+            if algo_backend.is_node_with_bias(node, initial_model_graph):
+                quantized_model_graph.get_node_by_name(node.node_name).attributes["original_bias"] = (
+                    algo_backend.get_bias_value(node, initial_model_graph, initial_model))
+
+    rank = Ranker.rank_groups_of_quantizers
+
+    def lowest_error_last(self, *args, **kwargs):
+        ranked = rank(self, *args, **kwargs)
+        return ranked if self._evaluator.is_metric_mode() else ranked[::-1]
+
+    collect = QuantizationAccuracyRestorer.__dict__["_collect_original_biases_and_weights"]
+    QuantizationAccuracyRestorer._collect_original_biases_and_weights = staticmethod(original_biases_only)
+    Ranker.rank_groups_of_quantizers = lowest_error_last
+    try:
+        yield
+    finally:
+        QuantizationAccuracyRestorer._collect_original_biases_and_weights = collect
+        Ranker.rank_groups_of_quantizers = rank

@@ -37,6 +37,8 @@ class RecipeContext:
     validate: Callable[[Any, list], tuple[float, list[float]]] | None = None
     validation_items: list | None = None
     default_max_drop: float | None = None
+    # NNCF's statistics of this component, collected once for every recipe that shares them (shared_statistics.py)
+    statistics: Any = None
 
 
 APPLIERS: dict[str, Callable[[Any, dict[str, Any], RecipeContext], RecipeResult]] = {}
@@ -61,6 +63,24 @@ def apply(component_recipe: ComponentRecipe, model, context: RecipeContext) -> R
     return APPLIERS[recipe.name](model, dict(component_recipe.knobs), context)
 
 
+def shares_statistics(component_recipe: ComponentRecipe) -> bool:
+    """Whether the recipe's statistics can come from a shared collection (shared_statistics.py): int8 but with full
+    bias correction, whose per-layer raw activations are too large to keep (it makes its own passes)."""
+    return component_recipe.recipe == "int8" and component_recipe.knobs["bias_correction"] != "full"
+
+
+def own_pass_reason(component_recipe: ComponentRecipe) -> str | None:
+    """Why a calibrated recipe makes its own statistics passes (None: it shares them, or needs none)."""
+    if not component_recipe.definition.needs_calibration or shares_statistics(component_recipe):
+        return None
+    return {"hybrid": "its weights are compressed first, which changes the activations",
+            "accuracy_control": "NNCF's accuracy control quantizes and re-runs the model itself",
+            }.get(component_recipe.recipe, "full bias correction keeps raw activations per layer")
+
+
+def ptq_arguments(component_recipe: ComponentRecipe, context: RecipeContext) -> dict:
+    """nncf.quantize's keyword arguments of a recipe that shares statistics: what the statistics stage collects for."""
+    return _ptq_arguments(dict(component_recipe.knobs), context)
 
 
 # -- the recipes -----------------------------------------------------------------------------------------------
@@ -104,8 +124,19 @@ def _ptq_arguments(knobs: dict[str, Any], context: RecipeContext, extra_ignored:
 def _int8(model, knobs, context):
     import nncf
 
-    quantized = nncf.quantize(model, nncf.Dataset(context.calibration), **_ptq_arguments(knobs, context))
-    return RecipeResult(_attention_overflow_fix(quantized, knobs))
+    arguments = _ptq_arguments(knobs, context)
+    if context.statistics is None or knobs["bias_correction"] == "full":
+        quantized = nncf.quantize(model, nncf.Dataset(context.calibration), **arguments)
+        return RecipeResult(_attention_overflow_fix(quantized, knobs), details={"statistics": "own passes"})
+    from ov_diffusion_quant.quantization.shared_statistics import MissingStatistics, quantize_from
+
+    try:
+        quantized = quantize_from(model, context.statistics, **arguments)
+    except MissingStatistics as error:
+        raise UserError(f"the shared statistics of {context.component} do not cover this recipe ({error}): collect "
+                        "them for it (the statistics stage collects for the variant's components and its search's "
+                        "candidates)") from error
+    return RecipeResult(_attention_overflow_fix(quantized, knobs), details={"statistics": "shared"})
 
 
 @applies("hybrid")
@@ -129,24 +160,33 @@ def _accuracy_control(model, knobs, context):
     import nncf
     from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
 
+    from ov_diffusion_quant.quantization.nncf_patches import accuracy_restorer_patches
+
     ptq = {k: v for k, v in knobs.items() if k not in ("max_drop", "max_iterations", "ranking_prompts")}
     arguments = _ptq_arguments(ptq, context)
     max_drop = knobs["max_drop"] if knobs["max_drop"] is not None else context.default_max_drop
     if max_drop is None:
         raise UserError(f"accuracy_control for {context.component} needs max_drop (or a gate.adherence_drop_max)")
     before = int8_op_names(nncf.quantize(model.clone(), nncf.Dataset(context.calibration), **arguments))
-    restored = nncf.quantize_with_accuracy_control(
-        model, nncf.Dataset(context.calibration), nncf.Dataset(context.validation_items), context.validate,
-        max_drop=max_drop, drop_type=nncf.DropType.ABSOLUTE, subset_size=arguments.pop("subset_size"),
-        advanced_quantization_parameters=arguments.pop("advanced_parameters"),
-        advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(
-            max_num_iterations=knobs["max_iterations"], ranking_subset_size=len(context.validation_items),
-            num_ranking_workers=1),
-        **arguments)
-    restored = _attention_overflow_fix(restored, knobs)
+    # NNCF's restorer, patched to revert an op to what it computed in float and to revert the op that helps most
+    with accuracy_restorer_patches():
+        restored = nncf.quantize_with_accuracy_control(
+            model.clone(), nncf.Dataset(context.calibration), nncf.Dataset(context.validation_items),
+            context.validate, max_drop=max_drop, drop_type=nncf.DropType.ABSOLUTE,
+            subset_size=arguments.pop("subset_size"),
+            advanced_quantization_parameters=arguments.pop("advanced_parameters"),
+            advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(
+                max_num_iterations=knobs["max_iterations"], ranking_subset_size=len(context.validation_items),
+                num_ranking_workers=1),
+            **arguments)
     reverted = sorted(before - int8_op_names(restored))
+    del restored
     equivalent = ComponentRecipe("int8", {**ptq, "ignored_names": tuple(sorted({*ptq["ignored_names"], *reverted}))})
-    return RecipeResult(restored, details={"reverted_ops": reverted}, equivalent=equivalent)
+    # The model is the recorded recipe quantized afresh, what the quantize stage reproduces: the search measures the
+    # model it records, not NNCF's restored one (built another way: FakeQuantizes removed from the all-INT8 model)
+    reproduced = _int8(model, dict(equivalent.knobs), context)
+    return RecipeResult(reproduced.model, details={"reverted_ops": reverted, **reproduced.details},
+                        equivalent=equivalent)
 
 
 @applies("int8_weights")

@@ -44,6 +44,7 @@ MEMORY_FACTORS = {
     "export": {"bf16": 2.2, "f32": 2.2},
     "calibrate": {"bf16": 2.2, "f32": 3.2},
     "quantize": {"bf16": 3.0, "f32": 3.0},  # weight-only recipes: WEIGHT_ONLY_QUANTIZE_FACTOR
+    "statistics": {"bf16": 3.0, "f32": 3.0},  # quantize's statistics passes, for several recipes at once
     "benchmark": {"bf16": 3.3, "f32": 3.3},
 }
 WEIGHT_ONLY_QUANTIZE_FACTOR = 2.0  # the model and its compressed copy
