@@ -2,7 +2,7 @@
 
     python -m stages.fp_images <variant> <device>
         -> data/search/<variant>/<device>/fp_images/      PNG images and their prompts and seeds
-        -> metrics/<variant>/<device>/fp_images.json      how long they took
+        -> data/search/<variant>/<device>/fp_images.json  how long they took
 
 Every candidate of the search (stage candidate) is compared against these images, as WWB keeps its ground truth:
 one FP rendering per variant and host class, not one per candidate or per search.
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     references = render_fp_images(variant, device, family, params.evaluate.seeds)
     with atomic_dir(paths.fp_images(variant.name, device)) as tmp:
         save_references(references, tmp)
-    write_json(paths.metrics(variant.name, "fp_images.json", device), {
+    write_json(paths.fp_images_record(variant.name, device), {
         "images": len(references), "seconds": round(time.perf_counter() - started, 1), "host": host_facts.provenance()})
 
 

@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError(f"candidate rows {', '.join(elsewhere)} of {variant.name} were measured on another host class "
                         f"than this {host['isa_class']} ({host['precision']}): re-run their candidate stages here")
     best = choose(rows)
-    statistics = paths.metrics(variant.name, "statistics.json", device)
-    fp_images = paths.metrics(variant.name, "fp_images.json", device)
+    statistics = paths.statistics_record(variant.name, device)
+    fp_images = paths.fp_images_record(variant.name, device)
     summary = {
         "searched": True, "objective": spec.objective, "validation_prompts": spec.prompts,
         "num_prompts": spec.num_prompts, "chosen": rows[best]["candidate"] if best is not None else None,

@@ -2,7 +2,7 @@
 
     python -m stages.statistics <variant> <device>
         -> data/statistics/<variant>/<device>/<component>/     (ov_diffusion_quant/quantization/shared_statistics.py)
-        -> metrics/<variant>/<device>/statistics.json          passes, seconds, peak memory, the recipes covered
+        -> data/statistics/<variant>/<device>.json             passes, seconds, peak memory, the recipes covered
 
 The recipes are the variant's components and, when it searches (search.variants), every candidate's: int8 recipes
 that differ in ignored scope, preset, overflow fix or fast bias correction share one pass per SmoothQuant setting;
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         (tmp / "components.txt").write_text("".join(f"{component}\n" for component in sorted(recipes)))
 
     # 3. Metrics
-    write_json(paths.metrics(variant.name, "statistics.json", device), {
+    write_json(paths.statistics_record(variant.name, device), {
         "seconds": round(time.perf_counter() - started, 2), "peak_rss_mb": peak_rss_mb(), "components": record,
         "resources": run.metrics(), "host": host_facts.provenance()})
 

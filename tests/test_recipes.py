@@ -235,7 +235,7 @@ def test_without_vnni_the_search_skips_a_candidate_whose_int8_sums_saturate(tmp_
     assert search["chosen"] == "int8-7-bit"
     assert int8["statistics"] == seven_bit["statistics"] == {"transformer": "shared"}
     assert int8["details"]["transformer"]["statistics_passes"] == seven_bit["details"]["transformer"]["statistics_passes"] == 0
-    statistics = json.loads((tmp_path / "metrics" / "tiny-pixart-lcm" / "CPU" / "statistics.json").read_text())
+    statistics = json.loads((tmp_path / "data" / "statistics" / "tiny-pixart-lcm" / "CPU.json").read_text())
     assert statistics["components"]["transformer"]["statistics_passes"] == 2  # SmoothQuant's, then MinMax's
 
 

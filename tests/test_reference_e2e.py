@@ -76,13 +76,13 @@ def trained_repo(tmp_path_factory):
             for command in remote_commands:
                 run_in(clones[name], *command)
         for name, candidates in zip(("runner-a", "runner-b"), RUNNERS):
-            run_in(clones[name], "dvc", "pull", "--run-cache", env=env, check=False)  # the first finds nothing yet
+            run_in(clones[name], "dvc", "pull", "--run-cache", "--allow-missing", env=env)  # the first finds nothing yet
             output = run_in(clones[name], "dvc", "repro",
                             *(f"candidate@{VARIANT}-CPU-{candidate}" for candidate in candidates), env=env)
             ran[name] = stages_run(output.stdout + output.stderr)
             run_in(clones[name], "dvc", "push", "--run-cache", env=env)
         selector = clones["selector"]
-        run_in(selector, "dvc", "pull", "--run-cache", env=env)
+        run_in(selector, "dvc", "pull", "--run-cache", "--allow-missing", env=env)
         output = run_in(selector, "dvc", "repro", f"evaluate@{VARIANT}-CPU", env=env)
         ran["selector"] = stages_run(output.stdout + output.stderr)
     gate_output, returncode = gate(selector)
@@ -100,12 +100,14 @@ def test_two_runners_share_a_search_through_the_run_cache_and_a_third_clone_only
     upstream = {"scenes", f"source@{VARIANT}", f"export@{VARIANT}", f"calibrate@{VARIANT}",
                 f"statistics@{VARIANT}-CPU", f"fp_images@{VARIANT}-CPU"}
     assert upstream | candidates["runner-a"] <= ran["runner-a"]
-    # the second runner takes the first one's export, calibration, statistics and FP images from the run-cache
-    assert ran["runner-b"] & {stage for stage in ran["runner-a"] if "@" in stage} == set(), ran["runner-b"]
+    # the second runner takes the first one's statistics, FP images and training data from the run-cache; export and
+    # calibrate write git-tracked metrics (`cache: false`), which DVC's run-cache skips: they run again, to the same
+    # bytes, so that the statistics found in the run-cache are the first runner's
+    assert ran["runner-b"] & ran["runner-a"] <= {"host", f"export@{VARIANT}", f"calibrate@{VARIANT}"}, ran["runner-b"]
     assert candidates["runner-b"] <= ran["runner-b"]
     # the third clone quantizes no candidate again: it chooses from the rows, then quantize, evaluate
     assert not [stage for stage in ran["selector"] if stage.startswith(("candidate@", "statistics@", "fp_images@",
-                                                                       "export@", "calibrate@", "source@"))]
+                                                                       "source@"))]
     assert {f"recipe@{VARIANT}-CPU", f"quantize@{VARIANT}-CPU", f"evaluate@{VARIANT}-CPU"} <= ran["selector"]
 
 

@@ -45,6 +45,17 @@ def statistics(variant: str, device: str) -> Path:
     return DATA / "statistics" / variant / device
 
 
+def statistics_record(variant: str, device: str) -> Path:
+    """How the statistics were collected (passes, seconds, memory): a cached output beside them, not a git-tracked
+    metric, so that DVC's run-cache carries the stage to other machines (it skips stages with `cache: false` outputs)."""
+    return DATA / "statistics" / variant / f"{device}.json"
+
+
+def fp_images_record(variant: str, device: str) -> Path:
+    """How long the FP images took (cached, as statistics_record)."""
+    return SEARCH / variant / device / "fp_images.json"
+
+
 def fp_images(variant: str, device: str) -> Path:
     """The FP images of the search's validation captions, rendered once."""
     return SEARCH / variant / device / "fp_images"
@@ -83,8 +94,8 @@ def stage_that_makes(path: Path | str) -> str | None:
     if len(parts) == 4 and parts[:2] == DATA.joinpath("recipes").parts:
         return f"recipe@{parts[2]}-{Path(parts[3]).stem}"
     if len(parts) >= 4 and parts[:2] == DATA.joinpath("statistics").parts:
-        return f"statistics@{parts[2]}-{parts[3]}"
-    if len(parts) >= 5 and parts[:2] == SEARCH.parts and parts[4] == "fp_images":
+        return f"statistics@{parts[2]}-{Path(parts[3]).stem}"
+    if len(parts) >= 5 and parts[:2] == SEARCH.parts and parts[4] in ("fp_images", "fp_images.json"):
         return f"fp_images@{parts[2]}-{parts[3]}"
     if len(parts) == 6 and parts[:2] == SEARCH.parts and parts[4] == "candidates":
         return f"candidate@{parts[2]}-{parts[3]}-{Path(parts[5]).stem}"
