@@ -46,7 +46,7 @@ BF16_CLASSES = ("amx", "avx512_bf16")  # where OpenVINO runs FP16 IR in bf16 by 
 # saturating (OpenVINO's "saturation issue"; tests/test_emulate_host.py reproduces it). Conservative for AVX2 CPUs
 # with AVX-VNNI, which are in class avx2.
 SATURATING_INT8_CLASSES = ("avx512", "avx2")
-ISA_OVERRIDE_ENV = "OVDQ_HOST_ISA"
+ISA_OVERRIDE_ENV = "OVDQ_HOST_ISA"  # set by `ovdq emulate` (orchestration/emulation.py)
 
 
 def cpu_flags() -> set[str]:
@@ -80,7 +80,7 @@ def isa_class(flags: set[str] | None = None) -> str:
 
 
 def host_label() -> str:
-    """The host class, marked when scripts/emulate_host.py set it: names a measurement's file per kind of CPU."""
+    """The host class, marked when `ovdq emulate` set it: names a measurement's file per kind of CPU."""
     return isa_class() + ("-emulated" if os.environ.get(ISA_OVERRIDE_ENV) else "")
 
 
