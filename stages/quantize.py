@@ -63,7 +63,7 @@ def quantize(variant, device, family, fp_dir, chosen, calibrations, run) -> None
         copy_export(fp_dir, out_dir)
         done = quantize_into(out_dir, fp_dir, family, chosen.components, calibrations, nncf_target_device(device),
                              variant.quantize.large_model_patches, f"variants.{variant.name}.quantize.large_model_patches")
-        write_json(out_dir / "quantization.json", {
+        write_json(out_dir / paths.quantization_record(variant.name, device).name, {
             "variant": variant.name, "device": device, "candidate": chosen.candidate,
             "recipes": {component: recipe.label() for component, recipe in done.recipes.items()},
             "components": {component: recipe.to_json() for component, recipe in done.recipes.items()}})
@@ -77,6 +77,7 @@ def quantize(variant, device, family, fp_dir, chosen, calibrations, run) -> None
 
     # 3. Metrics
     write_json(paths.metrics(variant.name, "quantize.json", device), {
+        "measured": host_facts.measured(variant, {c: recipe.label() for c, recipe in done.recipes.items()}),
         "seconds": round(time.perf_counter() - started, 2),
         "peak_rss_mb": peak_rss_mb(),
         "fp_mb": round(total_fp / 2**20, 3),

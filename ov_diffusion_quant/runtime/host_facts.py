@@ -169,3 +169,13 @@ def provenance() -> dict:
         "openvino": library_versions()["openvino"],
         "nncf": library_versions()["nncf"],
     }
+
+
+def measured(variant, recipes: dict[str, str] | None) -> dict:
+    """What a result measured, so that a committed figure reads without its commit message: the variant and its
+    model's source, the size and steps it generated at, the inference precision that ran, and the recipes of the
+    optimized model (component -> label; None where none was recorded)."""
+    return {"variant": variant.name, "family": variant.model.family, "source": variant.model.source,
+            "revision": variant.model.revision, "height": variant.generation.height,
+            "width": variant.generation.width, "steps": variant.generation.steps,
+            "precision": provenance()["precision"], "recipes": recipes}
