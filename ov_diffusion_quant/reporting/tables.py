@@ -4,7 +4,7 @@
                                  and each op profile against its INT8 ceiling
     reports/resources.md         the pre-flight's memory estimate beside the peak each heavy stage reached
     reports/recipe_search.md     the recipe search per host class: choice, held-out gate, saturation, speed
-    reports/scaling/scaling.md   calibration time and memory against the number of samples (+ csv for the plots)
+    reports/scaling/scaling.md   calibration time and memory against the number of samples (+ scaling.csv)
     reports/op_profile.md        every variant's op profile per kind of CPU (reports/<variant>/op_profile-*.md)
 
 Every row names its host class and precision and the file it comes from; nothing is typed in by hand.
@@ -59,6 +59,7 @@ def benchmark_runs() -> list[dict]:
         variant, device = benchmark.parts[-3], benchmark.parts[-2]
         runs.append({"variant": variant, "device": device, "benchmark": benchmark,
                      "quantize": paths.metrics(variant, "quantize.json", device),
+                     "evaluate": paths.metrics(variant, "evaluate.json", device),
                      "export": paths.metrics(variant, "export.json"),
                      "calibrate": paths.metrics(variant, "calibrate.json")})
     for benchmark in sorted(REPORTS.glob(f"*/{RECORDED}/*-benchmark.json")):
@@ -66,7 +67,8 @@ def benchmark_runs() -> list[dict]:
         run, device = stem.rsplit("-", 1)
         folder = benchmark.parent
         runs.append({"variant": benchmark.parts[-3], "device": device, "benchmark": benchmark, "run": run,
-                     "quantize": folder / f"{stem}-quantize.json", "export": folder / f"{run}-export.json",
+                     "quantize": folder / f"{stem}-quantize.json", "evaluate": folder / f"{stem}-evaluate.json",
+                     "export": folder / f"{run}-export.json",
                      "calibrate": folder / f"{run}-calibrate.json"})
     return runs
 
@@ -82,9 +84,31 @@ def _pair(benchmark: dict, key: Callable[[dict], float | None], spec: str = ".3f
     return f"{key(fp):{spec}} → {key(opt):{spec}} ({key(fp) / key(opt):.2f}×)"
 
 
+def _similarity(evaluate: dict | None, path: Path) -> str:
+    """SSIM and PSNR minima of FP against optimized, text-to-image (and image-to-image)."""
+    if not evaluate:
+        return "-"
+    modes = [f"{label} {evaluate[mode]['ssim']['min']:.3f} / {evaluate[mode]['psnr']['min']:.1f} dB"
+             for mode, label in (("text2image", "t2i"), ("image2image", "i2i")) if mode in evaluate]
+    return "; ".join(modes) + f" ({_link(path)})"
+
+
+def _components_quantized(quantize: dict | None) -> str:
+    """Per quantized component: seconds (NNCF's phases), peak RSS."""
+    cells = []
+    for component, done in (quantize or {}).get("components", {}).items():
+        phases = done.get("phase_seconds")
+        detail = (f" (statistics {phases['statistics']:.0f}, SmoothQuant {phases['smooth_quant']:.0f}, bias correction "
+                  f"{phases['bias_correction']:.0f})" if phases else "")
+        peak = f", {done['peak_rss_mb'] / 1024:.1f} GB" if "peak_rss_mb" in done else ""
+        cells.append(f"{component} {done['seconds']:.0f} s{detail}{peak}")
+    return "; ".join(cells) or "-"
+
+
 def run_column(run: dict) -> dict[str, str]:
     benchmark = _json(run["benchmark"])
-    quantize, export, calibrate = (_json(run[stage]) for stage in ("quantize", "export", "calibrate"))
+    quantize, export, calibrate, evaluate = (_json(run[stage]) for stage in ("quantize", "export", "calibrate",
+                                                                            "evaluate"))
     isa, precision = host_of(benchmark)
     measured = benchmark.get("measured", {})
     speedup = benchmark["speedup"]
@@ -107,10 +131,14 @@ def run_column(run: dict) -> dict[str, str]:
         "peak RSS FP / FP f32 / optimized, GB": " / ".join(
             _fmt((_config(benchmark, name) or {}).get("peak_rss_mb", 0) / 1024 or None, ".1f")
             for name in ("fp", "fp_f32", "optimized")),
+        "SSIM min / PSNR min, FP vs optimized": _similarity(evaluate, run["evaluate"]),
+        "model size FP → optimized, MB": (f"{quantize['fp_mb']:.0f} → {quantize['optimized_mb']:.0f}"
+                                          if quantize else "-"),
         "quantized parts, MB": "; ".join(f"{c} {d['fp_mb']:.0f} → {d['optimized_mb']:.0f}" for c, d in components.items())
                                or "-",
         "quantize: s, peak RSS GB": (f"{quantize['seconds']:.0f}, {quantize['peak_rss_mb'] / 1024:.1f}"
                                      if quantize else "-") + (f" ({_link(run['quantize'])})" if quantize else ""),
+        "quantize per component: s, peak RSS": _components_quantized(quantize),
         "export: s": (f"{export['export_seconds']:.0f} ({_link(run['export'])})" if export else "-"),
         "calibration: s per sample; notebook way over latents only": (
             f"{calibrate['seconds_per_sample']:.2f}; {_fmt(calibrate.get('notebook_way_over_latents_only'), '.2f', '×')}"
@@ -396,6 +424,7 @@ def scaling_rows() -> list[dict]:
             seconds = done["phase_seconds"]
             found.append({
                 "variant": variant, "precision_param": requested, "samples": int(samples),
+                "size": "{width}×{height}, {steps} steps".format(**quantize["measured"]) if "measured" in quantize else "-",
                 "host": quantize["host"]["isa_class"], "inference_precision": quantize["host"]["precision"],
                 "label": f"{variant} {component} ({done['statistics_precision']} statistics)",
                 "calibrate_seconds": calibrate["seconds"], "calibrate_seconds_per_sample": calibrate["seconds_per_sample"],
@@ -415,15 +444,14 @@ def scaling_rows() -> list[dict]:
 def scaling_outputs() -> dict[Path, str]:
     table = pd.DataFrame(scaling_rows())
     outputs = {SCALING / "scaling.csv": table.to_csv(index=False)}
-    for (variant, requested), series in table.groupby(["variant", "precision_param"]):  # one line each in the plots
-        outputs[SCALING / variant / requested / "scaling.csv"] = series.to_csv(index=False)
-    shown = table[["variant", "host", "statistics_precision", "samples", "calibrate_seconds_per_sample",
+    shown = table[["variant", "size", "host", "statistics_precision", "samples", "calibrate_seconds_per_sample",
                    "calibrate_peak_rss_gb", "component", "passes", "statistics_seconds", "smooth_quant_seconds",
                    "bias_correction_seconds", "saving_seconds", "quantize_minutes", "component_peak_rss_gb",
                    "quantize_peak_rss_gb"]]
     outputs[SCALING / "scaling.md"] = (
-        "# Calibration at scale\n\n" + GENERATED + " Records: reports/scaling/<variant>/<precision param>/<samples>/ "
-        "(`ovdq experiment <variant> --calibration-sizes N...`).\n\n" + shown.to_markdown(index=False) + "\n")
+        "# Calibration at scale\n\nMade by `ovdq tables` from the records in reports/scaling/<variant>/<precision param>/"
+        "<samples>/ (`ovdq experiment <variant> --calibration-sizes N...`); do not edit. The host class and the "
+        "precision the statistics ran in are per row.\n\n" + shown.to_markdown(index=False) + "\n")
     return outputs
 
 
