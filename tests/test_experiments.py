@@ -1,4 +1,4 @@
-"""ov_diffusion_quant/orchestration/experiments.py and common/watchdog.py, under `ovdq experiment` and
+"""ov_diffusion_quant/orchestration/experiments.py and common/resources.run_watched, under `ovdq experiment` and
 `ovdq profile --exp`: a scratch worktree shares the workspace's DVC cache and is gone when the work ends, also when
 it fails; the watchdog refuses to start without the memory asked for. (The experiments themselves, on a tiny
 stand-in: tests/test_bench_arch.py.)"""

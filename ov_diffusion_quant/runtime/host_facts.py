@@ -43,7 +43,7 @@ LIBRARIES = ("openvino", "openvino-tokenizers", "openvino-genai", "nncf", "optim
 ISA_CLASSES = ("amx", "avx512_bf16", "avx512_vnni", "avx512", "avx2")
 BF16_CLASSES = ("amx", "avx512_bf16")  # where OpenVINO runs FP16 IR in bf16 by default
 # Where INT8 dot products saturate: without VNNI the CPU sums each pair of u8×s8 products in 16 bits (vpmaddubsw),
-# saturating (OpenVINO's "saturation issue"; tests/test_emulate_host.py reproduces it). Conservative for AVX2 CPUs
+# saturating (OpenVINO's "saturation issue"; tests/test_emulation.py reproduces it). Conservative for AVX2 CPUs
 # with AVX-VNNI, which are in class avx2.
 SATURATING_INT8_CLASSES = ("avx512", "avx2")
 ISA_OVERRIDE_ENV = "OVDQ_HOST_ISA"  # set by `ovdq emulate` (orchestration/emulation.py)
