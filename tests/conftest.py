@@ -361,3 +361,17 @@ def stage_workspace(tmp_path, monkeypatch, pixart_export, calibrate=None, compon
     shutil.copytree(REPO / "data" / "prompts", tmp_path / "data" / "prompts")
     shutil.copytree(pixart_export, tmp_path / "models" / "tiny-pixart-lcm" / "fp")
     monkeypatch.chdir(tmp_path)
+
+
+def workspace(tmp_path, monkeypatch, change=None):
+    """A directory laid out like the repository (params.yaml, prompts), as the cwd; ``change(raw)`` edits params."""
+    import yaml
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    if change:
+        change(raw)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    shutil.copytree(REPO / "data" / "prompts", tmp_path / "data" / "prompts")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

@@ -82,5 +82,5 @@ def test_an_entry_point_that_is_not_a_family_is_one_line(tmp_path, monkeypatch):
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: bad\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text("[ov_diffusion_quant.families]\nbad = json:loads\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(UserError, match=r"family 'bad' \(json:loads\) is not a ModelFamily named 'bad'"):
+    with pytest.raises(UserError, match=r"family 'bad' .*is not a ModelFamily"):
         family_class("bad")
