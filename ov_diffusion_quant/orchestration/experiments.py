@@ -142,7 +142,8 @@ def run_experiment(name: str, variants: list[str], overrides: list[str], require
     return names
 
 
-def calibration_scaling(name: str, variant: str, sizes: list[int], overrides: list[str], require_gb: float) -> list[Path]:
+def calibration_scaling(name: str, variant: str, sizes: list[int], overrides: list[str],
+                        require_gb: float) -> list[Path]:
     """quantize@<variant> at each calibration size, one experiment each; calibrate.json and quantize.json of each go
     to reports/scaling/<variant>/<precision>/<size>/ (precision: the ``host.precision`` override, else auto)."""
     precision = next((o.split("=", 1)[1] for o in overrides if o.startswith("host.precision=")), "auto")
@@ -179,7 +180,8 @@ def profile_experiment(experiment: str, variant: str, device: str = DEVICE, emul
             raise UserError(f"the op profile of {variant} in experiment {experiment} failed (exit {code})")
         target = paths.REPORTS / variant / f"op_profile-{label}.md"
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(f"# Where the time goes (`ovdq profile`{f' under `ovdq emulate {emulate}`' if emulate else ''}"
-                          f", on the models of experiment {experiment}, quantized on "
+        under = f" under `ovdq emulate {emulate}`" if emulate else ""
+        target.write_text(f"# Where the time goes (`ovdq profile`{under}, on the models of experiment {experiment}, "
+                          "quantized on "
                           f"`{quantized_on['host']['isa_class']}`)\n\n" + markdown.read_text())
     return target

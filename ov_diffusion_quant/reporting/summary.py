@@ -201,7 +201,8 @@ def measured_row(params: Params, name: str, device: str, components: list[str], 
         **similarity_columns(data["evaluate"], files["evaluate"], f"evaluate@{name}-{device}", family),
         **latency_columns(data["benchmark"], files["benchmark"], f"benchmark@{name}-{device}"),
         **cost_columns(data["calibrate"], data["quantize"], data["benchmark"], name, device),
-        "note": f"{family}; recipes " + ", ".join(f"{c}={r}" for c, r in recipes_of(data, params.variant(name)).items()),
+        "note": f"{family}; recipes "
+                + ", ".join(f"{c}={r}" for c, r in recipes_of(data, params.variant(name)).items()),
     }
 
 

@@ -31,7 +31,8 @@ def _json(path: Path) -> dict | list | None:
 
 
 def _link(path: Path, text: str | None = None) -> str:
-    return f"[{text or path.name}]({path.relative_to(REPORTS).as_posix() if path.is_relative_to(REPORTS) else '../' + path.as_posix()})"
+    target = path.relative_to(REPORTS).as_posix() if path.is_relative_to(REPORTS) else "../" + path.as_posix()
+    return f"[{text or path.name}]({target})"
 
 
 def _fmt(value, spec: str = ".3f", unit: str = "") -> str:
@@ -116,9 +117,11 @@ def run_column(run: dict) -> dict[str, str]:
                for name in ("fp", "fp_f32", "optimized")]
     components = (quantize or {}).get("components", {})
     return {
-        "run": _link(run["benchmark"], f"{run['variant']}/{run['device']}" + (f" ({run['run']})" if "run" in run else "")),
+        "run": _link(run["benchmark"],
+                     f"{run['variant']}/{run['device']}" + (f" ({run['run']})" if "run" in run else "")),
         "host class, FP precision": f"{isa}, {precision}",
-        "resolution, steps": (f"{measured['width']}×{measured['height']}, {measured['steps']}" if measured else "not recorded"),
+        "resolution, steps": (f"{measured['width']}×{measured['height']}, {measured['steps']}" if measured
+                              else "not recorded"),
         "recipes": ", ".join(f"{c}={r}" for c, r in measured.get("recipes", {}).items())
                    or ", ".join(f"{c}={d['recipe']}" for c, d in components.items()) or "-",
         "per image FP / FP f32 / optimized": " / ".join(medians),
@@ -134,14 +137,15 @@ def run_column(run: dict) -> dict[str, str]:
         "SSIM min / PSNR min, FP vs optimized": _similarity(evaluate, run["evaluate"]),
         "model size FP → optimized, MB": (f"{quantize['fp_mb']:.0f} → {quantize['optimized_mb']:.0f}"
                                           if quantize else "-"),
-        "quantized parts, MB": "; ".join(f"{c} {d['fp_mb']:.0f} → {d['optimized_mb']:.0f}" for c, d in components.items())
-                               or "-",
+        "quantized parts, MB": "; ".join(f"{c} {d['fp_mb']:.0f} → {d['optimized_mb']:.0f}"
+                                         for c, d in components.items()) or "-",
         "quantize: s, peak RSS GB": (f"{quantize['seconds']:.0f}, {quantize['peak_rss_mb'] / 1024:.1f}"
                                      if quantize else "-") + (f" ({_link(run['quantize'])})" if quantize else ""),
         "quantize per component: s, peak RSS": _components_quantized(quantize),
         "export: s": (f"{export['export_seconds']:.0f} ({_link(run['export'])})" if export else "-"),
         "calibration: s per sample; notebook way over latents only": (
-            f"{calibrate['seconds_per_sample']:.2f}; {_fmt(calibrate.get('notebook_way_over_latents_only'), '.2f', '×')}"
+            f"{calibrate['seconds_per_sample']:.2f}; "
+            f"{_fmt(calibrate.get('notebook_way_over_latents_only'), '.2f', '×')}"
             f" ({_link(run['calibrate'])})" if calibrate else "-"),
         "other processes' CPU share": _fmt(benchmark["env"].get("other_processes_cpu_share"), ".1%"),
     }
@@ -157,8 +161,11 @@ def _transpose(columns: list[dict[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# "Per image (...): FP a s, optimized b s = **Mx**", then ", P% of the INT8 ceiling (...) **Cx**." (measured INT8
+# rates) or "; INT8 ceiling (<how>) **Cx**." (the profiles made with a fixed 2:1 ceiling)
 PER_IMAGE = re.compile(r"Per image \((\w+) x (\d+) steps.*?FP ([\d.]+) s, optimized ([\d.]+) s = \*\*([\d.]+)x\*\*"
-                       r"(?:, (\d+)% of the INT8 ceiling.*?\*\*([\d.]+)x\*\*|; INT8 ceiling \(([^)]*)\) \*\*([\d.]+)x\*\*)")
+                       r"(?:, (\d+)% of the INT8 ceiling.*?\*\*([\d.]+)x\*\*"
+                       r"|; INT8 ceiling \(([^)]*)\) \*\*([\d.]+)x\*\*)")
 SIZE = re.compile(r"static shapes, (\d+)x(\d+)")
 
 
@@ -180,9 +187,10 @@ def op_profile_rows() -> list[dict[str, str]]:
         rows.append({"profile": _link(path, f"{path.parent.name} on {path.stem.removeprefix('op_profile-')}"),
                      "precision": cells[2] if cells else "-",
                      "size": f"{size.group(1)}×{size.group(2)}" if size else "-",
-                     "INT8 ceiling per image": f"{ceiling:.2f}×" + (f" ({per_image.group(8)})" if per_image.group(8) else ""),
+                     "INT8 ceiling per image": f"{ceiling:.2f}×"
+                                               + (f" ({per_image.group(8)})" if per_image.group(8) else ""),
                      "measured per image (components summed)": f"{measured:.2f}× ({measured / ceiling:.0%})",
-                     f"denoiser call: ceiling, measured (of the ceiling)": step})
+                     "denoiser call: ceiling, measured (of the ceiling)": step})
     return rows
 
 
@@ -319,7 +327,8 @@ def speed_rows() -> list[str]:
         host = record["host"]
         for name, row in record["rows"].items():
             per_round = next((v for k, v in row.items() if k.endswith("_per_round")), None)
-            ratio = next((v for k, v in row.items() if k.startswith("speed_vs_") and not k.endswith("_per_round")), None)
+            ratio = next((v for k, v in row.items()
+                          if k.startswith("speed_vs_") and not k.endswith("_per_round")), None)
             spread = f" ({per_round['min']:.2f}–{per_round['max']:.2f})" if per_round else ""
             lines.append(f"| {_link(path, path.relative_to(SEARCH).as_posix())} | {host['isa_class']} "
                          f"({host['precision']}) | {record['rounds']} | {name} | `{row['recipe']}` | "
@@ -367,7 +376,8 @@ def adherence_rows() -> list[str]:
         for model in ("fp", "optimized"):
             judged = record["adherence"][model]
             per = judged["per_attribute"]
-            lines.append(f"| {_link(path, path.relative_to(path.parts[0]).as_posix())} | {isa} ({precision}) | {model} | "
+            lines.append(f"| {_link(path, path.relative_to(path.parts[0]).as_posix())} | {isa} ({precision}) | "
+                         f"{model} | "
                          + " | ".join(f"{per[a]:.2f}" for a in ("shape", "color", "count", "position", "background"))
                          + f" | {judged['attributes']:.3f} | {judged['overall']:.2f} |")
     return lines
@@ -381,7 +391,8 @@ def regression_rows() -> list[str]:
         adherence = (f"{row['adherence_fp']:.3f} → {row['adherence_optimized']:.3f}"
                      if row.get("adherence_fp") is not None else "-")
         gate = row["gate"] if row["gate"] == "pass" else f"**FAIL** ({', '.join(row['failed_checks'])})"
-        lines.append(f"| {row['variant']} | {row['host']['isa_class']} ({row['host']['precision']}) | {row['recipe']} | "
+        host = row["host"]
+        lines.append(f"| {row['variant']} | {host['isa_class']} ({host['precision']}) | {row['recipe']} | "
                      f"{row['ssim_min']:.3f} | {row['psnr_min']:.1f} | {adherence} | {gate} |")
     return lines
 
@@ -392,7 +403,8 @@ def recipe_search_md() -> str:
     gate = load().variant("trained-sdxl-snapshot").gate
     return "\n".join([
         "# The recipe search on the trained reference model, per host class", "", GENERATED,
-        f"Held-out verdicts apply params.yaml's gate of trained-sdxl-snapshot. Records: {_link(SEARCH, 'recipe_search/')}"
+        "Held-out verdicts apply params.yaml's gate of trained-sdxl-snapshot. Records: "
+        f"{_link(SEARCH, 'recipe_search/')}"
         " (a class run under `ovdq emulate` is `*-emulated`; without VNNI the choice is `saturation_rule/`'s).", "",
         "## Per host class", "", *per_class_rows(gate), "",
         "## Every candidate on the validation captions", "", *candidate_rows(), "",
@@ -424,10 +436,12 @@ def scaling_rows() -> list[dict]:
             seconds = done["phase_seconds"]
             found.append({
                 "variant": variant, "precision_param": requested, "samples": int(samples),
-                "size": "{width}×{height}, {steps} steps".format(**quantize["measured"]) if "measured" in quantize else "-",
+                "size": ("{width}×{height}, {steps} steps".format(**quantize["measured"]) if "measured" in quantize
+                         else "-"),
                 "host": quantize["host"]["isa_class"], "inference_precision": quantize["host"]["precision"],
                 "label": f"{variant} {component} ({done['statistics_precision']} statistics)",
-                "calibrate_seconds": calibrate["seconds"], "calibrate_seconds_per_sample": calibrate["seconds_per_sample"],
+                "calibrate_seconds": calibrate["seconds"],
+                "calibrate_seconds_per_sample": calibrate["seconds_per_sample"],
                 "calibrate_peak_rss_gb": round(calibrate.get("peak_rss_mb", float("nan")) / 1024, 2),
                 "component": component, "recipe": done["recipe"], "passes": done["statistics_passes"],
                 "statistics_precision": done["statistics_precision"],
@@ -449,9 +463,9 @@ def scaling_outputs() -> dict[Path, str]:
                    "bias_correction_seconds", "saving_seconds", "quantize_minutes", "component_peak_rss_gb",
                    "quantize_peak_rss_gb"]]
     outputs[SCALING / "scaling.md"] = (
-        "# Calibration at scale\n\nMade by `ovdq tables` from the records in reports/scaling/<variant>/<precision param>/"
-        "<samples>/ (`ovdq experiment <variant> --calibration-sizes N...`); do not edit. The host class and the "
-        "precision the statistics ran in are per row.\n\n" + shown.to_markdown(index=False) + "\n")
+        "# Calibration at scale\n\nMade by `ovdq tables` from the records in "
+        "reports/scaling/<variant>/<precision param>/<samples>/ (`ovdq experiment <variant> --calibration-sizes "
+        "N...`); do not edit. The host class and the precision the statistics ran in are per row.\n\n" + shown.to_markdown(index=False) + "\n")
     return outputs
 
 
