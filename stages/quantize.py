@@ -22,7 +22,7 @@ from ov_diffusion_quant.config.params import load
 from ov_diffusion_quant.families import family_for
 from ov_diffusion_quant.quantization.apply import copy_export, load_calibrations, quantize_into
 from ov_diffusion_quant.quantization.chosen import read_chosen
-from ov_diffusion_quant.quantization.model_card import MODEL_CARD, model_card, write_openvino_config
+from ov_diffusion_quant.reporting.model_card import MODEL_CARD, model_card, write_openvino_config
 from ov_diffusion_quant.runtime import host_facts
 from ov_diffusion_quant.runtime.devices import check_device, nncf_target_device
 

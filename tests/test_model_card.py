@@ -1,4 +1,4 @@
-"""The optimized model directory says what it is where the ecosystem looks (quantization/model_card.py): optimum-intel
+"""The optimized model directory says what it is where the ecosystem looks (reporting/model_card.py): optimum-intel
 reads its quantization_config back from openvino_config.json, its README.md is a model card with the recipe, the host
 class and where the gate's metrics and the speed are, and dvc.yaml declares the default variants' models as
 artifacts."""
