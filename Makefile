@@ -42,8 +42,10 @@ $(SSHD):
 
 setup: $(STAMP) $(ACTIONLINT_STAMP) $(SSHD)
 
+# the tables of reports/*.md follow the metrics dvc repro rewrote (tests/test_tables.py checks they are current)
 repro: setup
 	dvc repro
+	ovdq tables
 
 # `make test` is what CI runs; `make test-all` adds the slow e2e tier (pytest -m slow); `make test-quick` is the
 # quick inner loop (pytest -m "not e2e": no dvc repro). The tiers: docs/pipeline.md#tests.
