@@ -42,8 +42,10 @@ $(SSHD):
 
 setup: $(STAMP) $(ACTIONLINT_STAMP) $(SSHD)
 
+# the tables of reports/*.md follow the metrics dvc repro rewrote (tests/test_tables.py checks they are current)
 repro: setup
 	dvc repro
+	ovdq tables
 
 # `make test` is what CI runs; `make test-all` adds the slow e2e tier (pytest -m slow); `make test-quick` is the
 # quick inner loop (pytest -m "not e2e": no dvc repro). The tiers: docs/pipeline.md#tests.
@@ -58,25 +60,26 @@ test-all: setup
 
 # The real architectures with random weights (sdxl-turbo-arch, pixart-lcm-arch; see params.yaml): real speed
 # and memory, noise images. Heavy (up to about 22 GB of RAM, two hours and more on 2 cores), so not part of repro
-# or CI. Each of these targets runs DVC experiments in a temporary workspace (scripts/temp_experiment.sh): this
-# workspace is not reset; only the variants' metrics/ and reports/ come back. PixArt at 1024²: one round of two
-# timed images per configuration (an FP image takes minutes), no notebook-way calibration timing.
+# or CI. Each of these targets runs DVC experiments in a temporary workspace (`ovdq experiment`): this workspace is
+# not reset; only the variants' metrics/ and reports/ come back. PixArt at 1024²: one round of two timed images per
+# configuration (an FP image takes minutes), no notebook-way calibration timing.
 bench-arch: setup
-	bash scripts/temp_experiment.sh --name bench-arch-sdxl --rounds 2 --require-gb 20 --op-profile sdxl-turbo-arch
-	bash scripts/temp_experiment.sh --name bench-arch-pixart --rounds 1 --require-gb 20 --op-profile \
-		-S benchmark.runs=2 -S calibrate.compare_notebook_prompts=0 pixart-lcm-arch
+	ovdq experiment sdxl-turbo-arch --name bench-arch-sdxl --rounds 2 --require-gb 20 --op-profile
+	ovdq experiment pixart-lcm-arch --name bench-arch-pixart --rounds 1 --require-gb 20 --op-profile \
+		-S benchmark.runs=2 -S calibrate.compare_notebook_prompts=0
+	ovdq tables
 
 # The trained reference model (trained-sdxl, docs/reference-model.md): trains it on the procedural scenes (once:
 # DVC's run-cache keeps it), then every stage and the gate on its prompt adherence.
 reference: setup
-	bash scripts/temp_experiment.sh --name reference --rounds 1 --require-gb 4 -S 'search.variants=[trained-sdxl]' trained-sdxl
+	ovdq experiment trained-sdxl --name reference --rounds 1 --require-gb 4 -S 'search.variants=[trained-sdxl]'
 
 # The recipe search on the committed reference model (trained-sdxl-snapshot): NNCF's statistics once, every candidate
 # of its quantize.search on the validation captions (one DVC stage each), the fastest passing one quantized, evaluated
 # on the held-out captions and gated; prints the search's table. Per host class: DVC's run-cache keeps it.
 search: setup
-	bash scripts/temp_experiment.sh --name search --rounds 1 --require-gb 4 -S 'search.variants=[trained-sdxl-snapshot]' \
-		trained-sdxl-snapshot
+	ovdq experiment trained-sdxl-snapshot --name search --rounds 1 --require-gb 4 \
+		-S 'search.variants=[trained-sdxl-snapshot]'
 	ovdq recipes trained-sdxl-snapshot CPU
 
 # The committed reference model (data/reference-models/trained-sdxl, variant trained-sdxl-snapshot, which CI gates):

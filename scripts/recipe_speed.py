@@ -9,7 +9,7 @@ candidate of ``--from``'s `quantize.search` is applied to <variant>'s exported d
 data, the large-model path as params say), compiled at the recorded input's static shapes at this host's
 precision, and timed beside FP with the calls interleaved round by round (host drift hits all alike). Needs
 `dvc repro calibrate@<variant>` first. The quantized IRs go to a scratch directory, or with ``--ir-dir`` to DIR/<name>/,
-where a later run (e.g. under scripts/emulate_host.py, to time the same IRs with another class's kernels) reuses
+where a later run (e.g. under `ovdq emulate`, to time the same IRs with another class's kernels) reuses
 them instead of quantizing again; the record says which were reused.
 """
 
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     from ov_diffusion_quant.quantization.ir_analysis import int8_compute_share
     from ov_diffusion_quant.runtime import host_facts
     from ov_diffusion_quant.runtime.devices import compile_config
-    from ov_diffusion_quant.orchestration.inference import input_shapes
+    from ov_diffusion_quant.runtime.timing import StaticShapeModel
 
     parser = argument_parser(__doc__)
     parser.add_argument("variant")
@@ -68,10 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     config = compile_config(extra=family.read_compile_config(paths.fp_model(variant.name)).get(denoiser))
 
     def compiled_static(model):
-        model.reshape(input_shapes(model, sample))
-        compiled = core.compile_model(model, "CPU", config)
-        compiled(sample)  # first call outside the timing
-        return compiled
+        return StaticShapeModel(model, sample, "CPU", config, core=core)
 
     import subprocess
     import sys
@@ -117,9 +114,7 @@ def main(argv: list[str] | None = None) -> None:
         times = {name: [] for name in compiled}
         for _ in range(args.rounds):
             for name, model in compiled.items():
-                started = time.perf_counter()
-                model(sample)
-                times[name].append(time.perf_counter() - started)
+                times[name].append(model.call_seconds())
     for name, values in times.items():
         rows[name]["step_seconds_median"] = round(statistics.median(values), 4)
         rows[name]["step_seconds"] = [round(value, 4) for value in values]

@@ -20,6 +20,7 @@ from ov_diffusion_quant.benchmarking.configurations import (CONFIGURATIONS, F32_
 from ov_diffusion_quant.benchmarking.measure import measure_one
 from ov_diffusion_quant.benchmarking.runner import run_benchmark
 from ov_diffusion_quant.common import paths
+from ov_diffusion_quant.common.artifacts import read_json
 from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_errors
 from ov_diffusion_quant.common.outputs import write_json
 from ov_diffusion_quant.runtime.preflight import dir_gb, heavy_stage
@@ -58,7 +59,10 @@ def main(argv: list[str] | None = None) -> None:
     largest = {"factor": F32_WEIGHTS_FACTOR, "largest_part": ("the text encoder in f32", text_encoder_gb)} if apart else {}
     with heavy_stage("benchmark", variant.name, device, fp_gb, host=host_facts.provenance(), **largest) as run:
         metrics = run_benchmark(params, variant, device, apart)
-        write_json(paths.metrics(variant.name, "benchmark.json", device), {**metrics, "resources": run.metrics()})
+        record = paths.quantization_record(variant.name, device)  # what quantize applied
+        measured = host_facts.measured(variant, read_json(record)["recipes"] if record.exists() else None)
+        write_json(paths.metrics(variant.name, "benchmark.json", device),
+                   {"measured": measured, **metrics, "resources": run.metrics()})
 
 
 if __name__ == "__main__":

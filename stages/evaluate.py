@@ -56,12 +56,13 @@ def main(argv: list[str] | None = None) -> None:
         table.to_csv(tmp, index=False)
     grid_rows = [(r.prompt["caption"], r.text2image, image) for r, image in zip(references, optimized_images)
                  if r.seed == params.evaluate.seeds[0] + r.index]
-    record = paths.optimized_model(variant.name, args.device) / "quantization.json"  # what quantize applied
-    recipes = ", ".join(f"{c}={r}" for c, r in read_json(record)["recipes"].items()) if record.exists() \
-        else "recipes not recorded"
+    record = paths.quantization_record(variant.name, args.device)  # what quantize applied
+    recipes = read_json(record)["recipes"] if record.exists() else None
+    title = ", ".join(f"{c}={r}" for c, r in recipes.items()) if recipes else "recipes not recorded"
     with atomic_file(paths.report(variant.name, "grid.png", args.device)) as tmp:
-        make_grid(grid_rows, f"{variant.name} on {args.device}: FP vs optimized ({recipes})").save(tmp)
+        make_grid(grid_rows, f"{variant.name} on {args.device}: FP vs optimized ({title})").save(tmp)
     write_json(paths.metrics(variant.name, "evaluate.json", args.device), {
+        "measured": host_facts.measured(variant, recipes),
         **aggregate(table, clip_skipped),
         **({"clip_model": clip.provenance} if clip else {}),
         **({"adherence": adherence_fp_vs_optimized(references, optimized_images)} if own.judge else {}),

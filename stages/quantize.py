@@ -6,8 +6,8 @@ The recipe is data/recipes/<variant>/<device>.json (params' components, or the s
 recipe that shares NNCF's statistics takes them from data/statistics/<variant>/<device>/ (the statistics stage),
 so that the model is the one the search measured, without passes over the calibration set.
 The output has the export's layout with only the quantized components replaced, plus compile_config.json
-(per-component compile settings applied on load) and quantization.json (what was done), so it loads wherever
-the export loads.
+(per-component compile settings applied on load), quantization.json (what was done), openvino_config.json (the same
+as optimum-intel's quantization_config) and a model card README.md, so it loads wherever the export loads.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from ov_diffusion_quant.config.params import load
 from ov_diffusion_quant.families import family_for
 from ov_diffusion_quant.quantization.apply import copy_export, load_calibrations, load_statistics, quantize_into
 from ov_diffusion_quant.quantization.chosen import read_chosen
+from ov_diffusion_quant.reporting.model_card import MODEL_CARD, model_card, write_openvino_config
 from ov_diffusion_quant.runtime import host_facts
 from ov_diffusion_quant.runtime.devices import check_device, nncf_target_device
 
@@ -67,10 +68,16 @@ def quantize(variant, device, family, fp_dir, chosen, calibrations, statistics, 
         done = quantize_into(out_dir, fp_dir, family, chosen.components, calibrations, nncf_target_device(device),
                              variant.quantize.large_model_patches, f"variants.{variant.name}.quantize.large_model_patches",
                              statistics=statistics)
-        write_json(out_dir / "quantization.json", {
+        write_json(out_dir / paths.quantization_record(variant.name, device).name, {
             "variant": variant.name, "device": device, "candidate": chosen.candidate,
             "recipes": {component: recipe.label() for component, recipe in done.recipes.items()},
             "components": {component: recipe.to_json() for component, recipe in done.recipes.items()}})
+        # where optimum-intel and the hub look: its quantization_config, and a model card
+        measured = host_facts.measured(variant, {c: recipe.label() for c, recipe in done.recipes.items()})
+        write_openvino_config(out_dir, family, fp_dir, done.recipes,
+                              {c: details.get("calibration_samples") for c, details in done.components.items()})
+        (out_dir / MODEL_CARD).write_text(model_card(variant, device, family, done.recipes, done.components, measured,
+                                                     host_facts.provenance(), done.saturating))
         total_fp, total_opt = dir_size_bytes(fp_dir), dir_size_bytes(out_dir)
     isa, saturating = host_facts.isa_class(), done.saturating
     if saturating and host_facts.int8_sums_saturate(isa):
@@ -81,6 +88,7 @@ def quantize(variant, device, family, fp_dir, chosen, calibrations, statistics, 
 
     # 3. Metrics
     write_json(paths.metrics(variant.name, "quantize.json", device), {
+        "measured": measured,
         "seconds": round(time.perf_counter() - started, 2),
         "peak_rss_mb": peak_rss_mb(),
         "fp_mb": round(total_fp / 2**20, 3),

@@ -346,3 +346,32 @@ def reproduced(tmp_path_factory):
     repo = make_repo_copy(tmp_path_factory.mktemp("e2e"))
     result = run_in(repo, "dvc", "repro")
     return repo, result.stdout + result.stderr
+
+
+def stage_workspace(tmp_path, monkeypatch, pixart_export, calibrate=None, components=None):
+    """A directory laid out like the repository, holding the tiny PixArt export and modified params."""
+    import yaml
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    variant = raw["variants"]["tiny-pixart-lcm"]
+    variant["calibrate"].update(calibrate or {})
+    variant["quantize"]["components"] = components or variant["quantize"]["components"]
+    raw["calibrate"]["compare_notebook_prompts"] = 0
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    shutil.copytree(REPO / "data" / "prompts", tmp_path / "data" / "prompts")
+    shutil.copytree(pixart_export, tmp_path / "models" / "tiny-pixart-lcm" / "fp")
+    monkeypatch.chdir(tmp_path)
+
+
+def workspace(tmp_path, monkeypatch, change=None):
+    """A directory laid out like the repository (params.yaml, prompts), as the cwd; ``change(raw)`` edits params."""
+    import yaml
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    if change:
+        change(raw)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    shutil.copytree(REPO / "data" / "prompts", tmp_path / "data" / "prompts")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

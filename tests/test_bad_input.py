@@ -9,24 +9,11 @@ import shutil
 
 import numpy as np
 import pytest
-import yaml
 
-from conftest import REPO
+from conftest import workspace
 from ov_diffusion_quant.common.errors import UserError
 
 VARIANT = "tiny-pixart-lcm"
-
-
-def workspace(tmp_path, monkeypatch, change=None):
-    """A directory laid out like the repository (params.yaml, prompts), as the cwd; ``change(raw)`` edits params."""
-    raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    if change:
-        change(raw)
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    shutil.copytree(REPO / "data" / "prompts", tmp_path / "data" / "prompts")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def error_lines(capsys) -> list[str]:
@@ -97,9 +84,9 @@ def test_a_corrupt_evaluate_json_names_its_file_and_stage(tmp_path, monkeypatch,
     write_evaluate(tmp_path, "tiny-sdxl-turbo")
     (tmp_path / "metrics/tiny-sdxl-turbo/CPU/evaluate.json").write_text('{"text2image": ')
     code, out, err = run_gate(capsys)
-    assert code == 2 and out == ""
-    assert err == ["error: metrics/tiny-sdxl-turbo/CPU/evaluate.json is corrupt (not JSON: Expecting value: line 1 "
-                   "column 16 (char 15)): re-run `dvc repro -f evaluate@tiny-sdxl-turbo-CPU`"]
+    assert code == 2 and out == "" and len(err) == 1
+    assert err[0].startswith("error: metrics/tiny-sdxl-turbo/CPU/evaluate.json is corrupt (not JSON")
+    assert err[0].endswith("`dvc repro -f evaluate@tiny-sdxl-turbo-CPU`"), "it names the stage that remakes it"
 
 
 def test_output_paths_of_the_gate_and_the_ci_report_are_checked_first(tmp_path, monkeypatch, capsys):
@@ -111,26 +98,6 @@ def test_output_paths_of_the_gate_and_the_ci_report_are_checked_first(tmp_path, 
     monkeypatch.setattr(ci_report, "build_report", lambda base: pytest.fail("the report was built first"))
     assert ci_report.main(["--out", "reports"]) == 2
     assert error_lines(capsys) == ["error: --out reports is a directory: name a file"]
-
-
-def test_sweeps_names_a_bad_exp_show_file(tmp_path, capsys):
-    from ov_diffusion_quant.cli import sweeps
-
-    (tmp_path / "exps.json").write_text("not json")
-    assert sweeps.main(["tiny-sdxl-turbo", "--exp-show-json", str(tmp_path / "exps.json")]) == 2
-    assert error_lines(capsys)[0].startswith(f"error: {tmp_path / 'exps.json'} is not the JSON of `dvc exp show "
-                                             "--json`")
-    assert sweeps.main(["tiny-sdxl-turbo", "--exp-show-json", str(tmp_path / "missing.json")]) == 2
-    assert "missing.json does not exist" in error_lines(capsys)[0]
-
-
-def test_the_ci_report_uses_the_same_verdict(tmp_path, monkeypatch):
-    from ov_diffusion_quant.cli import ci_report
-
-    workspace(tmp_path, monkeypatch, lambda raw: raw.update(enabled=[]))
-    monkeypatch.setattr(ci_report, "dvc_diff", lambda kind, base: f"no {kind} diff")
-    report, passed = ci_report.build_report("HEAD")
-    assert not passed and "**Quality gate: FAILED** (quality gate FAILED: it checked nothing" in report
 
 
 # -- damaged artifacts ------------------------------------------------------------------------------------------
@@ -167,42 +134,6 @@ def test_a_damaged_ir_is_one_line_naming_the_file_and_its_stage(exported, capsys
         assert len(lines) == 1, lines  # nothing from OpenVINO's frontends before it
         assert lines[0].startswith(expected) and lines[0].endswith(f"re-run `dvc repro -f export@{VARIANT}`")
     assert not (exported / "cat.png").exists() and not (exported / "data" / "calibration" / VARIANT).exists()
-
-
-def test_check_ir_and_read_ir_on_a_small_model(tmp_path):
-    import openvino as ov
-    from openvino import opset13
-
-    from ov_diffusion_quant.common.artifacts import check_ir, read_ir
-
-    weights = opset13.constant(np.arange(64, dtype=np.float32).reshape(8, 8))
-    parameter = opset13.parameter([1, 8], np.float32, name="x")
-    xml = tmp_path / "openvino_model.xml"
-    ov.save_model(ov.Model([opset13.matmul(parameter, weights, False, False)], [parameter]), xml,
-                  compress_to_fp16=False)
-    check_ir(xml)
-    assert read_ir(xml).inputs[0].get_any_name() == "x"
-    os.truncate(xml.with_suffix(".bin"), 100)
-    with pytest.raises(UserError, match=r"openvino_model.bin is corrupt \(truncated: 100 bytes, openvino_model.xml "
-                                        r"needs 256\): make it again"):
-        check_ir(xml)
-    with pytest.raises(UserError, match=r"openvino_model.xml is corrupt \(OpenVINO cannot read it: Incorrect weights"):
-        read_ir(xml)  # the same damage, seen by OpenVINO: still one line
-    xml.with_suffix(".bin").unlink()
-    with pytest.raises(UserError, match=r"openvino_model.bin is missing"):
-        check_ir(xml)
-
-
-def test_the_stage_that_makes_a_path_is_read_from_the_layout():
-    from ov_diffusion_quant.common.paths import remake_hint, stage_that_makes
-
-    assert stage_that_makes("models/v/fp/unet/openvino_model.bin") == "export@v"
-    assert stage_that_makes("models/v/optimized-AUTO/unet/openvino_model.xml") == "quantize@v-AUTO"
-    assert stage_that_makes("data/calibration/v/vae_decoder/samples-00000.safetensors") == "calibrate@v"
-    assert stage_that_makes("metrics/v/CPU/evaluate_per_prompt.csv") == "evaluate@v-CPU"
-    assert stage_that_makes("metrics/v/export.json") == "export@v"
-    assert stage_that_makes("/elsewhere/model.xml") is None
-    assert remake_hint("models/v/fp") == "re-run `dvc repro -f export@v`"
 
 
 @pytest.fixture
@@ -348,9 +279,9 @@ def test_the_hub_source_refuses_a_row_without_a_caption(monkeypatch):
     monkeypatch.setattr(prompts, "_hub_stream", lambda source: Stream([{"caption": "a cat"}, {"caption": None}]))
     rows = prompts.calibration_prompts(PromptSource("hub", "", "some/captions", "train", 42, "caption"))
     assert next(rows)["caption"] == "a cat"
-    with pytest.raises(UserError, match=r"dataset some/captions \(train, shuffled with seed 42\) row 1 has no "
-                                        r"'caption' text: set calibrate.prompts.column"):
+    with pytest.raises(UserError, match=r"dataset some/captions .* row 1 has no 'caption' text") as missing:
         next(rows)
+    assert "calibrate.prompts.column" in str(missing.value), "it names the knob that picks the column"
 
 
 # -- every entry point: one line, the traceback on request ----------------------------------------------------
@@ -369,8 +300,8 @@ def test_an_unexpected_failure_is_one_line_and_verbose_shows_the_traceback(capsy
 
     monkeypatch.delenv("OVDQ_DEBUG", raising=False)
     assert main([]) == 1
-    assert capsys.readouterr().err.splitlines() == [
-        "error: RuntimeError: Incorrect weights in bin file! (unexpected: re-run with -v for the traceback)"]
+    [line] = capsys.readouterr().err.splitlines()  # no warning, no debug message, no traceback
+    assert line.startswith("error: RuntimeError: Incorrect weights in bin file!") and "-v" in line
     assert main(["-v"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and "DEBUG stages.x: a debug message" in err and "deprecation warning" in err
@@ -387,5 +318,5 @@ def test_the_demo_prints_its_errors_on_stderr(tmp_path, monkeypatch, capsys):
     assert demo.main([]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.splitlines() == ["error: nothing to show: params.yaml enables no variant and no judged "
-                                         "variant has been built"]
+    [line] = captured.err.splitlines()
+    assert line.startswith("error: nothing to show")

@@ -1,5 +1,6 @@
-"""scripts/temp_experiment.sh (`make bench-arch`, `make reference`, `make search`) runs its variants as a DVC experiment in a temporary workspace and
-brings back only their metrics and reports: the user's workspace, uncommitted edits included, stays as it was.
+"""`ovdq experiment` (`make bench-arch`, `make reference`, `make search`) runs its variants as a DVC experiment in a
+temporary workspace and brings back only their metrics and reports: the user's workspace, uncommitted edits included,
+stays as it was. `ovdq profile --exp` profiles an experiment's models away from the workspace.
 
 The full-size variants take an hour and 23 GB; the mechanism is the same for a tiny stand-in.
 """
@@ -10,10 +11,11 @@ import json
 
 import pytest
 
-from conftest import REPO, make_repo_copy, run_in
+from conftest import make_repo_copy, run_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 VARIANT = "tiny-pixart-lcm"
+OVDQ = ("python", "-m", "ov_diffusion_quant.cli.main")  # the copy's own code
 
 
 def test_a_temporary_experiment_leaves_the_workspace_alone_and_brings_back_the_metrics(tmp_path, reproduced):
@@ -28,8 +30,8 @@ def test_a_temporary_experiment_leaves_the_workspace_alone_and_brings_back_the_m
     params.write_text(edited)  # uncommitted, and it makes the run shorter
     lock = (repo / "dvc.lock").read_text()
 
-    result = run_in(repo, "bash", "scripts/temp_experiment.sh", "--name", "bench-arch", "--rounds", "1",
-                    "--require-gb", "1", "--op-profile", VARIANT)
+    result = run_in(repo, *OVDQ, "experiment", VARIANT, "--name", "bench-arch", "--rounds", "1", "--require-gb", "1",
+                    "--op-profile")
 
     assert params.read_text() == edited, "the uncommitted params edit is still there"
     assert (repo / "dvc.lock").read_text() == lock
@@ -58,21 +60,9 @@ def test_a_temporary_experiment_leaves_the_workspace_alone_and_brings_back_the_m
     if "avx512f" in cpu_flags():  # the same experiment's models profiled as a smaller kind of CPU would run them
         [name] = [line for line in run_in(repo, "dvc", "exp", "list", "--name-only").stdout.split()
                   if line.startswith("bench-arch-")]
-        run_in(repo, "bash", "scripts/op_profile_experiment.sh", "--exp", name, "--emulate", "avx512", VARIANT)
+        run_in(repo, *OVDQ, "profile", VARIANT, "--exp", name, "--emulate", "avx512")
         emulated = (repo / "reports" / VARIANT / "op_profile-avx512-emulated.md").read_text()
-        assert "emulate_host.py avx512" in emulated and f"quantized on `{host_label()}`" in emulated
+        assert "ovdq emulate avx512" in emulated and f"quantized on `{host_label()}`" in emulated
         assert "| optimized | f32 |" in emulated, "a class without bf16 runs f32"
         assert f"## {VARIANT} on `avx512-emulated`" in (repo / "reports" / "op_profile.md").read_text()
         assert len(run_in(repo, "git", "worktree", "list").stdout.splitlines()) == 1
-
-
-def test_profiling_an_experiment_that_does_not_exist_is_one_line():
-    result = run_in(REPO, "bash", "scripts/op_profile_experiment.sh", "--exp", "no-such-experiment", VARIANT,
-                    check=False)
-    assert result.returncode == 2 and result.stderr.strip() == (
-        "error: no DVC experiment named no-such-experiment: see `dvc exp list --all-commits --name-only`")
-
-
-def test_the_runner_refuses_missing_arguments():
-    result = run_in(REPO, "bash", "scripts/temp_experiment.sh", "--name", "x", "tiny-pixart-lcm", check=False)
-    assert result.returncode == 2 and "usage:" in result.stderr

@@ -3,6 +3,7 @@ beside the transformer in 24 GB), and when the benchmark chooses it."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
 import numpy as np
@@ -50,6 +51,7 @@ def test_the_composed_measurement_times_both_parts(pixart_export, pixart_variant
     shutil.copytree(pixart_export, tmp_path / "models" / pixart_variant.name / "fp")
     monkeypatch.chdir(tmp_path)
     prompts = [{"caption": "a red cube"}, {"caption": "a green ball"}]
+    params = dataclasses.replace(params, benchmark=dataclasses.replace(params.benchmark, runs=3))  # odd: see below
     together = measure_one(params, pixart_variant, "CPU", "fp_f32", prompts)
     apart = measure_one(params, pixart_variant, "CPU", "fp_f32", prompts, text_encoder_apart=True)
     runs = params.benchmark.runs
@@ -60,5 +62,7 @@ def test_the_composed_measurement_times_both_parts(pixart_export, pixart_variant
         assert measured["env"]["inference_precision"] == "f32"
     assert "text_encoder_apart" in apart["env"] and "text_encoder_apart" not in together["env"]
     parts = apart["metrics"]["components_s"]
-    # each run's latency is its encoding plus its generation, so it is at least the parts the hooks timed
-    assert apart["metrics"]["latency_s"]["median"] >= parts["denoiser"] + parts["vae_decoder"]
+    # each run's latency is its encoding plus its generation, so it is at least the parts the hooks timed; the parts
+    # are medians over the runs, so (an odd number of runs) at least one run has both at or above them: the slowest
+    # run is at least their sum (the median run need not be, on a busy machine)
+    assert max(apart["metrics"]["runs_s"]) >= parts["denoiser"] + parts["vae_decoder"]

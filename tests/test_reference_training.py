@@ -20,6 +20,28 @@ def weights_digest(directory: Path) -> dict[str, str]:
             for p in sorted(directory.rglob("*.safetensors"))}
 
 
+def load_pipeline(model_dir: Path, taesd: bool = False):
+    """The trained model as a torch ``StableDiffusionXLPipeline`` (with ``taesd``: its tiny autoencoder)."""
+    from diffusers import AutoencoderTiny, StableDiffusionXLPipeline
+
+    pipe = StableDiffusionXLPipeline.from_pretrained(model_dir, use_safetensors=True)
+    if taesd:
+        pipe.vae = AutoencoderTiny.from_pretrained(Path(model_dir) / "taesd", use_safetensors=True)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def generate(pipe, captions: list[str], *, steps: int, guidance: float = 0.0, seed: int = 0) -> list[np.ndarray]:
+    """uint8 RGB images of ``captions`` in torch; image i uses generator seed ``seed + i`` whatever the batching."""
+    import torch
+
+    generators = [torch.Generator().manual_seed(seed + i) for i in range(len(captions))]
+    with torch.no_grad():
+        out = pipe(captions, num_inference_steps=steps, guidance_scale=guidance, height=training.IMAGE_SIZE,
+                   width=training.IMAGE_SIZE, generator=generators, output_type="np").images
+    return [np.clip(np.round(image * 255), 0, 255).astype(np.uint8) for image in out]
+
+
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("scenes")
@@ -63,11 +85,11 @@ def test_a_short_run_writes_a_loadable_sdxl_pipeline(trained, dataset):
 
     pipe.set_progress_bar_config(disable=True)
     captions = ["a red circle in the center on a blue background", "three white squares in the top left on a black background"]
-    images = training.generate(pipe, captions, steps=2)
+    images = generate(pipe, captions, steps=2)
     assert len(images) == 2 and all(i.shape == (64, 64, 3) and i.dtype == np.uint8 for i in images)
-    again = training.generate(pipe, captions[:1], steps=2)  # image i's noise does not depend on the batch
+    again = generate(pipe, captions[:1], steps=2)  # image i's noise does not depend on the batch
     assert np.array_equal(again[0], images[0])
-    with_taesd = training.generate(training.load_pipeline(out, taesd=True), captions, steps=2, guidance=2.0)
+    with_taesd = generate(load_pipeline(out, taesd=True), captions, steps=2, guidance=2.0)
     assert with_taesd[0].shape == (64, 64, 3)
 
     # the text encoding used in training is the pipeline's

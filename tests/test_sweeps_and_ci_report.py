@@ -1,9 +1,11 @@
-"""The sweep table (from `dvc exp show --json`) and the CI regression report."""
+"""The sweep table (from `dvc exp show --json`) and the CI regression report: what they show, and what they say
+when their input is bad."""
 
 from __future__ import annotations
 
 import pytest
 
+from conftest import workspace
 from ov_diffusion_quant.common.errors import UserError
 from ov_diffusion_quant.cli.sweeps import markdown, mark_dominated, sweep_frame
 
@@ -47,3 +49,23 @@ def test_pareto_marks_runs_that_are_slower_and_less_similar():
 def test_no_metrics_for_the_variant_is_a_clear_error():
     with pytest.raises(UserError, match="no experiment has metrics for tiny-pixart-lcm on CPU"):
         sweep_frame(exp_show(run("workspace", "int8", 0.99, 0.2)), "tiny-pixart-lcm", "CPU")
+
+
+def test_sweeps_names_a_bad_exp_show_file(tmp_path, capsys):
+    from ov_diffusion_quant.cli import sweeps
+
+    (tmp_path / "exps.json").write_text("not json")
+    assert sweeps.main(["tiny-sdxl-turbo", "--exp-show-json", str(tmp_path / "exps.json")]) == 2
+    assert capsys.readouterr().err.splitlines()[0].startswith(f"error: {tmp_path / 'exps.json'} is not the JSON of `dvc exp show "
+                                             "--json`")
+    assert sweeps.main(["tiny-sdxl-turbo", "--exp-show-json", str(tmp_path / "missing.json")]) == 2
+    assert "missing.json does not exist" in capsys.readouterr().err.splitlines()[0]
+
+
+def test_the_ci_report_uses_the_same_verdict(tmp_path, monkeypatch):
+    from ov_diffusion_quant.cli import ci_report
+
+    workspace(tmp_path, monkeypatch, lambda raw: raw.update(enabled=[]))
+    monkeypatch.setattr(ci_report, "dvc_diff", lambda kind, base: f"no {kind} diff")
+    report, passed = ci_report.build_report("HEAD")
+    assert not passed and "**Quality gate: FAILED** (quality gate FAILED: it checked nothing" in report

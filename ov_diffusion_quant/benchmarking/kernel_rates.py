@@ -1,5 +1,5 @@
 """How much faster this CPU runs a model's matrix multiplications, convolutions and attention in INT8 than in its FP
-precision, measured on the model's own heaviest shapes: the INT8 ceiling of scripts/op_profile.py.
+precision, measured on the model's own heaviest shapes: the INT8 ceiling of `ovdq profile` (op_profile.py).
 
 The FP model is read with static shapes; its MatMul and Convolution nodes with constant weights, and its
 ScaledDotProductAttention nodes, are grouped by shape and attributes and ranked by FLOPs. The heaviest groups

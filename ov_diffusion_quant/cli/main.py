@@ -6,6 +6,10 @@
     ovdq sweeps <variant> [<device>] [--exp-show-json FILE]
     ovdq recipes <variant> [<device>] [--metrics FILE]
     ovdq ci-report [--base REV] [--out FILE]
+    ovdq tables [--check]
+    ovdq experiment <variant>... --name NAME --require-gb GB [--rounds N] [-S key=value] [--op-profile] [--stages ...]
+    ovdq profile <variant> [<device>] [--exp NAME [--emulate CLASS]]
+    ovdq emulate <host class> -- <command ...>
 
 One argument style, the stages' own: the variant, then the device (default CPU) as positionals; everything
 else an option. `ovdq <command> --help` for each; `python -m ov_diffusion_quant.cli.<module>` runs the same code.
@@ -23,11 +27,15 @@ COMMANDS = {
     "sweeps": ("ov_diffusion_quant.cli.sweeps", "a DVC experiment sweep as a table with its Pareto front"),
     "recipes": ("ov_diffusion_quant.cli.recipes", "the recipe search's candidates and its choice (metrics/<v>/<d>/recipe.json)"),
     "ci-report": ("ov_diffusion_quant.cli.ci_report", "metrics and params against a base revision, and the gate"),
+    "tables": ("ov_diffusion_quant.cli.tables", "the tables of results in reports/, from the committed metrics"),
+    "experiment": ("ov_diffusion_quant.cli.experiment", "variants as a DVC experiment in a temporary workspace"),
+    "profile": ("ov_diffusion_quant.cli.profile", "where the time goes, against this CPU's INT8 ceiling"),
+    "emulate": ("ov_diffusion_quant.cli.emulate", "run a command as on a smaller host class"),
 }
 
 
 def usage() -> str:
-    commands = "\n".join(f"  {name:<10} {summary}" for name, (_, summary) in COMMANDS.items())
+    commands = "\n".join(f"  {name:<11} {summary}" for name, (_, summary) in COMMANDS.items())
     return f"usage: ovdq <command> [arguments]\n\ncommands:\n{commands}\n\n`ovdq <command> --help` for its arguments\n"
 
 

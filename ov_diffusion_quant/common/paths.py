@@ -28,6 +28,11 @@ def optimized_model(variant: str, device: str) -> Path:
     return MODELS / variant / f"optimized-{device}"
 
 
+def quantization_record(variant: str, device: str) -> Path:
+    """What quantize applied, beside the model it made: {"recipes": {component: label}, ...}."""
+    return optimized_model(variant, device) / "quantization.json"
+
+
 def calibration_data(variant: str) -> Path:
     return DATA / "calibration" / variant
 

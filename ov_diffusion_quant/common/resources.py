@@ -1,5 +1,7 @@
 """Memory and disk of a stage: its peak, a watchdog that stops it before the machine runs out, and the record that
-lets the next run say what killed the last one.
+lets the next run say what killed the last one; and ``run_watched``, the same watchdog around a command of its own
+process group (`ovdq experiment`, `ovdq profile --exp`), so that an out-of-memory in our job ends our job, not
+whatever the kernel's OOM killer picks.
 
 Every heavy stage (export, calibrate, quantize, benchmark) runs inside ``guarded(stage, variant, device)``:
 
@@ -26,11 +28,16 @@ import logging
 import os
 import resource
 import shutil
+import signal
+import subprocess
 import sys
 import threading
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
+
+from ov_diffusion_quant.common.errors import ResourceError
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +102,38 @@ def tree_memory_bytes(process) -> tuple[int, int]:
             rss += info.rss
             anonymous += info.rss - info.shared  # shared: RssFile + RssShmem on Linux
     return rss, anonymous
+
+
+def run_watched(command: list[str], require_available_gb: float = 0.0, min_available_gb: float = 1.5,
+                cwd: Path | str | None = None, env: dict[str, str] | None = None) -> int:
+    """``command``'s exit code; it does not start unless ``require_available_gb`` is available (the machine is
+    shared: ResourceError), and its whole process group is killed (exit 137) when MemAvailable falls below
+    ``min_available_gb``. Logs the peak RSS of its process tree."""
+    if mem_available_gb() < require_available_gb:
+        raise ResourceError(f"only {mem_available_gb():.1f} GB available, {require_available_gb:g} GB required for "
+                            f"{' '.join(command[:4])}: not started (other work is using this machine's memory; "
+                            "try again later)")
+    import psutil
+
+    process = subprocess.Popen(command, start_new_session=True, cwd=cwd, env=env)
+    tree = psutil.Process(process.pid)
+    peak = 0.0
+    try:
+        while process.poll() is None:
+            peak = max(peak, tree_memory_bytes(tree)[0] / GB)
+            if mem_available_gb() < min_available_gb:
+                log.error("watchdog: MemAvailable below %s GB, killing process group %d (peak tree RSS %.1f GB)",
+                          min_available_gb, process.pid, peak)
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                return 128 + signal.SIGKILL
+            time.sleep(0.5)
+    except BaseException:  # interrupted: the command runs in its own session, so it would outlive us
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait()
+        raise
+    log.info("watchdog: exit %d, peak tree RSS %.1f GB", process.returncode, peak)
+    return process.returncode
 
 
 class RssPeak:

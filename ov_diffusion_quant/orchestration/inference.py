@@ -16,6 +16,7 @@ import openvino as ov
 
 from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.runtime.devices import compile_config
+from ov_diffusion_quant.runtime.recording import input_shapes
 from ov_diffusion_quant.common.errors import UserError
 from ov_diffusion_quant.families import LoadedPipeline, family_for
 from ov_diffusion_quant.config.params import GenerationSpec, Params, load
@@ -65,11 +66,6 @@ class StaticShapeCompiledModel(ov.CompiledModel):
         inputs = {name: np.reshape(np.asarray(value), self.shapes[name])
                   if np.ndim(value) == 0 and name in self.shapes else value for name, value in inputs.items()}
         return super().__call__(inputs, *args, **kwargs)
-
-
-def input_shapes(model: ov.Model, sample: dict[str, np.ndarray]) -> dict:
-    """{port: the shape of its value in ``sample``}, matching a port by any of its names."""
-    return {port: list(sample[next(iter(port.get_names() & sample.keys()))].shape) for port in model.inputs}
 
 
 def specialize_to_static_shapes(pipeline: LoadedPipeline, generation: GenerationSpec, model_dir, device: str,

@@ -19,7 +19,6 @@ caption, docs/reference-model.md), and it is a property of the model on this cla
 from __future__ import annotations
 
 import logging
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -39,25 +38,18 @@ from ov_diffusion_quant.quantization.recipes import own_pass_reason
 from ov_diffusion_quant.quantization.ir_analysis import int8_compute_share
 from ov_diffusion_quant.runtime import host_facts
 from ov_diffusion_quant.runtime.devices import compile_config, nncf_target_device
+from ov_diffusion_quant.runtime.timing import StaticShapeModel
 
 log = logging.getLogger(__name__)
 LATENCY_RUNS = 10  # timed denoiser calls per candidate, after two untimed ones
 
 
 def denoiser_latency_ms(model_dir: Path, family, device: str, sample: dict) -> float:
-    """Median milliseconds of one denoiser call on a recorded input, compiled as the pipeline compiles it."""
-    import openvino as ov
-
+    """Median milliseconds of one denoiser call on a recorded input, compiled at its shapes with the pipeline's
+    compile settings."""
     config = compile_config(extra=family.read_compile_config(model_dir).get(family.denoiser))
-    compiled = ov.Core().compile_model(model_dir / family.denoiser / "openvino_model.xml", device, config)
-    request = compiled.create_infer_request()
-    times = []
-    for run in range(LATENCY_RUNS + 2):
-        started = time.perf_counter()
-        request.infer(sample)
-        if run >= 2:
-            times.append(time.perf_counter() - started)
-    return round(statistics.median(times) * 1000, 3)
+    return StaticShapeModel(model_dir / family.denoiser / "openvino_model.xml", sample, device, config,
+                            warmup=2).median_ms(LATENCY_RUNS)
 
 
 def _image_score(judge: bool):

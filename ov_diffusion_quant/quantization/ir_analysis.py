@@ -107,7 +107,7 @@ def half_range_attention_keys(model) -> list[str]:
     """NNCF's overflow fix for the keys of INT8 attention: every ScaledDotProductAttention whose Q and K are quantized
     gets its key quantizer's range times HALF_RANGE_SCALE, so that keys within their calibrated range are integers
     within ±64 and a pair of u8×s8 products of Q·Kᵀ fits 16 bits on a CPU without VNNI (the same bits as with VNNI:
-    tests/test_emulate_host.py). NNCF applies half range to weights only; its activation quantizers refuse it, since
+    tests/test_emulation.py). NNCF applies half range to weights only; its activation quantizers refuse it, since
     keys beyond the calibrated range are then clipped at twice it, not at it (and can saturate there). Changes
     ``model`` in place; returns the attentions' names."""
     import numpy as np

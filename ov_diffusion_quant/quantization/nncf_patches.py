@@ -3,7 +3,7 @@ accuracy control that reverts the right ops (:func:`accuracy_restorer_patches`).
 
 Switched by ``variants.<v>.quantize.large_model_patches``: ``auto`` (the default) takes it for a model with more
 than 2 GiB of weights, ``on`` always, ``off`` never (NNCF as released). Each patch works around one upstream
-behaviour (measured per NNCF phase on the 2.6 B-parameter UNet, docs/full-size.md):
+behaviour (measured per NNCF phase on sdxl-turbo-arch's 2.6 B-parameter UNet; reports/nncf_statistics/):
 
 - statistics_precision:     NNCF compiles its statistics model in f32, an f32 copy of an FP16 IR (12.3 -> 7.4 GB)
 - smooth_quant_weights_in_their_own_dtype: SmoothQuant holds every rescaled weight in f32 until the end (22+ -> 4.8 GB)

@@ -54,7 +54,6 @@ TEXT_LAYERS = 2
 ADDITION_TIME_EMBED_DIM = 8
 EDGE_WEIGHT = 10.0  # autoencoder losses: extra weight of pixels next to a colour edge
 PREDICTION_TYPE = "v_prediction"
-SAMPLING_STEPS = 8  # the scheduler steps the model is meant to run at (docs/reference-model.md)
 
 SPECIAL_CLIP = ("<|startoftext|>", "<|endoftext|>")
 
@@ -404,34 +403,3 @@ def train_reference(dataset_dir: Path | str, out_dir: Path | str, *, seed: int =
     metrics["seconds"] = round(time.perf_counter() - start, 1)
     log.info("reference model trained in %.0f s -> %s", metrics["seconds"], out_dir)
     return metrics
-
-
-# -- generation and evaluation ------------------------------------------------------------------
-def load_pipeline(model_dir: Path | str, taesd: bool = False):
-    """The trained model as a torch ``StableDiffusionXLPipeline`` (with ``taesd``: its tiny autoencoder)."""
-    from diffusers import AutoencoderTiny, StableDiffusionXLPipeline
-
-    pipe = StableDiffusionXLPipeline.from_pretrained(model_dir, use_safetensors=True)
-    if taesd:
-        pipe.vae = AutoencoderTiny.from_pretrained(Path(model_dir) / "taesd", use_safetensors=True)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-def generate(pipe, captions: Sequence[str], *, seed: int = 0, steps: int = SAMPLING_STEPS, guidance: float = 0.0,
-             height: int = IMAGE_SIZE, width: int = IMAGE_SIZE, batch_size: int = 16,
-             progress: bool = False) -> list[np.ndarray]:
-    """uint8 RGB images of ``captions``; image i uses generator seed ``seed + i`` whatever the batching."""
-    import torch
-
-    images: list[np.ndarray] = []
-    with _progress(len(captions), "generate", progress) as bar:
-        for i in range(0, len(captions), batch_size):
-            chunk = list(captions[i:i + batch_size])
-            generators = [torch.Generator().manual_seed(seed + i + j) for j in range(len(chunk))]
-            with torch.no_grad():
-                out = pipe(chunk, num_inference_steps=steps, guidance_scale=guidance, height=height, width=width,
-                           generator=generators, output_type="np").images
-            images += [np.clip(np.round(image * 255), 0, 255).astype(np.uint8) for image in out]
-            bar.update(len(chunk))
-    return images

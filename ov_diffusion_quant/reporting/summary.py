@@ -201,9 +201,18 @@ def measured_row(params: Params, name: str, device: str, components: list[str], 
         **similarity_columns(data["evaluate"], files["evaluate"], f"evaluate@{name}-{device}", family),
         **latency_columns(data["benchmark"], files["benchmark"], f"benchmark@{name}-{device}"),
         **cost_columns(data["calibrate"], data["quantize"], data["benchmark"], name, device),
-        "note": f"{family}; recipes " + ", ".join(f"{c}={r}" for c, r in
-                                                  params.variant(name).quantize.components.items()),
+        "note": f"{family}; recipes "
+                + ", ".join(f"{c}={r}" for c, r in recipes_of(data, params.variant(name)).items()),
     }
+
+
+def recipes_of(data: dict, variant) -> dict[str, str]:
+    """The recipes the row's results measured (their `measured` block), else what params.yaml names now."""
+    for stem in ("benchmark", "evaluate", "quantize"):
+        recipes = ((data.get(stem) or {}).get("measured") or {}).get("recipes")
+        if recipes:
+            return recipes
+    return {component: recipe.label() for component, recipe in variant.quantize.components.items()}
 
 
 def quantized_components(params: Params) -> list[str]:

@@ -43,10 +43,10 @@ LIBRARIES = ("openvino", "openvino-tokenizers", "openvino-genai", "nncf", "optim
 ISA_CLASSES = ("amx", "avx512_bf16", "avx512_vnni", "avx512", "avx2")
 BF16_CLASSES = ("amx", "avx512_bf16")  # where OpenVINO runs FP16 IR in bf16 by default
 # Where INT8 dot products saturate: without VNNI the CPU sums each pair of u8×s8 products in 16 bits (vpmaddubsw),
-# saturating (OpenVINO's "saturation issue"; tests/test_emulate_host.py reproduces it). Conservative for AVX2 CPUs
+# saturating (OpenVINO's "saturation issue"; tests/test_emulation.py reproduces it). Conservative for AVX2 CPUs
 # with AVX-VNNI, which are in class avx2.
 SATURATING_INT8_CLASSES = ("avx512", "avx2")
-ISA_OVERRIDE_ENV = "OVDQ_HOST_ISA"
+ISA_OVERRIDE_ENV = "OVDQ_HOST_ISA"  # set by `ovdq emulate` (orchestration/emulation.py)
 
 
 def cpu_flags() -> set[str]:
@@ -80,7 +80,7 @@ def isa_class(flags: set[str] | None = None) -> str:
 
 
 def host_label() -> str:
-    """The host class, marked when scripts/emulate_host.py set it: names a measurement's file per kind of CPU."""
+    """The host class, marked when `ovdq emulate` set it: names a measurement's file per kind of CPU."""
     return isa_class() + ("-emulated" if os.environ.get(ISA_OVERRIDE_ENV) else "")
 
 
@@ -169,3 +169,13 @@ def provenance() -> dict:
         "openvino": library_versions()["openvino"],
         "nncf": library_versions()["nncf"],
     }
+
+
+def measured(variant, recipes: dict[str, str] | None) -> dict:
+    """What a result measured, so that a committed figure reads without its commit message: the variant and its
+    model's source, the size and steps it generated at, the inference precision that ran, and the recipes of the
+    optimized model (component -> label; None where none was recorded)."""
+    return {"variant": variant.name, "family": variant.model.family, "source": variant.model.source,
+            "revision": variant.model.revision, "height": variant.generation.height,
+            "width": variant.generation.width, "steps": variant.generation.steps,
+            "precision": provenance()["precision"], "recipes": recipes}

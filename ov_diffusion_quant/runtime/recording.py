@@ -1,4 +1,5 @@
-"""Hooks around a loaded pipeline's compiled models: record inputs (calibration), time calls (benchmark).
+"""Hooks around a loaded pipeline's compiled models: record inputs (calibration), time calls (benchmark); the
+input shapes of a recorded input.
 
 This is the notebooks' CompiledModelDecorator idea, generalised: each family says where
 its components' compiled models are called (`compiled_model_slots`), and a hook swaps in
@@ -13,6 +14,11 @@ from typing import Callable, Iterator
 
 import numpy as np
 import openvino as ov
+
+
+def input_shapes(model: ov.Model, sample: dict[str, np.ndarray]) -> dict:
+    """{port: the shape of its value in ``sample``}, matching a port by any of its names."""
+    return {port: list(sample[next(iter(port.get_names() & sample.keys()))].shape) for port in model.inputs}
 
 
 class RecordingCompiledModel(ov.CompiledModel):

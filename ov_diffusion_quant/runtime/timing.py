@@ -1,15 +1,19 @@
-"""Timing helpers for the benchmark: latency summaries, time spent compiling, how busy the machine was."""
+"""Timing helpers: latency summaries, time spent compiling, how busy the machine was, and one model timed at the
+static input shapes of a recorded input (the recipe search, `ovdq profile`, scripts/recipe_speed.py)."""
 
 from __future__ import annotations
 
 import contextlib
 import resource
 import time
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import openvino as ov
 import psutil
+
+from ov_diffusion_quant.runtime.recording import input_shapes
 
 
 def latency_summary(seconds: list[float]) -> dict[str, float]:
@@ -84,3 +88,42 @@ class OtherProcessesCpu:
         """CPU seconds of this process and its finished children."""
         return sum(usage.ru_utime + usage.ru_stime for usage in
                    (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
+class StaticShapeModel:
+    """A model compiled for the input shapes of one recorded input and called on that input: what OpenVINO's CPU
+    plugin runs fastest, and the same work on every call, so that two models (FP and INT8, two recipes) compare.
+
+        timed = StaticShapeModel(xml, sample, "CPU", compile_config(), warmup=2)
+        timed.median_ms(10)               # or timed.call_seconds() round by round, interleaved with another model
+        timed.request.profiling_info      # with {"PERF_COUNT": True} in ``config``
+    """
+
+    def __init__(self, model: ov.Model | Path | str, sample: dict[str, np.ndarray], device: str = "CPU",
+                 config: dict | None = None, warmup: int = 1, core: ov.Core | None = None):
+        core = core or ov.Core()
+        model = model if isinstance(model, ov.Model) else core.read_model(Path(model))
+        model.reshape(input_shapes(model, sample))
+        self.sample = sample
+        self.compiled = core.compile_model(model, device, config or {})
+        self.request = self.compiled.create_infer_request()
+        for _ in range(warmup):  # the first calls allocate and tune: outside the timing
+            self.request.infer(sample)
+
+    def call_seconds(self) -> float:
+        """Wall seconds of one call."""
+        started = time.perf_counter()
+        self.request.infer(self.sample)
+        return time.perf_counter() - started
+
+    def seconds(self, runs: int) -> list[float]:
+        return [self.call_seconds() for _ in range(runs)]
+
+    def median_ms(self, runs: int) -> float:
+        return round(float(np.median(self.seconds(runs))) * 1000, 3)
+
+    @property
+    def precision(self) -> str:
+        """The inference precision the compiled model runs in (e.g. bf16, f32)."""
+        hint = self.compiled.get_property("INFERENCE_PRECISION_HINT")
+        return getattr(hint, "get_type_name", lambda: str(hint))()
