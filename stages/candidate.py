@@ -32,9 +32,7 @@ def main(argv: list[str] | None = None) -> None:
 
     # 1. The candidate, as the variant resolves it
     params = load()
-    variant = params.variant(args.variant)
-    if not params.searches(variant.name):
-        raise UserError(f"{variant.name} does not search in this DAG: add it to search.variants")
+    variant = params.searching_variant(args.variant)
     if args.candidate not in params.search.candidates:
         raise UserError(f"unknown candidate {args.candidate!r}: search.candidates defines "
                         f"{', '.join(params.search.candidates)}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 
 from ov_diffusion_quant.common import paths
-from ov_diffusion_quant.common.errors import UserError, argument_parser, main_with_clear_errors
+from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_errors
 from ov_diffusion_quant.common.outputs import atomic_dir, write_json
 from ov_diffusion_quant.config.params import load
 from ov_diffusion_quant.evaluation.compare import save_references
@@ -31,9 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = load()
-    variant = params.variant(args.variant)
-    if not params.searches(variant.name):
-        raise UserError(f"{variant.name} does not search in this DAG: add it to search.variants")
+    variant = params.searching_variant(args.variant)
     device = check_device(args.device)
     family = family_for(variant)
     family.check_exported(paths.fp_model(variant.name))

@@ -64,17 +64,18 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError(f"candidate rows {', '.join(elsewhere)} of {variant.name} were measured on another host class "
                         f"than this {host['isa_class']} ({host['precision']}): re-run their candidate stages here")
     best = choose(rows)
-    statistics = paths.statistics_record(variant.name, device)
-    fp_images = paths.fp_images_record(variant.name, device)
+    setup = {name: read_json(path)["seconds"] if path.exists() else None for name, path in (
+        ("statistics", paths.statistics_record(variant.name, device)),
+        ("fp_images", paths.fp_images_record(variant.name, device)))}
     summary = {
         "searched": True, "objective": spec.objective, "validation_prompts": spec.prompts,
         "num_prompts": spec.num_prompts, "chosen": rows[best]["candidate"] if best is not None else None,
         "closest": closest(rows) if best is None else None,
         # the search's wall time: the shared statistics passes, the FP images and every candidate
-        "seconds": round(sum(row["seconds"] for row in rows) + sum(
-            read_json(path)["seconds"] for path in (statistics, fp_images) if path.exists()), 1),
-        "statistics_seconds": read_json(statistics)["seconds"] if statistics.exists() else None,
-        "fp_images_seconds": read_json(fp_images)["seconds"] if fp_images.exists() else None,
+        "seconds": round(sum(row["seconds"] for row in rows)
+                         + sum(seconds for seconds in setup.values() if seconds is not None), 1),
+        "statistics_seconds": setup["statistics"],
+        "fp_images_seconds": setup["fp_images"],
         "candidates": [{k: v for k, v in row.items() if k not in ("recorded", "host", "listed")} for row in rows],
         "host": host,
     }

@@ -233,6 +233,13 @@ class Params:
         """Whether the variant runs its recipe search in this DAG (it is in `search.variants`)."""
         return name in self.search.variants
 
+    def searching_variant(self, name: str) -> Variant:
+        """The variant, which must run its recipe search in this DAG (the search's own stages)."""
+        variant = self.variant(name)
+        if not self.searches(variant.name):
+            raise UserError(f"{variant.name} does not search in this DAG: add it to search.variants")
+        return variant
+
     def variant(self, name: str) -> Variant:
         check_variant_name(name)
         if name not in self.variants:

@@ -166,7 +166,10 @@ def run_candidate(variant: Variant, device: str, family, candidate: Candidate, r
     calibrations = load_calibrations(variant.name, family, calibrated, paths.calibration_data(variant.name))
     statistics = load_statistics(paths.statistics(variant.name, device), calibrated)
     denoiser_dir = paths.calibration_data(variant.name)
-    sample = calibration_data.load(denoiser_dir)[0][0] if denoiser_dir.is_dir() else None
+    if calibrations.get(family.denoiser) is not None:  # already read for the recipe
+        sample = calibrations[family.denoiser][0][0]
+    else:
+        sample = calibration_data.load(denoiser_dir)[0][0] if denoiser_dir.is_dir() else None
     judge = variant.evaluate.judge is not None
     isa = host_facts.isa_class()
 
