@@ -82,9 +82,10 @@ search: setup
 		-S 'search.variants=[trained-sdxl-snapshot]'
 	ovdq recipes trained-sdxl-snapshot CPU
 
-# The committed reference model (data/reference-models/trained-sdxl, variant trained-sdxl-snapshot, which CI gates):
-# trains trained-sdxl's params once and writes it with its
+# A committed reference model (data/reference-models/<REFERENCE>, variant <REFERENCE>-snapshot, which CI gates):
+# trains <REFERENCE>'s params once (trained-sdxl, or REFERENCE=trained-pixart) and writes it with its
 # provenance.json; commit both. tests/test_reference_snapshot.py says when the params or the scenes changed under it.
+REFERENCE ?= trained-sdxl
 reference-snapshot: setup
 	dvc repro scenes
-	python scripts/snapshot_reference.py
+	python scripts/snapshot_reference.py --variant $(REFERENCE)

@@ -1,11 +1,13 @@
-"""Train the reference model once and commit it: data/reference-models/trained-sdxl, the model that the
-`trained-sdxl-snapshot` variant exports, quantizes and gates without training (CI: tests/test_reference_e2e.py).
+"""Train a reference model once and commit it: data/reference-models/<variant> (trained-sdxl, trained-pixart), the
+model that the `<variant>-snapshot` variant exports, quantizes and gates without training (CI:
+tests/test_reference_e2e.py).
 
-    make reference-snapshot                                 # `dvc repro scenes`, then this script
+    make reference-snapshot [REFERENCE=trained-pixart]        # `dvc repro scenes`, then this script
+    python scripts/snapshot_reference.py --variant trained-pixart
     python scripts/snapshot_reference.py --trained WORKSPACE  # package what `python -m stages.source
                                                             # trained-sdxl` trained in another checkout
 
-It trains what `variants.trained-sdxl.model` in params.yaml says (the full training: times per host in
+It trains what `variants.<variant>.model` in params.yaml says (the full training: times per host in
 docs/reference-model.md) on data/scenes as dvc.lock records it, and writes provenance.json beside the model:
 those params, the scenes data set's hash in dvc.lock and its file digests, the training metrics with the host they
 ran on, the commit and the date. tests/test_reference_snapshot.py checks the first two against params.yaml and
@@ -32,8 +34,7 @@ from ov_diffusion_quant.common.resources import peak_rss_mb  # noqa: E402
 from ov_diffusion_quant.config.params import load  # noqa: E402
 from ov_diffusion_quant.runtime import host_facts  # noqa: E402
 
-VARIANT = "trained-sdxl"  # the variant whose training params the snapshot follows
-SNAPSHOT = paths.REFERENCE_MODELS / VARIANT
+REFERENCES = ("trained-sdxl", "trained-pixart")  # the variants whose training params a snapshot follows
 
 
 def scenes_lock_md5(lock_file: Path = Path("dvc.lock")) -> str:
@@ -52,10 +53,11 @@ def scene_files(workspace: Path) -> dict[str, str]:
     return json.loads(summary.read_text())["files"]
 
 
-def train(out_dir: Path) -> dict:
-    from ov_diffusion_quant.reference.training import train_reference
+def train(variant: str, out_dir: Path) -> dict:
+    from ov_diffusion_quant.reference import pixart_training, training
 
-    spec = load().variant(VARIANT).model
+    spec = load().variant(variant).model
+    train_reference = {"sdxl": training.train_reference, "pixart": pixart_training.train_reference}[spec.family]
     started = time.perf_counter()
     metrics = train_reference(paths.SCENES, out_dir, seed=spec.seed, steps=spec.train.steps,
                               batch_size=spec.train.batch_size, lr=spec.train.lr, vae_steps=spec.train.vae_steps,
@@ -64,12 +66,13 @@ def train(out_dir: Path) -> dict:
             "host": host_facts.provenance()}
 
 
-def trained_elsewhere(workspace: Path, model_params: dict, scenes_here: dict[str, str]) -> tuple[Path, dict]:
+def trained_elsewhere(workspace: Path, variant: str, model_params: dict,
+                      scenes_here: dict[str, str]) -> tuple[Path, dict]:
     """A model the source stage trained in ``workspace``, checked to be what the params and scenes here say."""
-    model_dir, metrics_file = workspace / paths.source_model(VARIANT), workspace / paths.metrics(VARIANT, "source.json")
+    model_dir, metrics_file = workspace / paths.source_model(variant), workspace / paths.metrics(variant, "source.json")
     if not (model_dir / "model_index.json").exists() or not metrics_file.exists():
-        raise UserError(f"--trained {workspace}: no {paths.source_model(VARIANT)} with "
-                        f"{paths.metrics(VARIANT, 'source.json')} there: run `python -m stages.source {VARIANT}` in it")
+        raise UserError(f"--trained {workspace}: no {paths.source_model(variant)} with "
+                        f"{paths.metrics(variant, 'source.json')} there: run `python -m stages.source {variant}` in it")
     metrics = json.loads(metrics_file.read_text())
     train = model_params["train"]
     trained = {"seed": metrics["seed"], "steps": metrics["denoiser"]["steps"]}
@@ -89,24 +92,26 @@ def git_commit(checkout: Path) -> str | None:
 @main_with_clear_errors
 def main(argv: list[str] | None = None) -> None:
     parser = argument_parser(__doc__)
+    parser.add_argument("--variant", default=REFERENCES[0], choices=REFERENCES, help="the reference model to snapshot")
     parser.add_argument("--trained", type=Path, metavar="WORKSPACE",
-                        help="package the model `python -m stages.source trained-sdxl` trained in this checkout")
+                        help="package the model `python -m stages.source <variant>` trained in this checkout")
     args = parser.parse_args(argv)
+    variant, snapshot = args.variant, paths.REFERENCE_MODELS / args.variant
     if not Path("params.yaml").exists():
         raise UserError(f"no params.yaml in {Path.cwd()}: run this in the project's checkout")
-    model_params = yaml.safe_load(Path("params.yaml").read_text())["variants"][VARIANT]["model"]
+    model_params = yaml.safe_load(Path("params.yaml").read_text())["variants"][variant]["model"]
     scenes = {"lock_md5": scenes_lock_md5(), "files": scene_files(Path.cwd())}
-    elsewhere = trained_elsewhere(args.trained, model_params, scenes["files"]) if args.trained else None
-    provenance = {"variant": VARIANT, "model": model_params, "scenes": scenes,
+    elsewhere = trained_elsewhere(args.trained, variant, model_params, scenes["files"]) if args.trained else None
+    provenance = {"variant": variant, "model": model_params, "scenes": scenes,
                   "commit": git_commit(args.trained or Path.cwd()), "date": datetime.date.today().isoformat()}
-    with atomic_dir(SNAPSHOT) as out_dir:
+    with atomic_dir(snapshot) as out_dir:
         if elsewhere:
             model_dir, provenance["training"] = elsewhere
             shutil.copytree(model_dir, out_dir, dirs_exist_ok=True)
         else:
-            provenance["training"] = train(out_dir)
+            provenance["training"] = train(variant, out_dir)
         (out_dir / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
-    print(f"{SNAPSHOT}: {sum(f.stat().st_size for f in SNAPSHOT.rglob('*') if f.is_file()) / 2**20:.1f} MB; "
+    print(f"{snapshot}: {sum(f.stat().st_size for f in snapshot.rglob('*') if f.is_file()) / 2**20:.1f} MB; "
           "commit it with its provenance.json", file=sys.stderr)
 
 

@@ -2,7 +2,7 @@
 
     python -m stages.source <variant>   ->  models/<variant>/source/, metrics/<variant>/source.json
 
-`source: trained` trains the reference model on the scenes data set here (minutes; cached by
+`source: trained` trains the family's reference model on the scenes data set here (minutes; cached by
 DVC, so only the first run pays). Every other source is built or fetched by the export stage
 itself (tiny and arch weights from a seed, hub ids through the HF cache), and this stage only
 records what that source is, so that every variant has the same DAG.
@@ -45,11 +45,12 @@ def main(argv: list[str] | None = None) -> None:
             (out_dir / "source.json").write_text(json.dumps(record, indent=2) + "\n")
         return
 
-    from ov_diffusion_quant.reference.training import train_reference
+    from ov_diffusion_quant.reference import pixart_training, training
 
+    trainers = {"sdxl": training.train_reference, "pixart": pixart_training.train_reference}
     started = time.perf_counter()
     train = spec.train
-    metrics = train_reference(paths.SCENES, target, seed=spec.seed, steps=train.steps, batch_size=train.batch_size,
+    metrics = trainers[spec.family](paths.SCENES, target, seed=spec.seed, steps=train.steps, batch_size=train.batch_size,
                               lr=train.lr, vae_steps=train.vae_steps, taesd_steps=train.taesd_steps,
                               threads=train.threads)
     write_json(paths.metrics(variant.name, "source.json"), {

@@ -186,9 +186,10 @@ class PixArtPipeline(LoadedPipeline):
 
         self.pipe.image_processor = PixArtImageProcessor(vae_scale_factor=vae_scale_factor)
         self.pipe.set_progress_bar_config(disable=True)
-        # Resolution binning (snap to the aspect-ratio bins of the model's native size) only at that size;
-        # the tiny model shares the 1024-px config but runs at a few dozen pixels.
-        self.native_size = transformer_config["sample_size"] * vae_scale_factor
+        # Resolution binning (snap to the aspect-ratio bins of the model's native size) only at that size; the tiny
+        # model shares the 1024-px config but runs at a few dozen pixels. diffusers' bins are for the SD VAE's factor
+        # 8 (the 64-px reference model's VAE downsamples once: no bins).
+        self.native_size = transformer_config["sample_size"] * vae_scale_factor if vae_scale_factor == 8 else None
 
     def encode(self, prompt: str) -> dict:
         embeds, mask, _, _ = self.pipe.encode_prompt(prompt, do_classifier_free_guidance=False, clean_caption=False,
@@ -237,6 +238,7 @@ class PixArtFamily(ModelFamily):
     denoiser = "transformer"
     size_multiple = 16  # VAE factor 8 x patch size 2
     encodes_apart = True
+    trains_reference = True  # ov_diffusion_quant/reference/pixart_training.py
     max_steps = 50
     max_steps_reason = ("LCMScheduler's original_inference_steps in the tiny and PixArt-LCM scheduler configs: "
                         "diffusers refuses more")
@@ -388,7 +390,8 @@ def export_part(part: str, source: Path, spec: ModelSpec, generation: Generation
         return cls.from_pretrained(source / subfolder, use_safetensors=True, variant=spec.weights_variant,
                                    torch_dtype=checkpoint_dtype(source / subfolder, spec.weights_variant))
 
-    length, latent_h, latent_w = spec.max_length, generation.height // 8, generation.width // 8
+    vae_factor = 2 ** (len(json.loads((source / "vae" / "config.json").read_text())["block_out_channels"]) - 1)
+    length, latent_h, latent_w = spec.max_length, generation.height // vae_factor, generation.width // vae_factor
     with entry_point_setup(verbose=False) if own_process else contextlib.nullcontext():
         if part == "text_encoder":
             text_encoder = load(T5EncoderModel, "text_encoder")

@@ -1,4 +1,5 @@
-"""Train a small SDXL-family reference model on the scene data set (``ov_diffusion_quant.reference.scene_dataset``).
+"""Train a small SDXL-family reference model on the scene data set (``ov_diffusion_quant.reference.scene_dataset``);
+its autoencoders and optimisation loop are the PixArt reference's too (``pixart_training``).
 
 The result is an ordinary diffusers SDXL directory (two CLIP text encoders, a ``text_time``
 UNet, an ``AutoencoderKL`` and an Euler-ancestral scheduler, plus an ``AutoencoderTiny`` in
@@ -98,10 +99,34 @@ def _bpe(pieces: list[str], ranks: dict[tuple[str, str], int]) -> list[str]:
     return pieces
 
 
+def build_autoencoders(seed: int):
+    """(AutoencoderKL, AutoencoderTiny) of the reference models, freshly initialised (seeded): one downsampling, 4
+    latent channels, scaling factor 1 (the tiny autoencoder defines the latent space)."""
+    import torch
+    from diffusers import AutoencoderKL, AutoencoderTiny
+
+    torch.manual_seed(seed + 3)
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=LATENT_CHANNELS, layers_per_block=1,
+        block_out_channels=(16, 32), norm_num_groups=8,
+        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+        sample_size=IMAGE_SIZE, scaling_factor=1.0,  # it shares the tiny autoencoder's latent space
+    )
+    with torch.no_grad():  # start with a near-zero posterior spread, so training is not drowned in sampling noise
+        vae.quant_conv.weight[LATENT_CHANNELS:] = 0.0
+        vae.quant_conv.bias[LATENT_CHANNELS:] = -12.0
+    torch.manual_seed(seed + 4)
+    taesd = AutoencoderTiny(
+        encoder_block_out_channels=(32, 32), decoder_block_out_channels=(32, 32),
+        num_encoder_blocks=(1, 1), num_decoder_blocks=(1, 1), latent_channels=LATENT_CHANNELS,
+    )
+    return vae, taesd
+
+
 def build_models(tokenizer, seed: int, prediction_type: str = PREDICTION_TYPE) -> dict[str, Any]:
     """Freshly initialised (seeded) components of the reference pipeline."""
     import torch
-    from diffusers import AutoencoderKL, AutoencoderTiny, EulerAncestralDiscreteScheduler, UNet2DConditionModel
+    from diffusers import EulerAncestralDiscreteScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     text_config = dict(
@@ -128,21 +153,7 @@ def build_models(tokenizer, seed: int, prediction_type: str = PREDICTION_TYPE) -
         addition_time_embed_dim=ADDITION_TIME_EMBED_DIM,
         projection_class_embeddings_input_dim=6 * ADDITION_TIME_EMBED_DIM + TEXT_HIDDEN, norm_num_groups=16,
     )
-    torch.manual_seed(seed + 3)
-    vae = AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=LATENT_CHANNELS, layers_per_block=1,
-        block_out_channels=(16, 32), norm_num_groups=8,
-        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-        sample_size=IMAGE_SIZE, scaling_factor=1.0,  # it shares the tiny autoencoder's latent space
-    )
-    with torch.no_grad():  # start with a near-zero posterior spread, so training is not drowned in sampling noise
-        vae.quant_conv.weight[LATENT_CHANNELS:] = 0.0
-        vae.quant_conv.bias[LATENT_CHANNELS:] = -12.0
-    torch.manual_seed(seed + 4)
-    taesd = AutoencoderTiny(
-        encoder_block_out_channels=(32, 32), decoder_block_out_channels=(32, 32),
-        num_encoder_blocks=(1, 1), num_decoder_blocks=(1, 1), latent_channels=LATENT_CHANNELS,
-    )
+    vae, taesd = build_autoencoders(seed)
     scheduler = EulerAncestralDiscreteScheduler(
         num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
         timestep_spacing="trailing", steps_offset=1, prediction_type=prediction_type,
@@ -196,7 +207,7 @@ def _loss_summary(losses: Sequence[float]) -> dict[str, float]:
     return {"first": round(float(np.mean(losses[:tenth])), 5), "final": round(float(np.mean(losses[-tenth:])), 5)}
 
 
-def _run(name: str, steps: int, lr: float, params, step_fn, progress: bool) -> dict[str, Any]:
+def run_optimizer(name: str, steps: int, lr: float, params, step_fn, progress: bool) -> dict[str, Any]:
     """The shared optimisation loop: Adam, warmup + cosine decay, gradient clipping, one loss per step."""
     import torch
 
@@ -268,7 +279,7 @@ def train_tiny_autoencoder(taesd, images: np.ndarray, *, seed: int, steps: int, 
         latents = taesd.encoder(x)
         return _reconstruction_loss(taesd.decoder(latents), x) + 0.01 * (latents.pow(2).mean() - 1.0) ** 2
 
-    summary = _run("tiny autoencoder", steps, lr, taesd.parameters(), step_fn, progress)
+    summary = run_optimizer("tiny autoencoder", steps, lr, taesd.parameters(), step_fn, progress)
     taesd.eval()
     return summary
 
@@ -302,7 +313,7 @@ def train_kl_autoencoder(vae, images: np.ndarray, latents, *, seed: int, steps: 
         return ((posterior.mean - target).pow(2).mean() + _reconstruction_loss(vae.decode(target).sample, x)
                 + kl_weight * posterior.kl().mean() / target[0].numel())
 
-    summary = _run("kl autoencoder", steps, lr, vae.parameters(), step_fn, progress)
+    summary = run_optimizer("kl autoencoder", steps, lr, vae.parameters(), step_fn, progress)
     vae.eval()
     return summary
 
@@ -350,7 +361,7 @@ def train_denoiser(models: dict[str, Any], input_ids, latents, *, seed: int, ste
         per_sample = (prediction - target).pow(2).mean(dim=(1, 2, 3))
         return (per_sample * weights[timesteps]).mean()
 
-    summary = _run("denoiser", steps, lr, params, step_fn, progress)
+    summary = run_optimizer("denoiser", steps, lr, params, step_fn, progress)
     for module in (unet, text_encoder, text_encoder_2):
         module.eval()
         module.requires_grad_(False)
