@@ -305,3 +305,23 @@ def test_attention_overflow_fix_refuses_key_quantizers_it_cannot_halve_in_one_li
     with pytest.raises(UserError, match=r"^attention_overflow_fix needs .*fq_k") as refused:
         half_range_attention_keys(model)
     assert "256 levels over [0, 3]" in str(refused.value), "what the key quantizer it cannot halve has"
+
+
+def test_the_pixart_family_names_the_parts_its_candidates_keep_in_float(pixart_export, pixart_calibration):
+    import re
+
+    family = get_family("pixart")
+    for (component, name), patterns in family.SCOPE_PATTERNS.items():
+        ops = [op.get_friendly_name() for op in read(pixart_export, component).get_ops()
+               if op.get_type_name() in ("MatMul", "Convolution")]
+        assert [op for op in ops if any(re.fullmatch(p, op) for p in patterns)], (component, name)
+    with pytest.raises(UserError, match="'mid_block_attention' is not a part of the pixart transformer: it has "
+                                        "attention_scores, embeddings, final_layer"):
+        family.ignored_scope("transformer", read(pixart_export, "transformer"), ("mid_block_attention",))
+    # ViDiT-Q's float embedders: int8 everywhere but there
+    model = read(pixart_export, "transformer")
+    kept = quantize_model(parse_component({"recipe": "int8", "ignored_scope": ["embeddings"]}, "test"), model.clone(),
+                          family, "transformer", pixart_calibration, nncf.TargetDevice.CPU)
+    names = int8_op_names(kept.model)
+    assert names and not [name for name in names if re.search(r"(pos_embed|adaln_single|caption_projection)", name)]
+    assert [name for name in names if "transformer_blocks" in name]

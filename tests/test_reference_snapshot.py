@@ -13,7 +13,7 @@ import yaml
 from conftest import REPO
 from ov_diffusion_quant.common.hub import directory_digest
 
-REFERENCES = {"trained-sdxl": "sdxl"}  # variant -> family, of the committed snapshots
+REFERENCES = {"trained-sdxl": "sdxl", "trained-pixart": "pixart"}  # variant -> family, of the committed snapshots
 PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
 
 

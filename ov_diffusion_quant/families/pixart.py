@@ -356,6 +356,32 @@ class PixArtFamily(ModelFamily):
             raise UserError(f"unknown pixart components {sorted(unknown)}: allowed are {', '.join(self.components)}")
         return PixArtPipeline(model_dir, device, compile_config(f32), self.read_compile_config(model_dir), parts)
 
+    # -- quantization --------------------------------------------------------------------------
+    ignored_scopes = {
+        **ModelFamily.ignored_scopes,
+        "embeddings": "the transformer's conditioning embedders, which ViDiT-Q keeps in float: patch, timestep and its "
+                      "t_block, caption, resolution and aspect ratio",
+        "final_layer": "the transformer's output projection (proj_out)",
+        "feed_forward_output": "T5's feed-forward output projections (wo), its known outliers (transformers keeps "
+                               "them in fp32)",
+        "mid_block_attention": "the VAE decoder's mid-block attention",
+    }
+    SCOPE_PATTERNS = {
+        ("transformer", "embeddings"): [r".*\.(pos_embed|adaln_single|caption_projection)[./].*"],
+        ("transformer", "final_layer"): [r".*\.proj_out/.*"],
+        ("text_encoder", "feed_forward_output"): [r".*\.DenseReluDense\.wo/.*"],
+        ("vae_decoder", "mid_block_attention"): [r".*\.mid_block\.attentions\..*"],
+    }
+
+    def ignored_scope_part(self, component: str, ov_model, name: str) -> dict[str, list[str]]:
+        if name in ModelFamily.ignored_scopes:
+            return super().ignored_scope_part(component, ov_model, name)
+        if (component, name) not in self.SCOPE_PATTERNS:
+            parts = [scope for part, scope in self.SCOPE_PATTERNS if part == component]
+            raise UserError(f"ignored scope {name!r} is not a part of the pixart {component}: it has "
+                            f"{', '.join([*ModelFamily.ignored_scopes, *parts])}")
+        return {"patterns": self.SCOPE_PATTERNS[component, name]}
+
 
 def export_part(part: str, source: Path, spec: ModelSpec, generation: GenerationSpec, out_dir: Path,
                 own_process: bool = False) -> None:

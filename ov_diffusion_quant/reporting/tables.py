@@ -278,19 +278,26 @@ def speed_ratio(directory: Path, chosen: str) -> str:
     return "not measured"
 
 
-def per_class_rows(gate) -> list[str]:
+def per_class_rows(gate, family_records: str | None = None) -> list[str]:
+    """One row per host class: the notebook's recipe and the search's choice on the held-out captions. The SDXL
+    reference's records are reports/recipe_search/<class>/, another family's <class>/<family_records>/."""
     lines = ["| host class (precision) | default on held-out: adherence FP → opt. (drop), SSIM min, PSNR min: gate | "
-             "chosen | chosen on held-out | INT8 share of MACs, default → chosen | full-size UNet step, chosen vs "
+             "chosen | chosen on held-out | INT8 share of MACs, default → chosen | full-size denoiser step, chosen vs "
              "default |", "|---|---|---|---|---|---|"]
-    for directory in sorted(p for p in SEARCH.iterdir() if p.is_dir()):
+    classes = sorted(p for p in SEARCH.iterdir() if p.is_dir())
+    for directory in [c / family_records for c in classes] if family_records else classes:
+        if not (directory / "recipe.json").exists():
+            continue
         current = directory / "saturation_rule" if (directory / "saturation_rule").is_dir() else directory
         default = _candidates(_json(directory / "recipe.json"))["notebook"]
         search = _json(current / "recipe.json")
         chosen = _candidates(search).get(search.get("chosen"))
         if not chosen:
-            lines.append(f"| {directory.name} | ... | none (closest: {search.get('closest')}) | - | - | - |")
+            lines.append(f"| {_link(current / 'recipe.json', current.relative_to(SEARCH).parts[0])} | ... | none "
+                         f"(closest: {search.get('closest')}) | - | - | - |")
             continue
-        lines.append(f"| {_link(current / 'recipe.json', directory.name)} ({search['host']['precision']}) | "
+        lines.append(f"| {_link(current / 'recipe.json', current.relative_to(SEARCH).parts[0])} "
+                     f"({search['host']['precision']}) | "
                      f"{held_out(directory / 'evaluate_default.json', gate)} | {chosen['candidate']} | "
                      f"{held_out(current / 'evaluate_chosen.json', gate)} | "
                      f"{default['int8_macs_share']:.4f} → {chosen['int8_macs_share']:.4f} | "
@@ -400,13 +407,16 @@ def regression_rows() -> list[str]:
 def recipe_search_md() -> str:
     from ov_diffusion_quant.config.params import load
 
-    gate = load().variant("trained-sdxl-snapshot").gate
+    params = load()
+    gate = params.variant("trained-sdxl-snapshot").gate
     return "\n".join([
-        "# The recipe search on the trained reference model, per host class", "", GENERATED,
-        "Held-out verdicts apply params.yaml's gate of trained-sdxl-snapshot. Records: "
+        "# The recipe search on the trained reference models, per host class", "", GENERATED,
+        "Held-out verdicts apply params.yaml's gate of the reference's snapshot variant. Records: "
         f"{_link(SEARCH, 'recipe_search/')}"
         " (a class run under `ovdq emulate` is `*-emulated`; without VNNI the choice is `saturation_rule/`'s).", "",
-        "## Per host class", "", *per_class_rows(gate), "",
+        "## Per host class: the SDXL reference (trained-sdxl-snapshot)", "", *per_class_rows(gate), "",
+        "## Per host class: the PixArt reference (trained-pixart-snapshot, records in `<class>/pixart/`)", "",
+        *per_class_rows(params.variant("trained-pixart-snapshot").gate, "pixart"), "",
         "## Every candidate on the validation captions", "", *candidate_rows(), "",
         "## Held-out runs of other recipes", "", *held_out_rows(gate), "",
         "## The full-size UNet step per candidate (`scripts/recipe_speed.py`, sdxl-turbo-arch at 512²)", "",
