@@ -62,6 +62,7 @@ SDXL, PIXART = "variants.tiny-sdxl-turbo", "variants.tiny-pixart-lcm"
     ("search.candidates.notebook", {"sdxl": {"vae": "int8"}}, "unknown component 'vae'"),
     ("search.candidates.notebook", {"paint": {"unet": "int8"}}, "search.candidates.notebook.paint"),
     ("search.candidates", {"bad/name": {"sdxl": {"unet": "int8"}}}, "it names a DVC stage"),
+    ("search.candidates", {"smooth-0.3": {"pixart": {"transformer": "int8"}}}, "use letters, digits, .* a params key"),
     ("search.variants", ["trained-sdxl-snapshot"], "which is not enabled"),
     (f"{SDXL}.quantize.search", {"candidates": ["notebook"], "prompts": "/tmp/v.jsonl",
                                  "num_prompts": 4}, "search.prompts = '/tmp/v.jsonl': must be under data/prompts/"),

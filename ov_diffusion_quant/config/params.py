@@ -265,7 +265,7 @@ def _candidate_registry(raw: Any) -> dict:
     for name, body in raw.items():
         where = f"search.candidates.{name}"
         if not isinstance(name, str) or not VARIANT_NAME.match(name):
-            raise _bad(where, name, "use letters, digits, '.', '_' and '-' only (it names a DVC stage)")
+            raise _bad(where, name, "use letters, digits, '_' and '-' only (it names a DVC stage and a params key)")
         if not isinstance(body, dict) or not body:
             raise _bad(where, body, "must map families to the components the candidate sets, e.g. {sdxl: {unet: int8}}")
         for family in body:

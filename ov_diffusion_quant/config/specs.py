@@ -12,7 +12,7 @@ from typing import Any
 from ov_diffusion_quant.common.errors import UserError
 from ov_diffusion_quant.config.recipes import ComponentRecipe
 
-VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")  # no ".": DVC reads it as a params key separator
 PSNR_CAP_DB = 100.0  # identical images have infinite PSNR; JSON, plots and the gate need a number
 SEARCH_OBJECTIVES = ("fastest_passing",)
 PROMPT_SOURCES = ("local", "hub")
@@ -250,5 +250,5 @@ class Params:
 def check_variant_name(name: str) -> None:
     if not VARIANT_NAME.match(name):
         raise UserError(
-            f"invalid variant name {name!r}: use letters, digits, '.', '_' and '-' only (no path characters)"
+            f"invalid variant name {name!r}: use letters, digits, '_' and '-' only (no path characters; DVC reads '.' as a params key separator)"
         )
