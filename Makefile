@@ -74,18 +74,18 @@ bench-arch: setup
 reference: setup
 	ovdq experiment trained-sdxl --name reference --rounds 1 --require-gb 4 -S 'search.variants=[trained-sdxl]'
 
-# The recipe search on the committed reference model (trained-sdxl-snapshot): NNCF's statistics once, every candidate
-# of its quantize.search on the validation captions (one DVC stage each), the fastest passing one quantized, evaluated
+REFERENCE ?= trained-sdxl
+# The recipe search on a committed reference model (<REFERENCE>-snapshot): NNCF's statistics once, every candidate of
+# its quantize.search on the validation captions (one DVC stage each), the fastest passing one quantized, evaluated
 # on the held-out captions and gated; prints the search's table. Per host class: DVC's run-cache keeps it.
 search: setup
-	ovdq experiment trained-sdxl-snapshot --name search --rounds 1 --require-gb 4 \
-		-S 'search.variants=[trained-sdxl-snapshot]'
-	ovdq recipes trained-sdxl-snapshot CPU
+	ovdq experiment $(REFERENCE)-snapshot --name search --rounds 1 --require-gb 4 \
+		-S 'search.variants=[$(REFERENCE)-snapshot]'
+	ovdq recipes $(REFERENCE)-snapshot CPU
 
 # A committed reference model (data/reference-models/<REFERENCE>, variant <REFERENCE>-snapshot, which CI gates):
 # trains <REFERENCE>'s params once (trained-sdxl, or REFERENCE=trained-pixart) and writes it with its
 # provenance.json; commit both. tests/test_reference_snapshot.py says when the params or the scenes changed under it.
-REFERENCE ?= trained-sdxl
 reference-snapshot: setup
 	dvc repro scenes
 	python scripts/snapshot_reference.py --variant $(REFERENCE)

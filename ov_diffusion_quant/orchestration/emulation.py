@@ -54,7 +54,7 @@ CPU_DEFAULTS = {name: {"INFERENCE_PRECISION_HINT": "f32"} for name in WITHOUT_BF
 CPU_DEFAULTS["avx2"]["DYNAMIC_QUANTIZATION_GROUP_SIZE"] = 0
 # What OpenVINO 2026.4.1 cannot run under a class's cap on a bigger CPU (a JIT reorder of a u8 constant to i32,
 # compiled past the cap, crashes): said before the command starts, since the crash itself is a segfault
-CANNOT_RUN = {"avx2": "the PixArt transformer (OpenVINO's CPU plugin segfaults compiling it under the AVX2 cap "
+CANNOT_RUN = {"avx2": "the PixArt transformer (OpenVINO's CPU plugin segfaults running it under the AVX2 cap "
                       "on an AVX-512 CPU): emulate avx2 for SDXL variants only"}
 
 
