@@ -300,7 +300,7 @@ def per_class_rows(gate, family_records: str | None = None) -> list[str]:
                      f"({search['host']['precision']}) | "
                      f"{held_out(directory / 'evaluate_default.json', gate)} | {chosen['candidate']} | "
                      f"{held_out(current / 'evaluate_chosen.json', gate)} | "
-                     f"{default['int8_macs_share']:.4f} → {chosen['int8_macs_share']:.4f} | "
+                     f"{_fmt(default.get('int8_macs_share'), '.4f')} → {chosen['int8_macs_share']:.4f} | "
                      f"{speed_ratio(current, chosen['candidate'])} |")
     return lines
 
