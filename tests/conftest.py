@@ -39,6 +39,7 @@ if "OVDQ_STATE_DIR" not in os.environ:  # pytest-xdist's workers inherit the con
 # 9.2: xdist 3.8 renames `item._nodeid`, which pytest 9.2 no longer reads).
 SHARED_FIXTURE_UNITS = {
     "test_reference_e2e.py": "reference model",  # one module fixture: the committed model through the gate
+    "test_reference_pixart_e2e.py": "PixArt reference model",  # the same for the PixArt snapshot, in the other worker
     "test_pipeline_e2e.py": "reproduced",  # the `reproduced` tiny default
     "test_demo.py": "reproduced",
     "test_bench_arch.py": "reproduced",
@@ -54,7 +55,7 @@ SHARED_FIXTURE_UNITS = {
 }
 # When no end-to-end unit is selected (`make test-quick`), the tiny exports unit would run in one worker while the
 # other runs out of work: it is split in two (the exports themselves are shared, see `_export_once_per_run`).
-END_TO_END_UNITS = {"reference model", "reproduced", "filled HF cache"}
+END_TO_END_UNITS = {"reference model", "PixArt reference model", "reproduced", "filled HF cache"}
 TINY_EXPORTS_SPLIT = {"test_calibrate_quantize.py": "tiny exports: quantization",
                       "test_nncf_patches.py": "tiny exports: quantization",
                       "test_recipes.py": "tiny exports: quantization"}
@@ -104,13 +105,15 @@ def _unit(nodeid: str) -> str:
 
 @pytest.hookimpl(trylast=True)  # after `-m` has deselected
 def pytest_collection_modifyitems(config, items):
-    """Order: the reference model, the reproduced default, one quick file, the HF-cache unit, the other quick files.
+    """Order: the reference model, the reproduced default, the PixArt reference model, one quick file, the HF-cache
+    unit, the other quick files.
     Without end-to-end units (`make test-quick`): the quantization half of the tiny exports, NEEDS_NO_EXPORT_FIRST,
     the other half, the other quick files.
 
     The workers take units in this order. xdist hands a worker its next unit while it has at most 2 tests pending,
-    so the unit after the first two waits behind the reference model (2 tests): a quick file goes there, and the
-    remaining quick files fill whichever worker is free at the end."""
+    so the first worker takes the next unit only when the reference model's long first test is done: the PixArt
+    reference goes to the second worker after the reproduced default, and the quick files fill whichever worker is
+    free."""
     unit_of = {item.nodeid: _unit(item.nodeid) for item in items}
     for item in items:
         if "reproduced" in item.fixturenames and unit_of[item.nodeid] != "reproduced":
@@ -121,8 +124,8 @@ def pytest_collection_modifyitems(config, items):
         items.sort(key=lambda item: rank.get(item.path.name, 4))
         return
     first_quick = next((unit for unit in unit_of.values() if unit not in SHARED_FIXTURE_UNITS.values()), None)
-    rank = {"reference model": 0, "reproduced": 1, first_quick: 2, "filled HF cache": 3}
-    items.sort(key=lambda item: rank.get(unit_of[item.nodeid], 4))
+    rank = {"reference model": 0, "reproduced": 1, "PixArt reference model": 2, first_quick: 3, "filled HF cache": 4}
+    items.sort(key=lambda item: rank.get(unit_of[item.nodeid], 5))
 
 
 @pytest.hookimpl(optionalhook=True)  # `pytest -p no:xdist` has no such hook

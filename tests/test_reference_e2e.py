@@ -9,9 +9,8 @@ pushes DVC's run-cache to a shared remote (an OpenSSH server on loopback where o
 chooses and reproduces the chosen model's gate without running any candidate, statistics or export again. The
 candidate list is reduced here (CI_CANDIDATES: the notebook's recipe, the fastest one that passes with VNNI, the
 fastest whose INT8 sums cannot saturate without VNNI, and weight-only INT8); `make search` runs the variant's full
-list (docs/reference-model.md). The PixArt reference's snapshot (trained-pixart-snapshot) searches its own reduced list
-in the third clone, beside the SDXL one, and the same gate covers both. The training is tested in
-tests/test_reference_training.py and, through DVC, by the last test here.
+list (docs/reference-model.md). The PixArt reference's snapshot runs in tests/test_reference_pixart_e2e.py, in the other
+pytest worker. The training is tested in tests/test_reference_training.py and, through DVC, by the last test here.
 """
 
 from __future__ import annotations
@@ -21,10 +20,11 @@ import json
 import re
 
 import pytest
-import yaml
-
 import ssh_server
+import yaml
 from conftest import make_repo_copy, run_in
+from reference_runs import default_drop, gate, only_these_candidates, stages_run
+
 from ov_diffusion_quant.runtime import host_facts
 
 pytestmark = pytest.mark.e2e
@@ -32,22 +32,6 @@ VARIANT = "trained-sdxl-snapshot"
 CI_CANDIDATES = ("notebook", "float-embeddings-full-bias-correction", "saturation-free-int8-attention", "weights-only")
 SATURATING = ("notebook", "float-embeddings-full-bias-correction")  # skipped on CPUs without VNNI
 RUNNERS = (CI_CANDIDATES[:2], CI_CANDIDATES[2:])  # what each of the two runners reproduces
-PIXART = "trained-pixart-snapshot"
-PIXART_CANDIDATES = ("notebook", "float-embeddings", "int8-attention-7-bit", "weights-only")
-# full INT8 calibrated on 4 samples (its held-out run: reports/recipe_regressions.json)
-WORSE_PIXART = {"calibrate.subset_size": 4, "quantize.components.transformer": "int8"}
-
-
-def gate(repo):
-    """The gate stage's command. `dvc repro gate` would run the benchmark first (the gate depends on all of
-    metrics/), which says nothing about quality; the gate stage itself runs in tests/test_pipeline_e2e.py."""
-    result = run_in(repo, "python", "-m", "stages.gate", "--markdown", "reports/gate.md", check=False)
-    return result.stdout + result.stderr, result.returncode
-
-
-def stages_run(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", output))
-
 
 @contextlib.contextmanager
 def shared_remote(root):
@@ -67,12 +51,12 @@ def trained_repo(tmp_path_factory):
     root = tmp_path_factory.mktemp("reference")
     base = make_repo_copy(root)
     params = yaml.safe_load((base / "params.yaml").read_text())
-    params["enabled"] = [VARIANT, PIXART]
-    params["search"]["variants"] = [VARIANT, PIXART]
+    params["enabled"] = [VARIANT]
+    params["search"]["variants"] = [VARIANT]
     params["variants"][VARIANT]["quantize"]["search"]["candidates"] = list(CI_CANDIDATES)
-    params["variants"][PIXART]["quantize"]["search"]["candidates"] = list(PIXART_CANDIDATES)
+    only_these_candidates(params, CI_CANDIDATES)
     (base / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run_in(base, "git", "commit", "-qam", "reference snapshots only, fewer search candidates")
+    run_in(base, "git", "commit", "-qam", "the SDXL snapshot only, fewer search candidates")
     ran = {}
     with shared_remote(root) as (remote_commands, env):
         clones = {}
@@ -90,15 +74,10 @@ def trained_repo(tmp_path_factory):
             run_in(clones[name], "dvc", "push", "--run-cache", env=env)
         selector = clones["selector"]
         run_in(selector, "dvc", "pull", "--run-cache", "--allow-missing", env=env)
-        output = run_in(selector, "dvc", "repro", "--pull", f"evaluate@{VARIANT}-CPU", f"evaluate@{PIXART}-CPU",
-                        env=env)
+        output = run_in(selector, "dvc", "repro", "--pull", f"evaluate@{VARIANT}-CPU", env=env)
         ran["selector"] = stages_run(output.stdout + output.stderr)
     gate_output, returncode = gate(selector)
     return selector, ran, gate_output, returncode
-
-
-def default_drop(repo, variant=VARIANT) -> float:
-    return json.loads((repo / "metrics" / variant / "CPU" / "evaluate.json").read_text())["adherence"]["drop"]
 
 
 def test_two_runners_share_a_search_through_the_run_cache_and_a_third_clone_only_chooses(trained_repo):
@@ -173,56 +152,16 @@ def test_a_deliberately_worse_recipe_fails_the_reference_gate_far_below_the_sear
     """Four calibration samples and no search: the tiny random model's gate passes this recipe
     (docs/reference-model.md)."""
     repo = trained_repo[0]
-    default = default_drop(repo)
+    default = default_drop(repo, VARIANT)
     result = run_in(repo, "dvc", "exp", "run", f"evaluate@{VARIANT}-CPU", "-n", "few-samples",
                     "-S", f"variants.{VARIANT}.calibrate.subset_size=4", "-S", "search.variants=[]")
     assert f"Running stage 'calibrate@{VARIANT}'" in result.stdout
     output, returncode = gate(repo)
     assert returncode == 1
     assert "quality gate FAILED" in output
-    few = default_drop(repo)
+    few = default_drop(repo, VARIANT)
     assert few > 0.02 and few > default + 0.1, (few, default)
     assert re.search(r"prompt adherence, optimized - FP .*\*\*FAIL\*\*", (repo / "reports" / "gate.md").read_text())
-
-
-def test_the_pixart_reference_searches_its_own_candidates_and_its_choice_passes_the_held_out_gate(trained_repo):
-    """PixArt's candidates name its parts (ViDiT-Q's float embedders, 7-bit attention keys); the choice is held to the
-    held-out captions like SDXL's."""
-    repo, _, output, returncode = trained_repo
-    search = json.loads((repo / "metrics" / PIXART / "CPU" / "recipe.json").read_text())
-    assert search["searched"] and [row["candidate"] for row in search["candidates"]] == list(PIXART_CANDIDATES)
-    rows = {row["candidate"]: row for row in search["candidates"]}
-    # the notebook's hybrid compresses the weights first, so it makes its own passes; full INT8 shares them
-    assert rows["notebook"]["statistics"]["transformer"].startswith("own passes")
-    assert rows["float-embeddings"]["statistics"] == {"transformer": "shared"}
-    assert rows["weights-only"]["statistics"] == {}
-    passing = [row for row in search["candidates"] if row["passed"]]
-    assert passing, search["candidates"]
-    assert search["chosen"] == max(passing, key=lambda row: row["int8_macs_share"])["candidate"]
-    host_class = json.loads((repo / "data" / "host" / "runtime.json").read_text())["isa_class"]
-    skipped = [row for row in search["candidates"] if row.get("skipped")]
-    assert all("saturate on" in row["failed_checks"][0] for row in skipped)
-    assert bool(skipped) == host_facts.int8_sums_saturate(host_class), search["candidates"]
-    applied = json.loads((repo / "models" / PIXART / "optimized-CPU" / "quantization.json").read_text())
-    assert applied["candidate"] == search["chosen"]
-    adherence = json.loads((repo / "metrics" / PIXART / "CPU" / "evaluate.json").read_text())["adherence"]
-    assert adherence["fp"]["n"] == 100 and adherence["fp"]["attributes"] > 0.6, adherence["fp"]  # it draws
-    assert adherence["drop"] <= 0.02, adherence
-    gate_md = (repo / "reports" / "gate.md").read_text()
-    assert re.search(rf"{PIXART}.*prompt adherence, optimized - FP .*\| pass", gate_md), gate_md
-    assert returncode == 0 and "quality gate passed" in output, output[-3000:]
-
-
-def test_a_deliberately_worse_pixart_recipe_fails_the_reference_gate(trained_repo):
-    """WORSE_PIXART without the search, on few calibration samples: the PixArt reference's gate must catch it."""
-    repo = trained_repo[0]
-    default = default_drop(repo, PIXART)
-    run_in(repo, "dvc", "exp", "run", f"evaluate@{PIXART}-CPU", "-n", "pixart-worse", "-S", "search.variants=[]",
-           *(arg for key, value in WORSE_PIXART.items() for arg in ("-S", f"variants.{PIXART}.{key}={value}")))
-    output, returncode = gate(repo)
-    assert returncode == 1 and "quality gate FAILED" in output
-    worse = default_drop(repo, PIXART)
-    assert worse > 0.02 and worse > default + 0.1, (worse, default)
 
 
 def test_the_source_stage_trains_the_reference_model_through_dvc(trained_repo):

@@ -1,0 +1,37 @@
+"""What the reference models' end-to-end tests share (tests/test_reference_e2e.py, tests/test_reference_pixart_e2e.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from conftest import run_in
+
+
+def gate(repo):
+    """The gate stage's command: (its output, return code). `dvc repro gate` would run the benchmark first (the gate
+    depends on all of metrics/), which says nothing about quality; the gate stage itself runs in
+    tests/test_pipeline_e2e.py."""
+    result = run_in(repo, "python", "-m", "stages.gate", "--markdown", "reports/gate.md", check=False)
+    return result.stdout + result.stderr, result.returncode
+
+
+def stages_run(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def default_drop(repo, variant: str) -> float:
+    return json.loads((repo / "metrics" / variant / "CPU" / "evaluate.json").read_text())["adherence"]["drop"]
+
+
+def only_these_candidates(params: dict, keep) -> None:
+    """Keep in the registry only the candidates a test's variants list and one they do not: every registry entry is a
+    stage per searching variant (one that is not listed writes a row saying so, about 2 s of DVC and Python each).
+    Every variant's list keeps the names that remain."""
+    registry = params["search"]["candidates"]
+    not_listed = next(name for name in registry if name not in keep)
+    params["search"]["candidates"] = {name: registry[name] for name in registry if name in keep or name == not_listed}
+    for variant in params["variants"].values():
+        if variant["quantize"].get("search"):
+            listed = variant["quantize"]["search"]["candidates"]
+            variant["quantize"]["search"]["candidates"] = [name for name in listed if name in params["search"]["candidates"]]

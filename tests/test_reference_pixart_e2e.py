@@ -1,0 +1,80 @@
+"""The PixArt reference's committed snapshot (data/reference-models/trained-pixart, variant trained-pixart-snapshot)
+through the whole DAG in a fresh clone: export, calibrate, its recipe search on a reduced candidate list, quantize,
+evaluate with the scenes judge and the gate. Its choice must pass the gate on the held-out captions, and a
+deliberately worse PixArt recipe must fail it. The search spread over runners is tested on the SDXL snapshot
+(tests/test_reference_e2e.py); this file runs in the other pytest worker beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import yaml
+from conftest import make_repo_copy, run_in
+from reference_runs import default_drop, gate, only_these_candidates
+
+from ov_diffusion_quant.runtime import host_facts
+
+pytestmark = pytest.mark.e2e
+PIXART = "trained-pixart-snapshot"
+PIXART_CANDIDATES = ("notebook", "float-embeddings", "int8-attention-7-bit", "weights-only")
+# full INT8 calibrated on 4 samples (its held-out run: reports/recipe_regressions.json)
+WORSE_PIXART = {"calibrate.subset_size": 4, "quantize.components.transformer": "int8"}
+
+
+@pytest.fixture(scope="module")
+def pixart_repo(tmp_path_factory):
+    """A fresh clone after `dvc repro` of the PixArt snapshot's search, quantize and evaluate, then the gate's
+    command: (the clone, the gate's output and return code)."""
+    repo = make_repo_copy(tmp_path_factory.mktemp("pixart-reference"))
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["enabled"] = [PIXART]
+    params["search"]["variants"] = [PIXART]
+    params["variants"][PIXART]["quantize"]["search"]["candidates"] = list(PIXART_CANDIDATES)
+    only_these_candidates(params, PIXART_CANDIDATES)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run_in(repo, "git", "commit", "-qam", "the PixArt snapshot only, fewer search candidates")
+    run_in(repo, "dvc", "repro", f"evaluate@{PIXART}-CPU")
+    return (repo, *gate(repo))
+
+
+def test_the_pixart_reference_searches_its_own_candidates_and_its_choice_passes_the_held_out_gate(pixart_repo):
+    """PixArt's candidates name its parts (ViDiT-Q's float embedders, 7-bit attention keys); the choice is held to the
+    held-out captions like SDXL's."""
+    repo, output, returncode = pixart_repo
+    search = json.loads((repo / "metrics" / PIXART / "CPU" / "recipe.json").read_text())
+    assert search["searched"] and [row["candidate"] for row in search["candidates"]] == list(PIXART_CANDIDATES)
+    rows = {row["candidate"]: row for row in search["candidates"]}
+    # the notebook's hybrid compresses the weights first, so it makes its own passes; full INT8 shares them
+    assert rows["notebook"]["statistics"]["transformer"].startswith("own passes")
+    assert rows["float-embeddings"]["statistics"] == {"transformer": "shared"}
+    assert rows["weights-only"]["statistics"] == {}
+    passing = [row for row in search["candidates"] if row["passed"]]
+    assert passing, search["candidates"]
+    assert search["chosen"] == max(passing, key=lambda row: row["int8_macs_share"])["candidate"]
+    host_class = json.loads((repo / "data" / "host" / "runtime.json").read_text())["isa_class"]
+    skipped = [row for row in search["candidates"] if row.get("skipped")]
+    assert all("saturate on" in row["failed_checks"][0] for row in skipped)
+    assert bool(skipped) == host_facts.int8_sums_saturate(host_class), search["candidates"]
+    applied = json.loads((repo / "models" / PIXART / "optimized-CPU" / "quantization.json").read_text())
+    assert applied["candidate"] == search["chosen"]
+    adherence = json.loads((repo / "metrics" / PIXART / "CPU" / "evaluate.json").read_text())["adherence"]
+    assert adherence["fp"]["n"] == 100 and adherence["fp"]["attributes"] > 0.6, adherence["fp"]  # it draws
+    assert adherence["drop"] <= 0.02, adherence
+    gate_md = (repo / "reports" / "gate.md").read_text()
+    assert re.search(rf"{PIXART}.*prompt adherence, optimized - FP .*\| pass", gate_md), gate_md
+    assert returncode == 0 and "quality gate passed" in output, output[-3000:]
+
+
+def test_a_deliberately_worse_pixart_recipe_fails_the_reference_gate(pixart_repo):
+    """WORSE_PIXART without the search, on few calibration samples: the PixArt reference's gate must catch it."""
+    repo = pixart_repo[0]
+    default = default_drop(repo, PIXART)
+    run_in(repo, "dvc", "exp", "run", f"evaluate@{PIXART}-CPU", "-n", "pixart-worse", "-S", "search.variants=[]",
+           *(arg for key, value in WORSE_PIXART.items() for arg in ("-S", f"variants.{PIXART}.{key}={value}")))
+    output, returncode = gate(repo)
+    assert returncode == 1 and "quality gate FAILED" in output
+    worse = default_drop(repo, PIXART)
+    assert worse > 0.02 and worse > default + 0.1, (worse, default)
