@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import shutil
 import tomllib
+from types import SimpleNamespace
 
 import pytest
 from PIL import Image
@@ -76,3 +77,19 @@ def test_every_stage_entry_point_starts_from_the_shared_parser(stage):
     """The shared parser gives every entry point `-v` (a plain argparse parser refused it: source, host, scenes)."""
     text = (REPO / "stages" / f"{stage}.py").read_text()
     assert "argument_parser(__doc__)" in text and "argparse.ArgumentParser(" not in text
+
+
+def test_the_demo_shows_a_small_image_enlarged_and_measures_it_as_generated():
+    from ov_diffusion_quant.evaluation.similarity import psnr_ssim
+
+    fp = Image.new("RGB", (64, 64), "green")
+    optimized = fp.copy()
+    optimized.putpixel((10, 10), (255, 0, 0))
+    judged_not = SimpleNamespace(evaluate=SimpleNamespace(judge=None))
+    shown_fp, shown_optimized, _, _, status = demo.Demo._compare(
+        None, lambda is_optimized: (optimized if is_optimized else fp, 1.0), judged_not, "a caption")
+    assert shown_fp.size == shown_optimized.size == (384, 384)
+    assert shown_optimized.resize((64, 64), Image.Resampling.NEAREST).tobytes() == optimized.tobytes()
+    psnr, ssim = psnr_ssim(fp, optimized)
+    assert f"PSNR {psnr:.2f} dB, SSIM {ssim:.4f}" in status and "shown 6x (64x64 px generated)" in status
+    assert demo.display_scale((512, 512)) == 1

@@ -50,9 +50,10 @@ def client(reproduced):
 def test_text_to_image_gives_both_images_latencies_and_similarity(client):
     fp, optimized, fp_time, opt_time, status = client.predict(
         "tiny-sdxl-turbo", "CPU", "cute cat", 42, 1, 128, 128, api_name="/text_to_image")
-    assert Image.open(fp).size == (128, 128) and Image.open(optimized).size == (128, 128)
+    # generated at 128 px, shown 3x (nearest neighbour) so that small shapes can be seen
+    assert Image.open(fp).size == (384, 384) and Image.open(optimized).size == (384, 384)
     assert fp_time.startswith("FP: ") and opt_time.startswith("optimized: ")
-    assert "PSNR" in status and "SSIM" in status
+    assert "PSNR" in status and "SSIM" in status and "shown 3x (128x128 px generated)" in status
 
 
 def test_two_sessions_at_once_on_the_same_model_both_get_their_images(client):
@@ -62,7 +63,7 @@ def test_two_sessions_at_once_on_the_same_model_both_get_their_images(client):
             for session in (client, other)]
     results = [job.result(timeout=600) for job in jobs]
     for fp, optimized, _, _, status in results:
-        assert Image.open(fp).size == (128, 128) and "PSNR" in status
+        assert Image.open(fp).size == (384, 384) and "PSNR" in status
     first, second = (Image.open(result[1]).tobytes() for result in results)
     assert first == second, "the same seed on the same model"
 
@@ -70,14 +71,14 @@ def test_two_sessions_at_once_on_the_same_model_both_get_their_images(client):
 def test_pixart_text_to_image(client):
     fp, optimized, _, _, status = client.predict("tiny-pixart-lcm", "CPU", "a small cactus", 3, 4, 128, 128,
                                                  api_name="/text_to_image")
-    assert Image.open(fp).size == (128, 128) and "SSIM" in status
+    assert Image.open(fp).size == (384, 384) and "SSIM" in status
 
 
 def test_image_to_image_and_its_bad_input(client):
     fp, *_ = client.predict("tiny-sdxl-turbo", "CPU", "cute cat", 42, 1, 128, 128, api_name="/text_to_image")
     edited, edited_opt, _, _, status = client.predict(
         "tiny-sdxl-turbo", "CPU", "a cute cat with bow tie", handle_file(fp), 511, 2, 0.5, api_name="/image_to_image")
-    assert Image.open(edited).size == (128, 128) and "PSNR" in status
+    assert Image.open(edited).size == (384, 384) and "PSNR" in status
     none, none_opt, _, _, message = client.predict(
         "tiny-sdxl-turbo", "CPU", "a cute cat with bow tie", handle_file(fp), 511, 1, 0.5, api_name="/image_to_image")
     assert none is None and none_opt is None

@@ -16,6 +16,8 @@ import argparse
 import threading
 import time
 
+from PIL import Image
+
 from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.common.errors import UserError, argument_parser, main_with_clear_errors
 from ov_diffusion_quant.evaluation.prompts import validation_prompts
@@ -25,6 +27,9 @@ from ov_diffusion_quant.families import family_for
 from ov_diffusion_quant.orchestration.inference import generation_with, load_variant
 
 SIZE_BOUNDS = (64, 1024)
+# The reference models draw 64-px scenes: the demo shows an image enlarged by a whole factor (nearest neighbour, so
+# no pixel is invented) until it is about this wide; similarity, latency and the judge use the image as generated.
+DISPLAY_SIDE = 384
 SCENE_EXAMPLES = 8  # held-out captions offered for a judged variant
 EXAMPLES = [
     ["cute cat", 999],
@@ -87,8 +92,11 @@ class Demo:
         if spec.evaluate.judge is not None:
             fp_label += "; judge: " + verdict(fp_image, prompt)
             opt_label += "; judge: " + verdict(opt_image, prompt)
-        return (fp_image, opt_image, fp_label, opt_label,
-                f"PSNR {psnr:.2f} dB, SSIM {ssim:.4f} (optimized vs FP, same seed); speedup {fp_seconds / opt_seconds:.2f}x")
+        scale = display_scale(fp_image.size)
+        shown = f"; shown {scale}x ({fp_image.width}x{fp_image.height} px generated)" if scale > 1 else ""
+        return (enlarged(fp_image, scale), enlarged(opt_image, scale), fp_label, opt_label,
+                f"PSNR {psnr:.2f} dB, SSIM {ssim:.4f} (optimized vs FP, same seed); speedup "
+                f"{fp_seconds / opt_seconds:.2f}x{shown}")
 
     def text_to_image(self, variant, device, prompt, seed, steps, height, width):
         try:
@@ -122,6 +130,14 @@ class Demo:
                           strength=float(strength))
 
         return self._compare(run, spec, prompt)
+
+
+def display_scale(size: tuple[int, int]) -> int:
+    return max(1, DISPLAY_SIDE // max(size))
+
+
+def enlarged(image, scale: int):
+    return image if scale == 1 else image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
 
 
 def max_steps(spec, family) -> int:
