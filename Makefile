@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM ?= false
 # torch's OpenMP threads wait passively: spinning ones starve a second process on a 2-core host (tests/conftest.py)
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup repro test test-quick test-all bench-arch reference reference-snapshot search
+.PHONY: setup repro test test-quick test-all bench-arch real reference reference-snapshot search
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -68,6 +68,15 @@ bench-arch: setup
 	ovdq experiment pixart-lcm-arch --name bench-arch-pixart --rounds 1 --require-gb 20 --op-profile \
 		-S benchmark.runs=2 -S calibrate.compare_notebook_prompts=0
 	ovdq tables
+
+# The real models, where the hub or a filled HF cache has them (offline, export says what to download in one line):
+# calibration prompts from the hub, then each variant's recipe search (its quantize.search, candidates fit for full
+# size: one statistics pass set, every candidate from it), the chosen recipe, evaluate with CLIP and the gate.
+real: setup
+	ovdq experiment sdxl-turbo --name real-sdxl --rounds 1 --require-gb 20 \
+		-S 'search.variants=[sdxl-turbo]' -S calibrate.prompts.source=hub
+	ovdq experiment pixart-lcm --name real-pixart --rounds 1 --require-gb 20 \
+		-S 'search.variants=[pixart-lcm]' -S calibrate.prompts.source=hub
 
 # The trained reference model (trained-sdxl, docs/reference-model.md): trains it on the procedural scenes (once:
 # DVC's run-cache keeps it), then every stage and the gate on its prompt adherence.

@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
 
     # 2. Quantize, render, check (heavy imports only here)
     from ov_diffusion_quant.evaluation.compare import load_references
+    from ov_diffusion_quant.evaluation.similarity import clip_for_gate
     from ov_diffusion_quant.families import family_for
     from ov_diffusion_quant.orchestration.search import run_candidate
     from ov_diffusion_quant.runtime.devices import check_device
@@ -52,9 +53,11 @@ def main(argv: list[str] | None = None) -> None:
     device = check_device(args.device)
     family = family_for(variant)
     family.check_exported(paths.fp_model(variant.name))
+    clip = clip_for_gate(variant.gate.clip_sim_min, params.evaluate.clip_model, params.evaluate.clip_revision,
+                         f"variants.{variant.name}.gate.clip_sim_min")
     started = time.perf_counter()
     references = load_references(paths.fp_images(variant.name, device))
-    row, recipes = run_candidate(variant, device, family, candidate, references, params.evaluate.seeds)
+    row, recipes = run_candidate(variant, device, family, candidate, references, params.evaluate.seeds, clip)
     write_json(out, {**row, "listed": True, "recorded": {c: r.to_json() for c, r in recipes.items()},
                      "seconds": round(time.perf_counter() - started, 1), "peak_rss_mb": peak_rss_mb(),
                      "host": host_facts.provenance()})

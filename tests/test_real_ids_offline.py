@@ -18,8 +18,10 @@ import pytest
 import yaml
 
 from conftest import build_tiny_clip, make_repo_copy, run_in
+from reference_runs import only_these_candidates
 
 pytestmark = pytest.mark.e2e
+SEARCHED = ("full-int8", "weights-only")  # of pixart-lcm's full-size candidates
 
 
 def commit_of(repo_id: str) -> str:
@@ -88,6 +90,11 @@ def test_the_real_variants_run_end_to_end_from_the_cache(offline, tmp_path):
     params["variants"]["pixart-lcm"]["calibrate"]["subset_size"] = 4
     params["evaluate"]["num_prompts"] = 1
     params["calibrate"]["compare_notebook_prompts"] = 0  # the tiny default's e2e test times it
+    # PixArt searches as `make real` runs it (two of its full-size candidates, one validation caption), its gate's
+    # CLIP minimum checked on every candidate
+    params["search"]["variants"] = ["pixart-lcm"]
+    params["variants"]["pixart-lcm"]["quantize"]["search"].update(candidates=list(SEARCHED), num_prompts=1)
+    only_these_candidates(params, SEARCHED)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
     # What the hub decides runs for both families: the export (sources and revisions, the fp16 weight files, the
@@ -97,8 +104,14 @@ def test_the_real_variants_run_end_to_end_from_the_cache(offline, tmp_path):
     output = run_in(repo, "dvc", "repro", "calibrate@sdxl-turbo", "evaluate@pixart-lcm-CPU")
     text = output.stdout + output.stderr
     for stage in ("export@sdxl-turbo", "calibrate@sdxl-turbo", "export@pixart-lcm", "calibrate@pixart-lcm",
+                  "statistics@pixart-lcm-CPU", *(f"candidate@pixart-lcm-CPU-{name}" for name in SEARCHED),
                   "quantize@pixart-lcm-CPU", "evaluate@pixart-lcm-CPU"):
         assert f"Running stage '{stage}'" in text
+    search = json.loads((repo / "metrics/pixart-lcm/CPU/recipe.json").read_text())
+    assert search["searched"] and [row["candidate"] for row in search["candidates"]] == list(SEARCHED)
+    # a CLIP similarity that was not measured would fail the candidate ("clip_sim (min) None < 0.8")
+    assert not [check for row in search["candidates"] for check in row["failed_checks"] if "None" in check]
+    assert search["chosen"] in SEARCHED, search["candidates"]
     params["enabled"] = ["pixart-lcm"]  # the variant evaluated here, with its real thresholds (CLIP included)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     gate = run_in(repo, "python", "-m", "stages.gate")
@@ -156,6 +169,25 @@ def test_an_uncached_model_fails_with_one_clear_line(tmp_path, monkeypatch, vari
     assert repo_id in lines[-1] and "hub is unreachable" in lines[-1] and "hf download" in lines[-1]
     assert not (repo / "models" / variant / "fp").exists()
     assert not list((repo / "models").glob(f"{variant}/.*tmp*"))
+
+
+def test_a_search_whose_gate_needs_clip_fails_with_one_line_where_clip_is_not_cached(tmp_path):
+    """Every candidate would fail its CLIP check unmeasured: the candidate stage says so before quantizing."""
+    import subprocess
+    import sys
+
+    code = ("from ov_diffusion_quant.common.errors import UserError\n"
+            "from ov_diffusion_quant.evaluation.similarity import clip_for_gate\n"
+            "assert clip_for_gate(None, 'openai/clip-vit-large-patch14', None, 'unused') is None\n"
+            "try:\n    clip_for_gate(0.8, 'openai/clip-vit-large-patch14', None, 'variants.sdxl-turbo.gate.clip_sim_min')\n"
+            "except UserError as error:\n    print(error)\n")
+    env = {**os.environ, "HF_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    message = result.stdout.strip()
+    assert "\n" not in message
+    assert message.startswith("variants.sdxl-turbo.gate.clip_sim_min is 0.8, and CLIP cannot be loaded: ")
+    assert "openai/clip-vit-large-patch14" in message and "hf download" in message
 
 
 def test_an_uncached_dataset_fails_with_one_clear_line(tmp_path, monkeypatch):

@@ -67,6 +67,18 @@ def load_clip(model_id: str | None, revision: str | None = None) -> tuple[ClipSi
         return None, str(error)
 
 
+def clip_for_gate(threshold: float | None, model_id: str | None, revision: str | None, where: str
+                  ) -> ClipSimilarity | None:
+    """The CLIP scorer a gate with a CLIP-similarity minimum needs (None without one); a UserError naming the
+    threshold and the reason where it cannot be loaded, since every check against it would fail unmeasured."""
+    if threshold is None:
+        return None
+    clip, reason = load_clip(model_id, revision)
+    if clip is None:
+        raise UserError(f"{where} is {threshold}, and CLIP cannot be loaded: {reason}")
+    return clip
+
+
 def summary(values: list[float]) -> dict[str, float]:
     array = np.asarray(values, dtype=np.float64)
     return {"mean": round(float(array.mean()), 4), "min": round(float(array.min()), 4),

@@ -156,10 +156,10 @@ def render_fp_images(variant: Variant, device: str, family, seeds: list[int]) ->
 
 
 def run_candidate(variant: Variant, device: str, family, candidate: Candidate, references: list[Reference],
-                  seeds: list[int]) -> tuple[dict, dict]:
+                  seeds: list[int], clip=None) -> tuple[dict, dict]:
     """Quantize one candidate into a scratch copy of the export, measure it, render it, check it: its row of the
     search's table, and the recipes to record should it be chosen (accuracy_control's as int8 with what it
-    reverted)."""
+    reverted). ``clip``: the scorer of the gate's CLIP-similarity minimum, where it has one."""
     fp_dir = paths.fp_model(variant.name)
     calibrated = {component: recipe for component, recipe in candidate.components.items()
                   if recipe.definition.needs_calibration}
@@ -202,9 +202,9 @@ def run_candidate(variant: Variant, device: str, family, candidate: Candidate, r
                                        sample)
             latency_ms = denoiser_latency_ms(scratch, family, device, sample)
         pipeline = family.load(scratch, device)
-        table, images = compare(pipeline, references, variant.generation, desc=f"{candidate.name} images")
+        table, images = compare(pipeline, references, variant.generation, clip, desc=f"{candidate.name} images")
         del pipeline
-    metrics = aggregate(table, "not used by the search")
+    metrics = aggregate(table, None if clip else "the variant's gate has no clip_sim_min")
     if judge:
         metrics["adherence"] = adherence_fp_vs_optimized(references, images)
     checks = metric_checks(variant.name, device, variant.gate, metrics, "the candidate rendered nothing")
