@@ -278,12 +278,30 @@ def speed_ratio(directory: Path, chosen: str) -> str:
     return "not measured"
 
 
-def per_class_rows(gate, family_records: str | None = None) -> list[str]:
+def pixart_arch_speed(directory: Path, chosen: str) -> str:
+    """The chosen recipe's speed over FP on pixart-lcm-arch at 1024² (`make bench-arch` records), where one ran the
+    same recipes on the search's host class."""
+    search = _json(directory / "recipe.json")
+    recipes = _candidates(search)[chosen]["recipes"]
+    records = [paths.METRICS / "pixart-lcm-arch" / "CPU" / "benchmark.json",
+               *sorted((REPORTS / "pixart-lcm-arch" / "recorded").glob("*benchmark.json"))]
+    for path in records:
+        record = _json(path)
+        if (record and record["measured"]["height"] == 1024 and record["measured"]["recipes"] == recipes
+                and record["host"]["isa_class"] == search["host"]["isa_class"]):
+            speedup = record["speedup"]
+            return (f"step {speedup['denoiser_step_optimized_vs_fp']:.2f}×, image {speedup['optimized_vs_fp']:.2f}× "
+                    f"({record['host']['precision']}, {_link(path, 'benchmark')})")
+    return "not measured"
+
+
+def per_class_rows(gate, family_records: str | None = None, speed: Callable[[Path, str], str] = speed_ratio,
+                   speed_header: str = "full-size denoiser step, chosen vs default") -> list[str]:
     """One row per host class: the notebook's recipe and the search's choice on the held-out captions. The SDXL
     reference's records are reports/recipe_search/<class>/, another family's <class>/<family_records>/."""
     lines = ["| host class (precision) | default on held-out: adherence FP → opt. (drop), SSIM min, PSNR min: gate | "
-             "chosen | chosen on held-out | INT8 share of MACs, default → chosen | full-size denoiser step, chosen vs "
-             "default |", "|---|---|---|---|---|---|"]
+             f"chosen | chosen on held-out | INT8 share of MACs, default → chosen | {speed_header} |",
+             "|---|---|---|---|---|---|"]
     classes = sorted(p for p in SEARCH.iterdir() if p.is_dir())
     for directory in [c / family_records for c in classes] if family_records else classes:
         if not (directory / "recipe.json").exists():
@@ -301,7 +319,7 @@ def per_class_rows(gate, family_records: str | None = None) -> list[str]:
                      f"{held_out(directory / 'evaluate_default.json', gate)} | {chosen['candidate']} | "
                      f"{held_out(current / 'evaluate_chosen.json', gate)} | "
                      f"{_fmt(default.get('int8_macs_share'), '.4f')} → {chosen['int8_macs_share']:.4f} | "
-                     f"{speed_ratio(current, chosen['candidate'])} |")
+                     f"{speed(current, chosen['candidate'])} |")
     return lines
 
 
@@ -416,7 +434,8 @@ def recipe_search_md() -> str:
         " (a class run under `ovdq emulate` is `*-emulated`; without VNNI the choice is `saturation_rule/`'s).", "",
         "## Per host class: the SDXL reference (trained-sdxl-snapshot)", "", *per_class_rows(gate), "",
         "## Per host class: the PixArt reference (trained-pixart-snapshot, records in `<class>/pixart/`)", "",
-        *per_class_rows(params.variant("trained-pixart-snapshot").gate, "pixart"), "",
+        *per_class_rows(params.variant("trained-pixart-snapshot").gate, "pixart", pixart_arch_speed,
+                        "chosen vs FP on pixart-lcm-arch, 1024², 4 steps: transformer step, image"), "",
         "## Every candidate on the validation captions", "", *candidate_rows(), "",
         "## Held-out runs of other recipes", "", *held_out_rows(gate), "",
         "## The full-size UNet step per candidate (`scripts/recipe_speed.py`, sdxl-turbo-arch at 512²)", "",
