@@ -42,11 +42,12 @@ def job_key(workflow_name: str, job_name: str, env: dict) -> tuple[str, str, str
 
 
 def job_environments(job):
-    """The job's env once per combination of its matrix (the workflows use plain lists, no include/exclude)."""
+    """The job's env once per combination of its matrix: plain lists, or only `include` entries."""
     matrix = (job.get("strategy") or {}).get("matrix") or {}
     names = sorted(matrix)
-    for values in itertools.product(*(matrix[name] for name in names)):
-        chosen = dict(zip(names, values))
+    combinations = (matrix["include"] if names == ["include"] else
+                    [dict(zip(names, values)) for values in itertools.product(*(matrix[name] for name in names))])
+    for chosen in combinations:
         yield {key: MATRIX_VALUE.sub(lambda m: str(chosen[m.group(1)]), str(value))
                for key, value in (job.get("env") or {}).items()}
 
@@ -153,6 +154,13 @@ def test_every_dvc_repro_target_is_a_stage_of_the_params_its_job_sets(job_stages
                     assert not missing, f"{workflow.name} job {name} with {env}: no stage {missing}"
                     checked += len(targets)
     assert checked >= 2 * 1 + 4 * 3, "calibrate per variant, quantize/evaluate/benchmark per variant x device"
+
+
+def test_the_candidate_jobs_are_the_real_variants_search_candidates(params):
+    workflow = REPO / ".github" / "workflows" / "real-variants.yml"
+    runs = {(env["VARIANT"], env["CANDIDATE"]) for env in job_environments(jobs(workflow)["candidate"])}
+    assert runs == {(name, candidate.name) for name in ("sdxl-turbo", "pixart-lcm")
+                    for candidate in params.variant(name).quantize.search.candidates}
 
 
 def test_the_report_job_enables_every_variant_and_device_the_device_jobs_ran(job_stages):
