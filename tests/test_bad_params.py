@@ -78,7 +78,6 @@ SDXL, PIXART = "variants.tiny-sdxl-turbo", "variants.tiny-pixart-lcm"
     (f"{SDXL}.generation.steps", 1001, "generation.steps 1001 is not allowed for sdxl: use 1 to 1000"),
     (f"{SDXL}.generation.img2img_strength", 0.2, "steps x strength = 2 x 0.2"),
     (f"{SDXL}.generation.img2img_strength", 0, "img2img_strength = 0: must be a number in (0, 1]"),
-    (f"{PIXART}.model.taesd", "tiny", "model.taesd = 'tiny': the pixart family has no tiny autoencoder"),
     (f"{PIXART}.model.max_length", 100000, "max_length = 100000: must be an integer from 1 to 512"),
     # lists
     ("enabled", ["tiny-sdxl-turbo", "tiny-sdxl-turbo"], "enabled = ['tiny-sdxl-turbo', 'tiny-sdxl-turbo']: lists "

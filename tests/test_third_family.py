@@ -57,6 +57,14 @@ def test_a_third_family_runs_through_generate_quantize_evaluate_and_benchmark(to
     # the family's own limits, not PixArt's
     assert generate.main([VARIANT, "a red circle", "--steps", "5", "--out", "no.png"]) == 2
     assert "steps 5 is not allowed for toy: use 1 to 4 (a toy's limit)" in capsys.readouterr().err
+    # a family without a tiny autoencoder refuses `model.taesd` (PixArt's has one)
+    raw = yaml.safe_load((toy_workspace / "params.yaml").read_text())
+    raw["variants"][VARIANT]["model"]["taesd"] = "tiny"
+    (toy_workspace / "params.yaml").write_text(yaml.safe_dump(raw))
+    assert params_cli.main([]) == 2
+    assert "model.taesd = 'tiny': the toy family has no tiny autoencoder" in capsys.readouterr().err
+    del raw["variants"][VARIANT]["model"]["taesd"]
+    (toy_workspace / "params.yaml").write_text(yaml.safe_dump(raw))
 
     assert recipe.main([VARIANT, "CPU"]) == 0 and quantize.main([VARIANT, "CPU"]) == 0
     assert evaluate.main([VARIANT, "CPU"]) == 0

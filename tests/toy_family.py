@@ -12,6 +12,7 @@ from ov_diffusion_quant.families.pixart import PixArtFamily
 
 class ToyFamily(PixArtFamily):
     name = "toy"
+    has_tiny_autoencoder = False
     demo_max_steps = 2
     max_steps = 4
     max_steps_reason = "a toy's limit"

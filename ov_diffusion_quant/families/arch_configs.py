@@ -41,6 +41,8 @@ TAESDXL = dict(
     num_encoder_blocks=(1, 3, 3, 3), num_decoder_blocks=(3, 3, 3, 1), latent_channels=4,
     latent_magnitude=3, latent_shift=0.5, scaling_factor=1.0,
 )
+# madebyollin/taesd (SD 1.x latents, which PixArt-α shares) has taesdxl's architecture
+TAESD = TAESDXL
 
 PIXART_TRANSFORMER = dict(
     num_attention_heads=16, attention_head_dim=72, in_channels=4, out_channels=8, num_layers=28,

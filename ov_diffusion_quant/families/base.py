@@ -224,6 +224,18 @@ class ModelFamily(ABC):
             yield Path(scratch)
 
     @staticmethod
+    def tiny_autoencoder_dir(spec: ModelSpec, source: Path) -> Path | None:
+        """The diffusers directory of ``model.taesd`` (None without one): beside the generated source for "tiny" and
+        "arch" (build_tiny / build_arch write it there), else a local path or a hub id through the HF cache."""
+        from ov_diffusion_quant.common.hub import local_model_dir, model_files
+
+        if spec.taesd is None:
+            return None
+        if spec.taesd_kind in (SourceKind.TINY, SourceKind.ARCH):
+            return source / "taesd"
+        return local_model_dir(spec.taesd, "taesd", model_files(), revision=spec.taesd_revision)
+
+    @staticmethod
     def record_sources(out_dir: Path, sources: dict[str, tuple[Path, str]]) -> None:
         """Make the export independent of where its sources lay, and say which sources it used.
 

@@ -2,7 +2,8 @@
 
 optimum-intel does not export PixArt, so (as the notebook does) each part is converted
 on its own and the compiled models are wrapped to look like the torch modules the
-diffusers PixArtAlphaPipeline calls.
+diffusers PixArtAlphaPipeline calls. With `model.taesd` the tiny autoencoder (madebyollin/taesd shares
+PixArt-α's SD 1.x latent space) is exported as the VAE decoder, as the SDXL notebook does with taesdxl.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from ov_diffusion_quant.common.artifacts import read_ir, read_json
 from ov_diffusion_quant.common.errors import UserError
 from ov_diffusion_quant.common.resources import peak_rss_mb
 from ov_diffusion_quant.families.base import LoadedPipeline, ModelFamily
-from ov_diffusion_quant.families.tiny_weights import TINY_CALIBRATION_PROMPTS
-from ov_diffusion_quant.config.specs import GenerationSpec, ModelSpec
+from ov_diffusion_quant.families.tiny_weights import TINY_CALIBRATION_PROMPTS, build_tiny_taesd
+from ov_diffusion_quant.config.specs import GenerationSpec, ModelSpec, SourceKind
 
 log = logging.getLogger(__name__)
 PIPELINE_FILE = "pixart_pipeline.json"
@@ -64,6 +65,12 @@ def traceable_in_16_bit(model):
         yield model
     finally:
         unpatch_model(model, orig_forward_name)
+
+
+def upsampling_factor(decoder_config: dict) -> int:
+    """How many pixels a latent becomes per side: AutoencoderKL's or AutoencoderTiny's decoder config."""
+    channels = decoder_config.get("block_out_channels") or decoder_config["decoder_block_out_channels"]
+    return 2 ** (len(channels) - 1)
 
 
 def _torch_module_with_config(config: dict, dtype):
@@ -164,7 +171,7 @@ class PixArtPipeline(LoadedPipeline):
             return read_json(model_dir / name / "config.json")
 
         vae_config = config_of("vae_decoder")
-        vae_scale_factor = 2 ** (len(vae_config["block_out_channels"]) - 1)
+        vae_scale_factor = upsampling_factor(vae_config)
         self.text_encoder = OVTextEncoder(compile_part("text_encoder"), torch.float32)
         transformer_config = _torch_module_with_config(config_of("transformer"), torch.float32).config
         self.transformer = OVTransformer(compile_part("transformer"), transformer_config, vae_scale_factor,
@@ -238,6 +245,7 @@ class PixArtFamily(ModelFamily):
     denoiser = "transformer"
     size_multiple = 16  # VAE factor 8 x patch size 2
     encodes_apart = True
+    has_tiny_autoencoder = True
     trains_reference = True  # ov_diffusion_quant/reference/pixart_training.py
     max_steps = 50
     max_steps_reason = ("LCMScheduler's original_inference_steps in the tiny and PixArt-LCM scheduler configs: "
@@ -277,6 +285,8 @@ class PixArtFamily(ModelFamily):
                        use_resolution_binning=False, max_sequence_length=spec.max_length).images
         normalize_last_conv(vae.decode, vae.decoder.conv_out, latents / vae.config.scaling_factor)
         pipe.save_pretrained(out_dir, safe_serialization=True)
+        if spec.taesd_kind is SourceKind.TINY:  # it decodes the transformer's latents as they are (scaling factor 1)
+            build_tiny_taesd(spec.seed, Path(out_dir) / "taesd", latents)
 
     def arch_parameter_count(self, spec: ModelSpec) -> int:
         import torch
@@ -316,15 +326,23 @@ class PixArtFamily(ModelFamily):
         pipe.save_pretrained(out_dir, safe_serialization=True)
         del pipe, text_encoder, transformer, vae
         gc.collect()
+        if spec.taesd_kind is SourceKind.ARCH:
+            from diffusers import AutoencoderTiny
+
+            taesd = arch.seeded_module(lambda: AutoencoderTiny(**arch.TAESD), spec.seed + 4, torch.float32)
+            taesd.save_pretrained(Path(out_dir) / "taesd", safe_serialization=True)
 
     def export(self, spec: ModelSpec, generation: GenerationSpec, out_dir: Path) -> None:
         started = time.perf_counter()
         with self.source_dir(spec) as source:
             log.info("export: source %s ready (%.0f s)", spec.source, time.perf_counter() - started)
-            self._convert(source, spec, generation, Path(out_dir))
-            self.record_sources(out_dir, {"model": (source, spec.source)})
+            taesd_dir = self.tiny_autoencoder_dir(spec, source)
+            self._convert(source, spec, generation, Path(out_dir), taesd_dir)
+            self.record_sources(out_dir, {"model": (source, spec.source),
+                                          **({"taesd": (taesd_dir, spec.taesd)} if taesd_dir else {})})
 
-    def _convert(self, source: Path, spec: ModelSpec, generation: GenerationSpec, out_dir: Path) -> None:
+    def _convert(self, source: Path, spec: ModelSpec, generation: GenerationSpec, out_dir: Path,
+                 taesd_dir: Path | None) -> None:
         """Each part in a process of its own, so that its torch model is gone before the next one loads (a model
         traced in this process stays referenced by the trace: the T5-XXL would stay resident beside the rest)."""
         import concurrent.futures
@@ -335,11 +353,11 @@ class PixArtFamily(ModelFamily):
         weights = sum(file.stat().st_size for file in Path(source).rglob("*.safetensors"))
         for part in self.components:
             if weights <= SEPARATE_PROCESSES_ABOVE:  # a small model: a new process per part would cost more than it saves
-                export_part(part, source, spec, generation, out_dir)
+                export_part(part, source, spec, generation, out_dir, taesd_dir)
                 continue
             with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
                 try:
-                    pool.submit(export_part, part, source, spec, generation, out_dir, True).result()
+                    pool.submit(export_part, part, source, spec, generation, out_dir, taesd_dir, True).result()
                 except concurrent.futures.process.BrokenProcessPool:
                     raise RuntimeError(f"the process converting {part} ended without a result (killed, most likely "
                                        "for memory)") from None
@@ -384,12 +402,13 @@ class PixArtFamily(ModelFamily):
 
 
 def export_part(part: str, source: Path, spec: ModelSpec, generation: GenerationSpec, out_dir: Path,
-                own_process: bool = False) -> None:
+                taesd_dir: Path | None = None, own_process: bool = False) -> None:
     """Convert one part of the diffusers directory ``source`` into ``out_dir/part`` (PixArtFamily._convert runs
-    each in its own process for a large model: ``own_process`` sets up its logging)."""
+    each in its own process for a large model: ``own_process`` sets up its logging); the VAE decoder is
+    ``taesd_dir``'s tiny autoencoder where one is given."""
     import openvino as ov
     import torch
-    from diffusers import AutoencoderKL, PixArtTransformer2DModel
+    from diffusers import AutoencoderKL, AutoencoderTiny, PixArtTransformer2DModel
     from transformers import T5EncoderModel
 
     from ov_diffusion_quant.common.errors import entry_point_setup
@@ -416,7 +435,7 @@ def export_part(part: str, source: Path, spec: ModelSpec, generation: Generation
         return cls.from_pretrained(source / subfolder, use_safetensors=True, variant=spec.weights_variant,
                                    torch_dtype=checkpoint_dtype(source / subfolder, spec.weights_variant))
 
-    vae_factor = 2 ** (len(json.loads((source / "vae" / "config.json").read_text())["block_out_channels"]) - 1)
+    vae_factor = upsampling_factor(json.loads((source / "vae" / "config.json").read_text()))
     length, latent_h, latent_w = spec.max_length, generation.height // vae_factor, generation.width // vae_factor
     with entry_point_setup(verbose=False) if own_process else contextlib.nullcontext():
         if part == "text_encoder":
@@ -464,7 +483,14 @@ def export_part(part: str, source: Path, spec: ModelSpec, generation: Generation
                 "aspect_ratio": torch.tensor([[generation.height / generation.width]]),
             }, dict(transformer.config))
         elif part == "vae_decoder":
-            vae = load(AutoencoderKL, "vae")
+            if taesd_dir is None:
+                vae = load(AutoencoderKL, "vae")
+            else:
+                vae = AutoencoderTiny.from_pretrained(taesd_dir, use_safetensors=True, torch_dtype=torch.float32)
+                if upsampling_factor(vae.config) != vae_factor or vae.config.latent_channels != 4:
+                    raise UserError(f"{spec.taesd}: the tiny autoencoder decodes {vae.config.latent_channels} latent "
+                                    f"channels {upsampling_factor(vae.config)}x, the model's VAE 4 channels "
+                                    f"{vae_factor}x: it does not share the model's latent space")
 
             class VaeDecoder(torch.nn.Module):
                 def __init__(self, inner):

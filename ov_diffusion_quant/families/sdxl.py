@@ -10,7 +10,7 @@ from pathlib import Path
 from ov_diffusion_quant.common.errors import UserError
 from ov_diffusion_quant.config.specs import GenerationSpec, ModelSpec, SourceKind
 from ov_diffusion_quant.families.base import LoadedPipeline, ModelFamily
-from ov_diffusion_quant.families.tiny_weights import TINY_CALIBRATION_PROMPTS
+from ov_diffusion_quant.families.tiny_weights import TINY_CALIBRATION_PROMPTS, build_tiny_taesd
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ class SDXLFamily(ModelFamily):
         normalize_last_conv(vae.decode, vae.decoder.conv_out, latents / vae.config.scaling_factor)
         pipe.save_pretrained(out_dir, safe_serialization=True)
         if spec.taesd_kind is SourceKind.TINY:
-            self.build_tiny_taesd(spec.seed, Path(out_dir) / "taesd", latents)
+            build_tiny_taesd(spec.seed, Path(out_dir) / "taesd", latents)
 
     # -- real architecture, random weights (source: arch) ----------------------------------------
     def arch_parameter_count(self, spec: ModelSpec) -> int:
@@ -235,38 +235,16 @@ class SDXLFamily(ModelFamily):
             taesd = arch.seeded_module(lambda: AutoencoderTiny(**arch.TAESDXL), spec.seed + 4, torch.float32)
             taesd.save_pretrained(Path(out_dir) / "taesd", safe_serialization=True)
 
-    @staticmethod
-    def build_tiny_taesd(seed: int, out_dir: Path, latents) -> None:
-        import torch
-        from diffusers import AutoencoderTiny
-
-        from ov_diffusion_quant.families.tiny_weights import normalize_last_conv
-
-        torch.manual_seed(seed + 1)
-        taesd = AutoencoderTiny(
-            encoder_block_out_channels=(16, 16, 16, 16), decoder_block_out_channels=(16, 16, 16, 16),
-            num_encoder_blocks=(1, 1, 1, 1), num_decoder_blocks=(1, 1, 1, 1), latent_channels=4,
-        )
-        # taesd's decoder maps its last conv's output x to 2x - 1, so centre x on 0.5
-        normalize_last_conv(taesd.decode, taesd.decoder.layers[-1], latents, target_mean=0.5, target_std=0.2)
-        taesd.save_pretrained(out_dir, safe_serialization=True)
-
     # -- export --------------------------------------------------------------------------------
     def export(self, spec: ModelSpec, generation: GenerationSpec, out_dir: Path) -> None:
         from optimum.exporters.openvino import main_export
         from optimum.intel import OVConfig
 
-        from ov_diffusion_quant.common.hub import local_model_dir, model_files
-
         started = time.perf_counter()
         with self.source_dir(spec) as source:
             log.info("export: source %s ready (%.0f s); optimum-intel converts the text encoders, UNet and VAE",
                      spec.source, time.perf_counter() - started)
-            if spec.taesd_kind in (SourceKind.TINY, SourceKind.ARCH):
-                taesd_dir = source / "taesd"  # build_tiny / build_arch wrote it beside the pipeline
-            else:
-                taesd_dir = (local_model_dir(spec.taesd, "taesd", model_files(), revision=spec.taesd_revision)
-                             if spec.taesd else None)
+            taesd_dir = self.tiny_autoencoder_dir(spec, source)
             main_export(model_name_or_path=str(source), output=out_dir, task="text-to-image",
                         ov_config=OVConfig(dtype="fp16"), convert_tokenizer=True, variant=spec.weights_variant)
             log.info("export: optimum-intel done (%.0f s so far)", time.perf_counter() - started)

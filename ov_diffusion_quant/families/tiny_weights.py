@@ -30,3 +30,18 @@ def normalize_last_conv(decode, conv, latent, target_mean: float = 0.0, target_s
         conv.weight.mul_(scale.view(-1, 1, 1, 1))
         bias = conv.bias if conv.bias is not None else torch.zeros_like(mean)
         conv.bias = torch.nn.Parameter((bias - mean) * scale + target_mean)
+
+
+def build_tiny_taesd(seed: int, out_dir, latents) -> None:
+    """A tiny AutoencoderTiny (taesd's classes, 4 latent channels, 8x) whose decoder draws ``latents`` in range."""
+    import torch
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(seed + 1)
+    taesd = AutoencoderTiny(
+        encoder_block_out_channels=(16, 16, 16, 16), decoder_block_out_channels=(16, 16, 16, 16),
+        num_encoder_blocks=(1, 1, 1, 1), num_decoder_blocks=(1, 1, 1, 1), latent_channels=4,
+    )
+    # taesd's decoder maps its last conv's output x to 2x - 1, so centre x on 0.5
+    normalize_last_conv(taesd.decode, taesd.decoder.layers[-1], latents, target_mean=0.5, target_std=0.2)
+    taesd.save_pretrained(out_dir, safe_serialization=True)
