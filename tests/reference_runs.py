@@ -7,6 +7,8 @@ import re
 
 from conftest import run_in
 
+HELD_OUT_FOR_A_FAILURE = 50  # held-out captions for a deliberately worse recipe: one that fails far below fails on fewer
+
 
 def gate(repo):
     """The gate stage's command: (its output, return code). `dvc repro gate` would run the benchmark first (the gate
