@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import yaml
 from conftest import run_in
 
 HELD_OUT_FOR_A_FAILURE = 50  # held-out captions for a deliberately worse recipe: one that fails far below fails on fewer
@@ -16,6 +17,13 @@ def gate(repo):
     tests/test_pipeline_e2e.py."""
     result = run_in(repo, "python", "-m", "stages.gate", "--markdown", "reports/gate.md", check=False)
     return result.stdout + result.stderr, result.returncode
+
+
+def unshared_params(repo) -> dict:
+    """The repo's params.yaml as plain data to edit and dump. YAML merge keys (`<<: *trained-pixart`) make variants
+    share one object, which `yaml.safe_dump` writes as anchors and aliases, and `dvc exp run -S` on a key under an
+    alias left params.yaml unchanged (DVC 3.67): every variant gets its own copy here."""
+    return json.loads(json.dumps(yaml.safe_load((repo / "params.yaml").read_text())))
 
 
 def stages_run(output: str) -> set[str]:

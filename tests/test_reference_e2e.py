@@ -29,6 +29,7 @@ from reference_runs import (
     gate,
     only_these_candidates,
     stages_run,
+    unshared_params,
 )
 
 from ov_diffusion_quant.runtime import host_facts
@@ -56,7 +57,7 @@ def trained_repo(tmp_path_factory):
     and gates: (the third clone, what each of the three ran, the gate's output and return code)."""
     root = tmp_path_factory.mktemp("reference")
     base = make_repo_copy(root)
-    params = yaml.safe_load((base / "params.yaml").read_text())
+    params = unshared_params(base)
     params["enabled"] = [VARIANT]
     params["search"]["variants"] = [VARIANT]
     params["variants"][VARIANT]["quantize"]["search"]["candidates"] = list(CI_CANDIDATES)

@@ -18,6 +18,7 @@ from reference_runs import (
     default_drop,
     gate,
     only_these_candidates,
+    unshared_params,
 )
 
 from ov_diffusion_quant.runtime import host_facts
@@ -37,7 +38,7 @@ def pixart_repo(tmp_path_factory):
     """A fresh clone after `dvc repro` of the PixArt snapshot's search, quantize and evaluate, then the gate's
     command: (the clone, the gate's output and return code)."""
     repo = make_repo_copy(tmp_path_factory.mktemp("pixart-reference"))
-    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params = unshared_params(repo)
     params["enabled"] = [PIXART]
     params["search"]["variants"] = [PIXART]
     params["variants"][PIXART]["quantize"]["search"].update(candidates=list(PIXART_CANDIDATES),
