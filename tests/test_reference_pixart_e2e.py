@@ -25,7 +25,8 @@ from ov_diffusion_quant.runtime import host_facts
 
 pytestmark = pytest.mark.e2e
 PIXART = "trained-pixart-snapshot"
-PIXART_CANDIDATES = ("notebook", "float-embeddings", "int8-attention-7-bit", "weights-only")
+# the notebook's hybrid makes statistics passes of its own (the SDXL list has such a candidate): not in CI's list
+PIXART_CANDIDATES = ("float-embeddings", "int8-attention-7-bit", "weights-only")
 # full INT8 calibrated on 4 samples (its held-out run: reports/recipe_regressions.json)
 WORSE_PIXART = {"calibrate.subset_size": 4, "quantize.components.transformer": "int8",
                 "evaluate.num_prompts": HELD_OUT_FOR_A_FAILURE}
@@ -57,8 +58,6 @@ def test_the_pixart_reference_searches_its_own_candidates_and_its_choice_passes_
     search = json.loads((repo / "metrics" / PIXART / "CPU" / "recipe.json").read_text())
     assert search["searched"] and [row["candidate"] for row in search["candidates"]] == list(PIXART_CANDIDATES)
     rows = {row["candidate"]: row for row in search["candidates"]}
-    # the notebook's hybrid compresses the weights first, so it makes its own passes; full INT8 shares them
-    assert rows["notebook"]["statistics"]["transformer"].startswith("own passes")
     assert rows["float-embeddings"]["statistics"] == {"transformer": "shared"}
     assert rows["weights-only"]["statistics"] == {}
     passing = [row for row in search["candidates"] if row["passed"]]
