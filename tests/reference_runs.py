@@ -20,9 +20,8 @@ def gate(repo):
 
 
 def unshared_params(repo) -> dict:
-    """The repo's params.yaml as plain data to edit and dump. YAML merge keys (`<<: *trained-pixart`) make variants
-    share one object, which `yaml.safe_dump` writes as anchors and aliases, and `dvc exp run -S` on a key under an
-    alias left params.yaml unchanged (DVC 3.67): every variant gets its own copy here."""
+    """The repo's params.yaml as plain data to edit and dump, every mapping its own object: `yaml.safe_dump` writes a
+    shared one as an anchor and aliases, which the params loader refuses (`-S` would change every place at once)."""
     return json.loads(json.dumps(yaml.safe_load((repo / "params.yaml").read_text())))
 
 

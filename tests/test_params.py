@@ -168,9 +168,28 @@ def test_a_variant_key_left_out_takes_the_specs_default():
                 assert getattr(value, field.name) == field.default, f"{spec.__name__}.{field.name}"
 
 
-def test_the_snapshot_inherits_every_section_but_its_model_from_the_trained_variant():
+@pytest.mark.parametrize("trained, snapshot", [("trained-sdxl", "trained-sdxl-snapshot"),
+                                               ("trained-pixart", "trained-pixart-snapshot"),
+                                               ("trained-pixart", "trained-pixart-snapshot-taesd")])
+def test_a_snapshot_has_every_section_but_its_model_of_the_trained_variant_written_out(trained, snapshot):
+    """Equal, and not shared: with YAML merge keys, `dvc exp run -S variants.<snapshot>.<key>=...` wrote the value
+    under the anchor, so the trained variant and every other snapshot changed with it."""
     params = parse(RAW)
-    trained, snapshot = params.variant("trained-sdxl"), params.variant("trained-sdxl-snapshot")
     for section in ("generation", "calibrate", "quantize", "evaluate", "gate"):
-        assert getattr(snapshot, section) == getattr(trained, section), section
-    assert snapshot.model.source == "data/reference-models/trained-sdxl" and snapshot.model.train is None
+        assert getattr(params.variant(snapshot), section) == getattr(params.variant(trained), section), section
+    assert params.variant(snapshot).model.source == f"data/reference-models/{trained}"
+    assert params.variant(snapshot).model.train is None
+
+
+@pytest.mark.parametrize("shared", ["  base: &base {height: 64}\n  other: *base\n",
+                                    "  base: &base {height: 64}\n  other: {<<: *base, width: 64}\n"])
+def test_params_that_share_a_node_are_refused_in_one_line(tmp_path, shared):
+    """An alias or merge key: `dvc exp run -S` on a key under it writes it at the anchor, changing every variant."""
+    from ov_diffusion_quant.config.params import read_yaml
+
+    path = tmp_path / "params.yaml"
+    path.write_text("variants:\n" + shared)
+    with pytest.raises(UserError) as error:
+        read_yaml(path)
+    assert "line 3" in str(error.value) and "alias (*name) or merge key (<<:)" in str(error.value)
+    assert "\n" not in str(error.value)

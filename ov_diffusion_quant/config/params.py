@@ -225,7 +225,7 @@ def _component_recipes(raw: Any, where: str, required: bool = True) -> dict:
 def _search_spec(raw: Any, components: dict, where: str, family: str, registry: dict) -> SearchSpec | None:
     if raw is None:
         return None
-    raw = _section(raw, where, ("candidates", "objective", "prompts", "num_prompts"),
+    raw = _section(raw, where, ("candidates", "objective", "prompts", "num_prompts", "stop_early"),
                    required=("candidates", "prompts", "num_prompts"))
     names = _names(raw["candidates"], f"{where}.candidates", "candidate names from search.candidates",
                    allow_empty=False)
@@ -251,6 +251,7 @@ def _search_spec(raw: Any, components: dict, where: str, family: str, registry: 
         num_prompts=_int(raw["num_prompts"], f"{where}.num_prompts", 1),
         objective=_choice(raw.get("objective", _default(SearchSpec, "objective")), f"{where}.objective", SEARCH_OBJECTIVES,
                           "objective"),
+        stop_early=_bool(raw.get("stop_early", _default(SearchSpec, "stop_early")), f"{where}.stop_early"),
     )
 
 
@@ -510,14 +511,25 @@ def _scenes(raw: Any) -> ScenesParams:
                         validation_size=_int(raw.get("validation_size", _default(ScenesParams, "validation_size")), "scenes.validation_size", 1, 100_000))
 
 
+SHARED_NODES = ("an alias (*name) or merge key (<<:): `dvc exp run -S` writes a key under it at the anchor, which "
+                "changes every place that shares it; write the section out")
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML keeps the last of two equal keys without a word; a params file must not say two things."""
+    """PyYAML keeps the last of two equal keys without a word; a params file must not say two things. Nor share a
+    node between two places (aliases, merge keys): a sweep's `-S` on one of them would change all."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.events.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, SHARED_NODES, event.start_mark)
+        return super().compose_node(parent, index)
 
     def construct_mapping(self, node, deep=False):
         seen = set()
         for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`: inherited keys, overridden by local ones
-                continue
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise yaml.constructor.ConstructorError(None, None, SHARED_NODES, key_node.start_mark)
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)

@@ -102,6 +102,9 @@ class SearchSpec:
     prompts: str  # the validation split: JSON lines with a caption field, disjoint from evaluate's prompts
     num_prompts: int
     objective: str = "fastest_passing"
+    # stop rendering a candidate once the gate is certain to fail it (search.CertainFailure); false: every
+    # candidate renders every caption, for complete rows
+    stop_early: bool = True
 
 
 @dataclass(frozen=True)
