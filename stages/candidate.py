@@ -1,7 +1,8 @@
 """candidate stage: one candidate of the recipe search, quantized, rendered and checked: its row of the table.
 
     python -m stages.candidate <variant> <device> <candidate>
-        -> data/search/<variant>/<device>/candidates/<candidate>.json
+        -> data/search/<variant>/<device>/candidates/<candidate>.json  its row
+        -> data/search/<variant>/<device>/models/<candidate>/           its quantized components if it passed
 
 A unit of its own, so that DVC caches every candidate apart: a candidate reproduced on one machine is taken from a
 shared remote's run-cache by every other (`dvc push --run-cache`, `dvc pull --run-cache`), and the candidates of a
@@ -16,7 +17,7 @@ import time
 
 from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.common.errors import UserError, argument_parser, main_with_clear_errors
-from ov_diffusion_quant.common.outputs import write_json
+from ov_diffusion_quant.common.outputs import atomic_dir, write_json
 from ov_diffusion_quant.common.resources import peak_rss_mb
 from ov_diffusion_quant.config.params import load
 from ov_diffusion_quant.runtime import host_facts
@@ -39,8 +40,9 @@ def main(argv: list[str] | None = None) -> None:
     out = paths.candidate_row(variant.name, args.device, args.candidate)
     candidate = next((c for c in variant.quantize.search.candidates if c.name == args.candidate), None)
     if candidate is None:
-        write_json(out, {"candidate": args.candidate, "listed": False,
-                         "note": f"not in variants.{variant.name}.quantize.search.candidates"})
+        with atomic_dir(paths.candidate_model(variant.name, args.device, args.candidate)):
+            write_json(out, {"candidate": args.candidate, "listed": False,
+                             "note": f"not in variants.{variant.name}.quantize.search.candidates"})
         return
 
     # 2. Quantize, render, check (heavy imports only here)
@@ -57,10 +59,13 @@ def main(argv: list[str] | None = None) -> None:
                          f"variants.{variant.name}.gate.clip_sim_min")
     started = time.perf_counter()
     references = load_references(paths.fp_images(variant.name, device))
-    row, recipes = run_candidate(variant, device, family, candidate, references, params.evaluate.seeds, clip)
-    write_json(out, {**row, "listed": True, "recorded": {c: r.to_json() for c, r in recipes.items()},
-                     "seconds": round(time.perf_counter() - started, 1), "peak_rss_mb": peak_rss_mb(),
-                     "host": host_facts.provenance()})
+    model = paths.candidate_model(variant.name, device, candidate.name)
+    with atomic_dir(model) as kept:
+        row, recipes = run_candidate(variant, device, family, candidate, references, params.evaluate.seeds, clip,
+                                     keep=kept)
+        write_json(out, {**row, "listed": True, "recorded": {c: r.to_json() for c, r in recipes.items()},
+                         "seconds": round(time.perf_counter() - started, 1), "peak_rss_mb": peak_rss_mb(),
+                         "host": host_facts.provenance()})
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 
     python -m stages.quantize <variant> <device>   ->  models/<variant>/optimized-<device>/
 
-The recipe is data/recipes/<variant>/<device>.json (params' components, or the search's choice on this host); a
-recipe that shares NNCF's statistics takes them from data/statistics/<variant>/<device>/ (the statistics stage),
-so that the model is the one the search measured, without passes over the calibration set.
+The recipe is data/recipes/<variant>/<device>.json (params' components, or the search's choice on this host). The
+search's choice comes with the candidate's quantized components (data/recipes/<variant>/<device>-model/), which are
+taken as they are: the model is the one the search measured, quantized once. Otherwise a recipe that shares NNCF's
+statistics takes them from data/statistics/<variant>/<device>/ (the statistics stage), without passes over the
+calibration set.
 The output has the export's layout with only the quantized components replaced, plus compile_config.json
 (per-component compile settings applied on load), quantization.json (what was done), openvino_config.json (the same
 as optimum-intel's quantization_config) and a model card README.md, so it loads wherever the export loads.
@@ -22,7 +24,8 @@ from ov_diffusion_quant.runtime.preflight import MEMORY_FACTORS, WEIGHT_ONLY_QUA
 from ov_diffusion_quant.common.resources import peak_rss_mb
 from ov_diffusion_quant.config.params import load
 from ov_diffusion_quant.families import family_for
-from ov_diffusion_quant.quantization.apply import copy_export, load_calibrations, load_statistics, quantize_into
+from ov_diffusion_quant.quantization.apply import (copy_export, kept_quantized, load_calibrations, load_statistics,
+                                                   quantize_into, take_quantized)
 from ov_diffusion_quant.quantization.chosen import read_chosen
 from ov_diffusion_quant.reporting.model_card import MODEL_CARD, model_card, write_openvino_config
 from ov_diffusion_quant.runtime import host_facts
@@ -45,29 +48,37 @@ def main(argv: list[str] | None = None) -> None:
     fp_dir = paths.fp_model(variant.name)
     family.check_exported(fp_dir)
     chosen = read_chosen(variant, device)
-    calibrations = load_calibrations(variant.name, family, chosen.components, paths.calibration_data(variant.name))
-    statistics = load_statistics(paths.statistics(variant.name, device), chosen.components)
+    kept = kept_quantized(paths.chosen_model(variant.name, device), chosen.components) if chosen.candidate else None
+    # the search's model needs neither calibration data nor statistics: it is quantized already
+    calibrated = {} if kept is not None else chosen.components
+    calibrations = load_calibrations(variant.name, family, calibrated, paths.calibration_data(variant.name))
+    statistics = load_statistics(paths.statistics(variant.name, device), calibrated)
     remove_stale_temps(paths.optimized_model(variant.name, device))  # a killed run's copy of the model, first
     fp_gb = dir_gb(fp_dir)
     # the components are quantized one at a time: the largest, by what its recipe costs, decides the peak
     factors = {component: MEMORY_FACTORS["quantize"]["bf16"] if calibrations.get(component) is not None
-               else WEIGHT_ONLY_QUANTIZE_FACTOR for component in chosen.components}
+               else WEIGHT_ONLY_QUANTIZE_FACTOR for component in chosen.components}  # kept: copies, under either
     largest = max(factors, key=lambda component: factors[component] * dir_gb(fp_dir / component))
     with heavy_stage("quantize", variant.name, device, fp_gb, host=host_facts.provenance(), disk_gb=fp_gb,
                      factor=factors[largest],
                      largest_part=(largest, dir_gb(fp_dir / largest)),
                      disk_path=paths.optimized_model(variant.name, device)) as run:
-        quantize(variant, device, family, fp_dir, chosen, calibrations, statistics, run)
+        quantize(variant, device, family, fp_dir, chosen, kept, calibrations, statistics, run)
 
 
-def quantize(variant, device, family, fp_dir, chosen, calibrations, statistics, run) -> None:
-    # 2. Quantize into a copy of the export
+def quantize(variant, device, family, fp_dir, chosen, kept, calibrations, statistics, run) -> None:
+    # 2. Quantize into a copy of the export, or take the search's quantized components
     started = time.perf_counter()
     with atomic_dir(paths.optimized_model(variant.name, device)) as out_dir:
         copy_export(fp_dir, out_dir)
-        done = quantize_into(out_dir, fp_dir, family, chosen.components, calibrations, nncf_target_device(device),
-                             variant.quantize.large_model_patches, f"variants.{variant.name}.quantize.large_model_patches",
-                             statistics=statistics)
+        if kept is not None:
+            log.info("%s: the search's model of candidate %s, as it was measured", variant.name, chosen.candidate)
+            take_quantized(paths.chosen_model(variant.name, device), out_dir, kept)
+            done = kept
+        else:
+            done = quantize_into(out_dir, fp_dir, family, chosen.components, calibrations, nncf_target_device(device),
+                                 variant.quantize.large_model_patches,
+                                 f"variants.{variant.name}.quantize.large_model_patches", statistics=statistics)
         write_json(out_dir / paths.quantization_record(variant.name, device).name, {
             "variant": variant.name, "device": device, "candidate": chosen.candidate,
             "recipes": {component: recipe.label() for component, recipe in done.recipes.items()},
@@ -95,6 +106,8 @@ def quantize(variant, device, family, fp_dir, chosen, calibrations, statistics, 
         "optimized_mb": round(total_opt / 2**20, 3),
         "compression_ratio": round(total_fp / total_opt, 3),
         "candidate": chosen.candidate,
+        # where the quantized components come from: this stage, or the candidate stage of the search that chose them
+        "quantized_by": f"candidate@{variant.name}-{device}-{chosen.candidate}" if kept is not None else "quantize",
         "components": done.components,
         "saturating_without_vnni": saturating,  # INT8 ops whose sums saturate on CPUs without VNNI
         "resources": run.metrics(),

@@ -2,6 +2,8 @@
 
     python -m stages.recipe <variant> <device>
         -> data/recipes/<variant>/<device>.json              what quantize applies (every knob spelled out)
+        -> data/recipes/<variant>/<device>-model/            the chosen candidate's quantized components (empty:
+                                                              not searched), which quantize takes as they are
         -> metrics/<variant>/<device>/recipe.json            the search: the choice and every candidate (DVC metrics)
         -> metrics/<variant>/<device>/recipe_candidates.csv  one row per candidate (DVC plots)
 
@@ -14,18 +16,20 @@ the table is written and the stage fails, naming the closest candidate.
 
 from __future__ import annotations
 
+import shutil
+
 import pandas as pd
 
 from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.common.errors import UserError, argument_parser, main_with_clear_errors
-from ov_diffusion_quant.common.outputs import atomic_file, write_json
+from ov_diffusion_quant.common.outputs import atomic_dir, atomic_file, link_or_copy, write_json
 from ov_diffusion_quant.config.params import load
 from ov_diffusion_quant.quantization.chosen import Chosen, chosen_json, choose, closest
 
 # the columns of recipe_candidates.csv (the plot: INT8 share against adherence drop, per candidate)
 CSV_COLUMNS = ("candidate", "passed", "int8_macs_share", "adherence_drop", "ssim_min_t2i", "psnr_min_t2i",
                "denoiser_ms", "statistics", "statistics_seconds", "quantize_seconds", "validation_seconds",
-               "total_seconds")
+               "total_seconds", "stopped_early")
 
 
 @main_with_clear_errors
@@ -105,6 +109,10 @@ def _cell(value):
 
 
 def write_outputs(variant: str, device: str, chosen: Chosen, summary: dict, rows: list[dict]) -> None:
+    with atomic_dir(paths.chosen_model(variant, device)) as model:
+        if chosen.candidate is not None:
+            shutil.copytree(paths.candidate_model(variant, device, chosen.candidate), model, dirs_exist_ok=True,
+                            copy_function=link_or_copy)
     with atomic_file(paths.metrics(variant, "recipe_candidates.csv", device)) as tmp:
         table = pd.DataFrame([{column: _cell(row.get(column)) for column in CSV_COLUMNS} for row in rows],
                              columns=list(CSV_COLUMNS))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import nncf
+import numpy as np
 import openvino as ov
 import pytest
 
@@ -272,6 +273,72 @@ def test_the_search_quantizes_and_checks_each_candidate_on_its_validation_prompt
     assert chosen["searched"] and chosen["candidate"] == "hybrid"
     assert chosen["components"]["transformer"]["recipe"] == "hybrid"
     assert chosen["components"]["text_encoder"] == {"recipe": "int4_sym", "group_size": 16, "ratio": 1.0}
+    assert hybrid["stopped_early"] is None and weights["stopped_early"] is None  # passing: every caption rendered
+    # the chosen candidate's quantized model is kept, and quantize takes it as it is instead of quantizing again
+    from stages import quantize as quantize_stage
+
+    search_models = tmp_path / "data" / "search" / "tiny-pixart-lcm" / "CPU" / "models"
+    assert {path.name for path in (search_models / "hybrid").iterdir()} == {
+        "transformer", "text_encoder", "vae_decoder", "compile_config.json", "quantized.json"}
+    assert quantize_stage.main(["tiny-pixart-lcm", "CPU"]) == 0
+    record = json.loads((tmp_path / "metrics" / "tiny-pixart-lcm" / "CPU" / "quantize.json").read_text())
+    assert record["quantized_by"] == "candidate@tiny-pixart-lcm-CPU-hybrid"
+    assert record["components"]["transformer"]["recipe"] == "hybrid"
+    optimized = tmp_path / "models" / "tiny-pixart-lcm" / "optimized-CPU"
+    for component in ("transformer", "text_encoder", "vae_decoder"):
+        assert ((optimized / component / "openvino_model.bin").read_bytes()
+                == (search_models / "hybrid" / component / "openvino_model.bin").read_bytes())
+
+
+def test_a_candidate_stops_rendering_once_an_image_is_under_a_gate_minimum():
+    """An image under a minimum decides the gate (it checks the minimum), rounded as the gate rounds it."""
+    from ov_diffusion_quant.config.specs import GateSpec
+    from ov_diffusion_quant.evaluation.compare import Reference
+    from ov_diffusion_quant.orchestration.search import CertainFailure
+
+    references = [Reference(i, {"id": f"p{i}", "caption": "x"}, 100 + i, None, None) for i in range(5)]
+    stop = CertainFailure(GateSpec(ssim_min=0.5, psnr_min=15.0), references, judge=False)
+    rows = []
+
+    def rendered(psnr):
+        i = len(rows)
+        rows.append({"prompt_index": i, "prompt_id": f"p{i}", "mode": "text2image", "seed": 100 + i, "psnr": psnr,
+                     "ssim": 0.9, "clip_sim": None})
+        return stop(rows, [None] * len(rows))
+
+    assert not rendered(20.0)
+    assert not rendered(14.99996)  # 15.0 as the gate rounds it: not under
+    assert rendered(14.9)
+    assert stop.after == 3 and stop.reason == "text2image psnr (min) 14.9 < 15 on caption p2"
+
+
+def test_a_candidate_stops_rendering_once_its_adherence_cannot_come_back_within_the_allowed_drop():
+    """The optimized model draws blank images: with 10 captions and 0.02 allowed, it stops at the first image after
+    which even every other caption right would leave the drop over 0.02, and a model as good as FP never stops."""
+    from ov_diffusion_quant.config.specs import GateSpec
+    from ov_diffusion_quant.evaluation.compare import Reference
+    from ov_diffusion_quant.orchestration.search import CertainFailure
+    from ov_diffusion_quant.reference.judge import judge_image
+    from ov_diffusion_quant.reference.scene_dataset import caption, render, split_scenes
+
+    scenes = split_scenes(0, 10, 10)[1][:10]
+    references = [Reference(i, {"id": f"s{i}", "caption": caption(s)}, i, render(s, 64), None)
+                  for i, s in enumerate(scenes)]
+    blank = np.zeros((64, 64, 3), np.uint8)
+    blank_scores = [sum(judge_image(blank, r.prompt["caption"])["correct"].values()) / 5 for r in references]
+    stop = CertainFailure(GateSpec(ssim_min=0.0, psnr_min=0.0, adherence_drop_max=0.02), references, judge=True)
+    assert stop.fp > 0.9  # the judge reads the data set's own images
+    images, rows = [], []
+    for k in range(1, 11):
+        images.append(blank)
+        if stop(rows, images):
+            break
+    expected = next(k for k in range(1, 11) if round(stop.fp - (sum(blank_scores[:k]) + 10 - k) / 10, 4) > 0.02)
+    assert stop.after == expected and "prompt adherence drop at least" in stop.reason, (blank_scores, stop.reason)
+    assert stop.adherence()["drop"] > 0.02 and stop.adherence()["fp"]["attributes"] == round(stop.fp, 4)
+    # a right image never stops it
+    stop = CertainFailure(GateSpec(ssim_min=0.0, psnr_min=0.0, adherence_drop_max=0.02), references, judge=True)
+    assert not any(stop(rows, [r.text2image for r in references[:k + 1]]) for k in range(10))
 
 
 def test_the_search_table_marks_skipped_candidates_and_leaves_their_metrics_blank():

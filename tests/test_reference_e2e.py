@@ -141,8 +141,14 @@ def test_the_searched_recipe_passes_the_gate_on_the_held_out_captions(trained_re
         assert all("saturate on" in row["failed_checks"][0] for row in search["candidates"] if row.get("skipped"))
     else:
         assert not skipped and search["candidates"][0]["int8_macs_share"] > 0.9
+    # a failing candidate stops rendering once the gate is certain to fail it (at the latest on the last caption)
+    assert all((row["stopped_early"] is None) == row["passed"] for row in search["candidates"]
+               if not row.get("skipped")), search["candidates"]
     applied = json.loads((repo / "models" / VARIANT / "optimized-CPU" / "quantization.json").read_text())
     assert applied["candidate"] == search["chosen"]
+    # the selector quantized nothing: quantize took the chosen candidate's model, which a runner made and pushed
+    quantized = json.loads((repo / "metrics" / VARIANT / "CPU" / "quantize.json").read_text())
+    assert quantized["quantized_by"] == f"candidate@{VARIANT}-CPU-{search['chosen']}"
     rows = {row["candidate"]: row for row in search["candidates"]}
     assert rows["notebook"]["statistics"] == {"unet": "shared"} and rows["notebook"]["statistics_seconds"] == 0
     assert rows["weights-only"]["statistics"] == {}  # weight-only: no statistics at all

@@ -67,8 +67,13 @@ def test_the_pixart_reference_searches_its_own_candidates_and_its_choice_passes_
     skipped = [row for row in search["candidates"] if row.get("skipped")]
     assert all("saturate on" in row["failed_checks"][0] for row in skipped)
     assert bool(skipped) == host_facts.int8_sums_saturate(host_class), search["candidates"]
+    # a failing candidate stops rendering once the gate is certain to fail it (at the latest on the last caption)
+    assert all((row["stopped_early"] is None) == row["passed"] for row in search["candidates"]
+               if not row.get("skipped")), search["candidates"]
     applied = json.loads((repo / "models" / PIXART / "optimized-CPU" / "quantization.json").read_text())
     assert applied["candidate"] == search["chosen"]
+    quantized = json.loads((repo / "metrics" / PIXART / "CPU" / "quantize.json").read_text())
+    assert quantized["quantized_by"] == f"candidate@{PIXART}-CPU-{search['chosen']}"  # the search's model, as it is
     adherence = json.loads((repo / "metrics" / PIXART / "CPU" / "evaluate.json").read_text())["adherence"]
     assert adherence["fp"]["n"] == 100 and adherence["fp"]["attributes"] > 0.6, adherence["fp"]  # it draws
     assert adherence["drop"] <= 0.02, adherence

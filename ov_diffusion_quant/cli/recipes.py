@@ -36,7 +36,9 @@ def table(summary: dict) -> str:
     host = summary.get("host", {})
 
     def verdict_of(row: dict) -> str:
-        return "skipped (saturates)" if row.get("skipped") else "pass" if row["passed"] else "FAIL"
+        stopped = row.get("stopped_early")
+        return ("skipped (saturates)" if row.get("skipped") else "pass" if row["passed"] else
+                f"FAIL (stopped after {stopped['after']} of {stopped['of']})" if stopped else "FAIL")
 
     rows = [{label: verdict_of(row) if key == "passed" else _statistics(row.get(key)) if key == "statistics"
              else row.get(key) for key, label in COLUMNS.items()} for row in summary["candidates"]]
@@ -51,7 +53,10 @@ def table(summary: dict) -> str:
             + (f" (shared statistics {summary['statistics_seconds']:.0f} s, FP images "
                f"{summary['fp_images_seconds']:.0f} s)" if summary.get("statistics_seconds") is not None
                and summary.get("fp_images_seconds") is not None else "") + "; "
-            f"{verdict}\n\n" + frame.to_markdown(index=False, floatfmt=".4g", missingval="-") + "\n")
+            f"{verdict}\n\n" + frame.to_markdown(index=False, floatfmt=".4g", missingval="-") + "\n"
+            + ("\nA stopped candidate rendered until the gate was certain to fail it: its minimums are over the "
+               "captions it rendered, its adherence drop is the least it could still reach.\n"
+               if any(row.get("stopped_early") for row in summary["candidates"]) else ""))
 
 
 @main_with_clear_errors

@@ -45,6 +45,14 @@ def _owner_alive(temp: Path, target: Path) -> bool:
         return False
 
 
+def link_or_copy(source, target) -> None:
+    """A hard link where the file system allows one (outputs are never written in place), else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
 def remove_stale_temps(target: Path | str) -> list[Path]:
     """Remove the temp paths of ``target`` that a killed run left behind; return what was removed."""
     target = Path(target)

@@ -71,6 +71,16 @@ def candidate_row(variant: str, device: str, candidate: str) -> Path:
     return SEARCH / variant / device / "candidates" / f"{candidate}.json"
 
 
+def candidate_model(variant: str, device: str, candidate: str) -> Path:
+    """A passing candidate's quantized components, for quantize should it be chosen (empty: it did not pass)."""
+    return SEARCH / variant / device / "models" / candidate
+
+
+def chosen_model(variant: str, device: str) -> Path:
+    """The chosen candidate's quantized components, which quantize takes as they are (empty: not searched)."""
+    return DATA / "recipes" / variant / f"{device}-model"
+
+
 def metrics(variant: str, name: str, device: str | None = None) -> Path:
     return METRICS / variant / device / name if device else METRICS / variant / name
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -78,9 +78,11 @@ def _image(image) -> Image.Image:
     return image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
 
 
-def compare(optimized, references: list[Reference], generation, clip=None,
-            desc: str = "optimized images") -> tuple[pd.DataFrame, list]:
-    """One row per prompt x seed x mode (PSNR, SSIM, CLIP similarity) and the optimized text-to-image images."""
+def compare(optimized, references: list[Reference], generation, clip=None, desc: str = "optimized images",
+            stop: Callable[[list[dict], list], bool] | None = None) -> tuple[pd.DataFrame, list]:
+    """One row per prompt x seed x mode (PSNR, SSIM, CLIP similarity) and the optimized text-to-image images.
+    ``stop(rows, images)``, asked after each reference: True ends the rendering there (the recipe search's early
+    stop), and the table and images cover the references rendered so far."""
     rows, images = [], []
 
     def row(mode, reference, fp_image, candidate):
@@ -96,6 +98,8 @@ def compare(optimized, references: list[Reference], generation, clip=None,
         if reference.image2image is not None:  # the notebook's setting, on the FP text-to-image output
             row("image2image", reference, reference.image2image, optimized.image_to_image(
                 reference.prompt["caption"], reference.text2image, generation, reference.seed))
+        if stop is not None and stop(rows, images):
+            break
     return pd.DataFrame(rows), images
 
 

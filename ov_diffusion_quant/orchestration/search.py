@@ -32,8 +32,8 @@ from ov_diffusion_quant.config.specs import Candidate, Variant
 from ov_diffusion_quant.evaluation.checks import metric_checks
 from ov_diffusion_quant.evaluation.compare import Reference, adherence_fp_vs_optimized, aggregate, compare, render_reference
 from ov_diffusion_quant.quantization import calibration_data
-from ov_diffusion_quant.quantization.apply import (Validation, copy_export, load_calibrations, load_statistics,
-                                                   quantize_into)
+from ov_diffusion_quant.quantization.apply import (Validation, copy_export, keep_quantized, load_calibrations,
+                                                   load_statistics, quantize_into)
 from ov_diffusion_quant.quantization.recipes import own_pass_reason
 from ov_diffusion_quant.quantization.ir_analysis import int8_compute_share
 from ov_diffusion_quant.runtime import host_facts
@@ -57,12 +57,7 @@ def _image_score(judge: bool):
     from ov_diffusion_quant.evaluation.similarity import psnr_ssim
 
     if judge:
-        from ov_diffusion_quant.reference.judge import judge_image
-
-        def score(reference: Reference, image) -> float:
-            correct = judge_image(image, reference.prompt["caption"])["correct"]
-            return sum(correct.values()) / len(correct)
-        return score
+        return lambda reference, image: _attribute_accuracy(image, reference)
     return lambda reference, image: psnr_ssim(reference.text2image, image)[1]
 
 
@@ -97,6 +92,66 @@ def accuracy_control_validation(fp_dir: Path, family, device: str, generation, r
         return float(np.mean(values)), outputs
 
     return Validation(validate, items, max_drop)
+
+
+class CertainFailure:
+    """The early stop of a candidate's rendering (``compare``'s ``stop``): True once the gate is certain to fail it
+    whatever the captions still to render give. An image under an SSIM, PSNR or CLIP minimum decides its check (the
+    check is on the minimum); the adherence check is decided once the FP adherence minus the best the optimized model
+    can still reach (every remaining caption judged right) exceeds the allowed drop, rounded as the gate rounds it.
+    A passing candidate renders every caption, so the choice is the one a full rendering makes."""
+
+    def __init__(self, gate, references: list[Reference], judge: bool):
+        from ov_diffusion_quant.evaluation.checks import CHECKS
+
+        self.minimums = [(metric, getattr(gate, name)) for name, metric in CHECKS if getattr(gate, name) is not None]
+        self.drop_max = gate.adherence_drop_max if judge else None
+        self.references = references
+        self.reason: str | None = None
+        self.after = 0
+        self._scores: list[float] = []
+        if self.drop_max is not None:
+            self.fp = float(np.mean([_attribute_accuracy(r.text2image, r) for r in references]))
+
+    def best_adherence(self) -> float:
+        """The best optimized adherence still reachable: the rendered images' scores, every other caption right."""
+        return (sum(self._scores) + len(self.references) - len(self._scores)) / len(self.references)
+
+    def __call__(self, rows: list[dict], images: list) -> bool:
+        from ov_diffusion_quant.evaluation.similarity import summary
+
+        self.after = len(images)
+        reference = self.references[len(images) - 1]
+        for row in rows:
+            if row["prompt_index"] != reference.index or row["seed"] != reference.seed:
+                continue
+            for metric, threshold in self.minimums:
+                value = row[metric] if row[metric] is None else summary([row[metric]])["min"]
+                if value is not None and value < threshold:
+                    self.reason = f"{row['mode']} {metric} (min) {value} < {threshold:g} on caption {row['prompt_id']}"
+                    return True
+        if self.drop_max is not None:
+            self._scores.append(_attribute_accuracy(images[-1], reference))
+            bound = round(self.fp - self.best_adherence(), 4)
+            if bound > self.drop_max:
+                self.reason = (f"prompt adherence drop at least {bound} > {self.drop_max:g} whatever the other "
+                               f"{len(self.references) - len(images)} captions give")
+                return True
+        return False
+
+    def adherence(self) -> dict:
+        """The adherence entry of a stopped candidate's metrics: FP's over every caption, the optimized model's as the
+        best it could still reach (so the gate's check says what is certain)."""
+        best = self.best_adherence()
+        return {"fp": {"attributes": round(self.fp, 4)}, "optimized": {"attributes": round(best, 4)},
+                "score": "attributes", "drop": round(self.fp - best, 4), "bound": "optimized at best"}
+
+
+def _attribute_accuracy(image, reference: Reference) -> float:
+    from ov_diffusion_quant.reference.judge import judge_image
+
+    correct = judge_image(image, reference.prompt["caption"])["correct"]
+    return sum(correct.values()) / len(correct)
 
 
 def _row(candidate: Candidate, done, checks, metrics: dict, share: dict, latency_ms: float, seconds: dict) -> dict:
@@ -135,7 +190,7 @@ def _skipped_row(candidate: Candidate, done, isa: str, saturating: dict[str, int
         "recipes": {component: recipe.label() for component, recipe in done.recipes.items()},
         "passed": False,
         "failed_checks": [f"skipped: its INT8 sums saturate on {isa} (no VNNI): {causes}"],
-        "skipped": True, "margin": None,
+        "skipped": True, "margin": None, "stopped_early": None,
         **{key: None for key in ("adherence_fp", "adherence_optimized", "adherence_drop", "ssim_min_t2i",
                                  "psnr_min_t2i", "ssim_min_i2i", "psnr_min_i2i", "int8_macs_share", "gmacs",
                                  "denoiser_ms")},
@@ -156,10 +211,11 @@ def render_fp_images(variant: Variant, device: str, family, seeds: list[int]) ->
 
 
 def run_candidate(variant: Variant, device: str, family, candidate: Candidate, references: list[Reference],
-                  seeds: list[int], clip=None) -> tuple[dict, dict]:
+                  seeds: list[int], clip=None, keep: Path | None = None) -> tuple[dict, dict]:
     """Quantize one candidate into a scratch copy of the export, measure it, render it, check it: its row of the
     search's table, and the recipes to record should it be chosen (accuracy_control's as int8 with what it
-    reverted). ``clip``: the scorer of the gate's CLIP-similarity minimum, where it has one."""
+    reverted). ``clip``: the scorer of the gate's CLIP-similarity minimum, where it has one. ``keep``: where a
+    passing candidate's quantized components go (apply.keep_quantized)."""
     fp_dir = paths.fp_model(variant.name)
     calibrated = {component: recipe for component, recipe in candidate.components.items()
                   if recipe.definition.needs_calibration}
@@ -202,15 +258,24 @@ def run_candidate(variant: Variant, device: str, family, candidate: Candidate, r
                                        sample)
             latency_ms = denoiser_latency_ms(scratch, family, device, sample)
         pipeline = family.load(scratch, device)
-        table, images = compare(pipeline, references, variant.generation, clip, desc=f"{candidate.name} images")
+        stop = CertainFailure(variant.gate, references, judge) if variant.quantize.search.stop_early else None
+        table, images = compare(pipeline, references, variant.generation, clip, desc=f"{candidate.name} images",
+                                stop=stop)
         del pipeline
-    metrics = aggregate(table, None if clip else "the variant's gate has no clip_sim_min")
-    if judge:
-        metrics["adherence"] = adherence_fp_vs_optimized(references, images)
-    checks = metric_checks(variant.name, device, variant.gate, metrics, "the candidate rendered nothing")
-    seconds["validation"] = time.perf_counter() - quantized_at
-    seconds["total"] = time.perf_counter() - started
-    row = _row(candidate, done, checks, metrics, share, latency_ms, seconds)
+        metrics = aggregate(table, None if clip else "the variant's gate has no clip_sim_min")
+        stopped = stop is not None and stop.reason is not None
+        if judge:
+            metrics["adherence"] = stop.adherence() if stopped else adherence_fp_vs_optimized(references, images)
+        checks = metric_checks(variant.name, device, variant.gate, metrics, "the candidate rendered nothing")
+        seconds["validation"] = time.perf_counter() - quantized_at
+        seconds["total"] = time.perf_counter() - started
+        row = _row(candidate, done, checks, metrics, share, latency_ms, seconds)
+        # stopped: its minimums are over the images rendered, its adherence drop is the least it can be
+        row["stopped_early"] = ({"after": stop.after, "of": len(references), "because": stop.reason}
+                                if stopped else None)
+        if row["passed"] and keep is not None:  # the model quantize takes should the recipe stage choose it
+            keep_quantized(scratch, done, keep)
+    row["total_seconds"] = round(time.perf_counter() - started, 1)  # keeping the model included
     log.info("%s: %s, INT8 share %s, adherence drop %s%s", candidate.name, "pass" if row["passed"] else "FAIL",
              row.get("int8_macs_share"), row["adherence_drop"],
              "" if row["passed"] else f" ({'; '.join(row['failed_checks'])})")

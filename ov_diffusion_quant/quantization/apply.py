@@ -16,7 +16,7 @@ import openvino as ov
 
 from ov_diffusion_quant.common.artifacts import read_ir
 from ov_diffusion_quant.common.errors import UserError
-from ov_diffusion_quant.common.outputs import dir_size_bytes, write_json
+from ov_diffusion_quant.common.outputs import dir_size_bytes, link_or_copy, write_json
 from ov_diffusion_quant.common.resources import RssPeak
 from ov_diffusion_quant.families.base import COMPILE_CONFIG_FILE
 from ov_diffusion_quant.quantization import calibration_data
@@ -166,3 +166,41 @@ def quantize_into(out_dir: Path, fp_dir: Path, family, components: dict[str, Com
         del model, result, saved  # before the next component is read: one component's models in memory at a time
     write_json(out_dir / COMPILE_CONFIG_FILE, compile_config)
     return done
+
+
+QUANTIZED_RECORD = "quantized.json"
+
+
+def keep_quantized(model_dir: Path, done: Quantized, out_dir: Path) -> None:
+    """The quantized components of ``model_dir`` (``done``'s) with its compile_config.json and a record of ``done``
+    into ``out_dir``, so that quantize takes the model the search measured instead of quantizing it again."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for component in done.recipes:
+        shutil.copytree(model_dir / component, out_dir / component, copy_function=link_or_copy)
+    shutil.copy2(model_dir / COMPILE_CONFIG_FILE, out_dir / COMPILE_CONFIG_FILE)
+    write_json(out_dir / QUANTIZED_RECORD, {
+        "recipes": {component: recipe.to_json() for component, recipe in done.recipes.items()},
+        "components": done.components, "saturating": done.saturating})
+
+
+def kept_quantized(kept_dir: Path, components: dict[str, ComponentRecipe]) -> Quantized | None:
+    """What :func:`keep_quantized` kept, if it is a model of exactly ``components`` (else None: quantize)."""
+    from ov_diffusion_quant.config.recipes import parse_component
+
+    record = kept_dir / QUANTIZED_RECORD
+    if not record.exists():
+        return None
+    data = json.loads(record.read_text())
+    recipes = {component: parse_component(body, f"{record}: recipes.{component}")
+               for component, body in data["recipes"].items()}
+    if {c: r.to_json() for c, r in recipes.items()} != {c: r.to_json() for c, r in components.items()}:
+        return None
+    return Quantized(components=data["components"], recipes=recipes, saturating=data["saturating"])
+
+
+def take_quantized(kept_dir: Path, out_dir: Path, done: Quantized) -> None:
+    """The kept components and compile_config.json into ``out_dir`` (a copy of the export)."""
+    for component in done.recipes:
+        shutil.rmtree(out_dir / component)
+        shutil.copytree(kept_dir / component, out_dir / component, copy_function=link_or_copy)
+    shutil.copy2(kept_dir / COMPILE_CONFIG_FILE, out_dir / COMPILE_CONFIG_FILE)

@@ -333,12 +333,13 @@ def candidate_rows() -> list[str]:
             continue
         host = search.get("host", {})
         for row in search["candidates"]:
+            stopped = row.get("stopped_early")  # its adherence drop is the least it could still reach
             verdict = ("skipped: " + row["failed_checks"][0].split(": ", 2)[-1] if row.get("skipped")
                        else "**chosen**" if row["candidate"] == search.get("chosen") else "pass" if row["passed"]
-                       else "FAIL")
+                       else f"FAIL (stopped after {stopped['after']} of {stopped['of']})" if stopped else "FAIL")
             lines.append(f"| {_link(path, path.relative_to(SEARCH).as_posix())} | {host.get('isa_class', '?')} "
                          f"({host.get('precision', '?')}) | {row['candidate']} | {verdict} | "
-                         f"{_fmt(row.get('adherence_drop'))} | {_fmt(row.get('ssim_min_t2i'))} | "
+                         f"{'≥ ' if stopped else ''}{_fmt(row.get('adherence_drop'))} | {_fmt(row.get('ssim_min_t2i'))} | "
                          f"{_fmt(row.get('psnr_min_t2i'), '.1f')} | {_fmt(row.get('int8_macs_share'), '.4f')} |")
     return lines
 
