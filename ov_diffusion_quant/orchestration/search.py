@@ -134,8 +134,10 @@ class CertainFailure:
             self._scores.append(_attribute_accuracy(images[-1], reference))
             bound = round(self.fp - self.best_adherence(), 4)
             if bound > self.drop_max:
-                self.reason = (f"prompt adherence drop at least {bound} > {self.drop_max:g} whatever the other "
-                               f"{len(self.references) - len(images)} captions give")
+                left = len(self.references) - len(images)
+                self.reason = (f"prompt adherence drop {bound} > {self.drop_max:g}" if not left else
+                               f"prompt adherence drop at least {bound} > {self.drop_max:g} whatever the other "
+                               f"{left} captions give")
                 return True
         return False
 

@@ -323,6 +323,13 @@ def per_class_rows(gate, family_records: str | None = None, speed: Callable[[Pat
     return lines
 
 
+def _drop(drop, stopped) -> str:
+    """A candidate's adherence drop; a stopped one's is the least it could still be, shown where it says anything."""
+    if not stopped:
+        return _fmt(drop)
+    return f"≥ {_fmt(drop)}" if drop is not None and drop > 0 else "-"
+
+
 def candidate_rows() -> list[str]:
     """Every candidate of every recorded search on the validation captions."""
     lines = ["| search | host (precision) | candidate | gate on validation | adherence drop | SSIM min | PSNR min | "
@@ -339,7 +346,7 @@ def candidate_rows() -> list[str]:
                        else f"FAIL (stopped after {stopped['after']} of {stopped['of']})" if stopped else "FAIL")
             lines.append(f"| {_link(path, path.relative_to(SEARCH).as_posix())} | {host.get('isa_class', '?')} "
                          f"({host.get('precision', '?')}) | {row['candidate']} | {verdict} | "
-                         f"{'≥ ' if stopped else ''}{_fmt(row.get('adherence_drop'))} | {_fmt(row.get('ssim_min_t2i'))} | "
+                         f"{_drop(row.get('adherence_drop'), stopped)} | {_fmt(row.get('ssim_min_t2i'))} | "
                          f"{_fmt(row.get('psnr_min_t2i'), '.1f')} | {_fmt(row.get('int8_macs_share'), '.4f')} |")
     return lines
 
@@ -437,7 +444,10 @@ def recipe_search_md() -> str:
         "## Per host class: the PixArt reference (trained-pixart-snapshot, records in `<class>/pixart/`)", "",
         *per_class_rows(params.variant("trained-pixart-snapshot").gate, "pixart", pixart_arch_speed,
                         "chosen vs FP on pixart-lcm-arch, 1024², 4 steps: transformer step, image"), "",
-        "## Every candidate on the validation captions", "", *candidate_rows(), "",
+        "## Every candidate on the validation captions", "",
+        "A candidate stopped early rendered until the gate was certain to fail it: its minimums are over the captions "
+        "it rendered; its adherence drop is the least it could still reach, shown where that is above 0.", "",
+        *candidate_rows(), "",
         "## Held-out runs of other recipes", "", *held_out_rows(gate), "",
         "## The full-size UNet step per candidate (`scripts/recipe_speed.py`, sdxl-turbo-arch at 512²)", "",
         *speed_rows(), "",
