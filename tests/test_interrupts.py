@@ -4,6 +4,8 @@ killed at a random moment, then run again, gives byte-identical outputs."""
 
 from __future__ import annotations
 
+import copy
+
 import os
 import random
 import re
@@ -80,7 +82,7 @@ def test_a_failed_export_leaves_no_empty_model_directory(tmp_path, monkeypatch, 
     from stages import export
 
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    raw["variants"]["local-model"] = {**raw["variants"][VARIANT],
+    raw["variants"]["local-model"] = {**copy.deepcopy(raw["variants"][VARIANT]),  # no shared node: no YAML alias
                                       "model": {"family": "pixart", "source": "./no-such-model", "max_length": 120}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     monkeypatch.chdir(tmp_path)

@@ -290,6 +290,16 @@ def test_the_search_quantizes_and_checks_each_candidate_on_its_validation_prompt
                 == (search_models / "hybrid" / component / "openvino_model.bin").read_bytes())
 
 
+def test_a_recipe_that_cannot_take_the_shared_statistics_says_why():
+    from ov_diffusion_quant.quantization.recipes import own_pass_reason
+
+    assert own_pass_reason(parse_component({"recipe": "int8", "bias_correction": "full"}, "x")) == (
+        "full bias correction keeps raw activations per layer")
+    assert own_pass_reason(parse_component("hybrid", "x")).startswith("its weights are compressed first")
+    for shared in ({"recipe": "int8", "ignored_scope": ["embeddings"], "overflow_fix": "enable"}, "int8_weights"):
+        assert own_pass_reason(parse_component(shared, "x")) is None
+
+
 def test_a_candidate_stops_rendering_once_an_image_is_under_a_gate_minimum():
     """An image under a minimum decides the gate (it checks the minimum), rounded as the gate rounds it."""
     from ov_diffusion_quant.config.specs import GateSpec
