@@ -16,6 +16,7 @@ import pandas as pd
 from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.common.artifacts import read_json
 from ov_diffusion_quant.common.errors import UserError, argument_parser, main_with_clear_errors
+from ov_diffusion_quant.quantization.chosen import failed_label
 
 COLUMNS = {"candidate": "candidate", "passed": "gate (validation)", "adherence_drop": "adherence drop",
            "ssim_min_t2i": "SSIM min", "psnr_min_t2i": "PSNR min", "ssim_min_i2i": "SSIM min i2i",
@@ -36,9 +37,7 @@ def table(summary: dict) -> str:
     host = summary.get("host", {})
 
     def verdict_of(row: dict) -> str:
-        stopped = row.get("stopped_early")
-        return ("skipped (saturates)" if row.get("skipped") else "pass" if row["passed"] else
-                f"FAIL (stopped after {stopped['after']} of {stopped['of']})" if stopped else "FAIL")
+        return "skipped (saturates)" if row.get("skipped") else "pass" if row["passed"] else failed_label(row)
 
     rows = [{label: verdict_of(row) if key == "passed" else _statistics(row.get(key)) if key == "statistics"
              else row.get(key) for key, label in COLUMNS.items()} for row in summary["candidates"]]

@@ -110,6 +110,7 @@ class CertainFailure:
         self.reason: str | None = None
         self.after = 0
         self._scores: list[float] = []
+        self._rows_seen = 0
         if self.drop_max is not None:
             self.fp = float(np.mean([_attribute_accuracy(r.text2image, r) for r in references]))
 
@@ -122,9 +123,8 @@ class CertainFailure:
 
         self.after = len(images)
         reference = self.references[len(images) - 1]
-        for row in rows:
-            if row["prompt_index"] != reference.index or row["seed"] != reference.seed:
-                continue
+        new_rows, self._rows_seen = rows[self._rows_seen:], len(rows)  # the rows of the last reference
+        for row in new_rows:
             for metric, threshold in self.minimums:
                 value = row[metric] if row[metric] is None else summary([row[metric]])["min"]
                 if value is not None and value < threshold:

@@ -175,9 +175,7 @@ def keep_quantized(model_dir: Path, done: Quantized, out_dir: Path) -> None:
     """The quantized components of ``model_dir`` (``done``'s) with its compile_config.json and a record of ``done``
     into ``out_dir``, so that quantize takes the model the search measured instead of quantizing it again."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    for component in done.recipes:
-        shutil.copytree(model_dir / component, out_dir / component, copy_function=link_or_copy)
-    shutil.copy2(model_dir / COMPILE_CONFIG_FILE, out_dir / COMPILE_CONFIG_FILE)
+    _copy_quantized(model_dir, out_dir, done)
     write_json(out_dir / QUANTIZED_RECORD, {
         "recipes": {component: recipe.to_json() for component, recipe in done.recipes.items()},
         "components": done.components, "saturating": done.saturating})
@@ -202,5 +200,10 @@ def take_quantized(kept_dir: Path, out_dir: Path, done: Quantized) -> None:
     """The kept components and compile_config.json into ``out_dir`` (a copy of the export)."""
     for component in done.recipes:
         shutil.rmtree(out_dir / component)
-        shutil.copytree(kept_dir / component, out_dir / component, copy_function=link_or_copy)
-    shutil.copy2(kept_dir / COMPILE_CONFIG_FILE, out_dir / COMPILE_CONFIG_FILE)
+    _copy_quantized(kept_dir, out_dir, done)
+
+
+def _copy_quantized(source: Path, target: Path, done: Quantized) -> None:
+    for component in done.recipes:
+        shutil.copytree(source / component, target / component, copy_function=link_or_copy)
+    shutil.copy2(source / COMPILE_CONFIG_FILE, target / COMPILE_CONFIG_FILE)

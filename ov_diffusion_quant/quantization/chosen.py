@@ -48,3 +48,9 @@ def closest(rows: list[dict]) -> str | None:
     """The candidate whose worst check is nearest its threshold (None: every candidate was skipped)."""
     rendered = [row for row in rows if row.get("margin") is not None]
     return max(rendered, key=lambda row: row["margin"])["candidate"] if rendered else None
+
+
+def failed_label(row: dict) -> str:
+    """A failing row's verdict: FAIL, and where the search stopped rendering it (search.CertainFailure)."""
+    stopped = row.get("stopped_early")
+    return f"FAIL (stopped after {stopped['after']} of {stopped['of']})" if stopped else "FAIL"

@@ -20,6 +20,7 @@ from typing import Callable
 import pandas as pd
 
 from ov_diffusion_quant.common import paths
+from ov_diffusion_quant.quantization.chosen import failed_label
 
 REPORTS = paths.REPORTS
 RECORDED = "recorded"  # reports/<variant>/recorded/<run>-[CPU-]<stage>.json: runs kept beside the current metrics
@@ -343,7 +344,7 @@ def candidate_rows() -> list[str]:
             stopped = row.get("stopped_early")  # its adherence drop is the least it could still reach
             verdict = ("skipped: " + row["failed_checks"][0].split(": ", 2)[-1] if row.get("skipped")
                        else "**chosen**" if row["candidate"] == search.get("chosen") else "pass" if row["passed"]
-                       else f"FAIL (stopped after {stopped['after']} of {stopped['of']})" if stopped else "FAIL")
+                       else failed_label(row))
             lines.append(f"| {_link(path, path.relative_to(SEARCH).as_posix())} | {host.get('isa_class', '?')} "
                          f"({host.get('precision', '?')}) | {row['candidate']} | {verdict} | "
                          f"{_drop(row.get('adherence_drop'), stopped)} | {_fmt(row.get('ssim_min_t2i'))} | "
