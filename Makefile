@@ -64,7 +64,8 @@ test-all: setup
 # not reset; only the variants' metrics/ and reports/ come back. PixArt at 1024²: one round of two timed images per
 # configuration (an FP image takes minutes), no notebook-way calibration timing.
 bench-arch: setup
-	ovdq experiment sdxl-turbo-arch --name bench-arch-sdxl --rounds 2 --require-gb 20 --op-profile
+	ovdq experiment sdxl-turbo-arch --name bench-arch-sdxl --rounds 2 --require-gb 20 --op-profile \
+		-S 'benchmark.peers=[optimum-hybrid,optimum-int8]'
 	ovdq experiment pixart-lcm-arch --name bench-arch-pixart --rounds 1 --require-gb 20 --op-profile \
 		-S benchmark.runs=2 -S calibrate.compare_notebook_prompts=0
 	ovdq tables

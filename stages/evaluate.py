@@ -4,6 +4,9 @@
         -> metrics/<variant>/<device>/evaluate.json            aggregates (DVC metrics)
         -> metrics/<variant>/<device>/evaluate_per_prompt.csv  one row per prompt x seed x mode (DVC plots)
         -> reports/<variant>/<device>/grid.png                 prompt | FP | optimized | difference
+
+The peers (optimum-intel's own quantizations, params benchmark.peers) are compared with the same FP images and
+checked with the variant's gate checks: their metrics and verdicts are under "peers" (they gate nothing).
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.common.errors import argument_parser, main_with_clear_errors
 from ov_diffusion_quant.evaluation.compare import adherence_fp_vs_optimized, aggregate, compare, render_reference
 from ov_diffusion_quant.evaluation.grid import make_grid
-from ov_diffusion_quant.orchestration.inference import load_variant
+from ov_diffusion_quant.evaluation.checks import failed_check, metric_checks
+from ov_diffusion_quant.orchestration.inference import load_variant, made_peers
 from ov_diffusion_quant.common.artifacts import read_json
 from ov_diffusion_quant.common.outputs import atomic_file, write_json
 from ov_diffusion_quant.config.params import load
@@ -51,7 +55,20 @@ def main(argv: list[str] | None = None) -> None:
     references = render_reference(fp, prompts, generation, params.evaluate.seeds, with_img2img)
     table, optimized_images = compare(optimized, references, generation, clip)
 
-    # 2. Outputs: per-prompt table, grid (first seed of each prompt), aggregates with the judge's adherence
+    # 2. The peers, against the same FP images and checks
+    peers = {}
+    for peer in made_peers(variant.name, args.device):
+        pipeline = load_variant(variant.name, args.device, params=params, peer=peer)
+        peer_table, peer_images = compare(pipeline, references, generation, clip)
+        del pipeline
+        peers[peer] = {**aggregate(peer_table, clip_skipped),
+                       **({"adherence": adherence_fp_vs_optimized(references, peer_images)} if own.judge else {})}
+        if variant.gate is not None:
+            checks = metric_checks(variant.name, args.device, variant.gate, peers[peer], "")
+            peers[peer]["gate"] = {"passed": all(check.passed for check in checks),
+                                   "failed_checks": [failed_check(check) for check in checks if not check.passed]}
+
+    # 3. Outputs: per-prompt table, grid (first seed of each prompt), aggregates with the judge's adherence
     with atomic_file(paths.metrics(variant.name, "evaluate_per_prompt.csv", args.device)) as tmp:
         table.to_csv(tmp, index=False)
     grid_rows = [(r.prompt["caption"], r.text2image, image) for r, image in zip(references, optimized_images)
@@ -66,6 +83,7 @@ def main(argv: list[str] | None = None) -> None:
         **aggregate(table, clip_skipped),
         **({"clip_model": clip.provenance} if clip else {}),
         **({"adherence": adherence_fp_vs_optimized(references, optimized_images)} if own.judge else {}),
+        **({"peers": peers} if peers else {}),
         "models": {"fp": family.read_sources(paths.fp_model(variant.name))},
         "host": host_facts.provenance(),
     })

@@ -52,6 +52,7 @@ SHARED_FIXTURE_UNITS = {
     "test_models_and_export.py": "tiny exports",
     "test_bad_input.py": "tiny exports",
     "test_cli.py": "tiny exports",
+    "test_peers.py": "tiny exports",
 }
 # When no end-to-end unit is selected (`make test-quick`), the tiny exports unit would run in one worker while the
 # other runs out of work: it is split in two (the exports themselves are shared, see `_export_once_per_run`).

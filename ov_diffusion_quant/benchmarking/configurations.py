@@ -5,14 +5,17 @@
   optimized        quantized model, device's default precision
   genai_fp         FP export in OpenVINO GenAI's Text2ImagePipeline   benchmark.runtimes has genai, family supports_genai
   genai_optimized  quantized model in GenAI
+  <peer>           optimum-intel's own quantization of the FP export (config/optimum_peers.py), in the optimum runtime
+                                                                                       benchmark.peers
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ov_diffusion_quant.runtime.preflight import BASE_GB, MEMORY_FACTORS
 from ov_diffusion_quant.config.params import BenchmarkParams
+from ov_diffusion_quant.config.optimum_peers import PEERS
+from ov_diffusion_quant.runtime.preflight import BASE_GB, MEMORY_FACTORS
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,7 @@ class Configuration:
     runtime: str  # "optimum" (this project's pipelines, ov_diffusion_quant.orchestration.inference) or "genai"
     optimized: bool
     f32: bool = False
+    peer: str | None = None  # optimum-intel's quantization of that name (models/<v>/peers-<d>/<peer>)
 
 
 CONFIGURATIONS = {
@@ -28,16 +32,22 @@ CONFIGURATIONS = {
     "optimized": Configuration("optimum", optimized=True),
     "genai_fp": Configuration("genai", optimized=False),
     "genai_optimized": Configuration("genai", optimized=True),
+    **{peer: Configuration("optimum", optimized=True, peer=peer) for peer in PEERS},
 }
 # (speedup name, baseline, candidate): median end-to-end and per-denoiser-step ratios
 SPEEDUPS = (("optimized_vs_fp", "fp", "optimized"), ("optimized_vs_fp_f32", "fp_f32", "optimized"),
             ("genai_optimized_vs_genai_fp", "genai_fp", "genai_optimized"))
 
 
-def planned(bench: BenchmarkParams, family) -> tuple[list[str], str]:
-    """The configurations to run, and what happens with GenAI (a note for env)."""
-    # FP and optimized back to back, so that a drift in the machine's speed affects their ratio least
-    names = (["fp"] if bench.bf16_baseline else []) + ["optimized"] + (["fp_f32"] if bench.f32_baseline else [])
+def peer_speedups(peers) -> tuple[tuple[str, str, str], ...]:
+    return tuple((f"optimized_vs_{peer}", peer, "optimized") for peer in peers)
+
+
+def planned(bench: BenchmarkParams, family, peers: list[str] = ()) -> tuple[list[str], str]:
+    """The configurations to run (``peers``: the ones the peers stage made), and what happens with GenAI (a note
+    for env)."""
+    # FP, optimized and the peers back to back, so that a drift in the machine's speed affects their ratios least
+    names = (["fp"] if bench.bf16_baseline else []) + ["optimized", *peers] + (["fp_f32"] if bench.f32_baseline else [])
     if "genai" not in bench.runtimes:
         return names, "GenAI not run: benchmark.runtimes has no genai"
     if not family.supports_genai:

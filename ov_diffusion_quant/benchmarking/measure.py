@@ -83,7 +83,7 @@ def measure_optimum(params: Params, variant: Variant, device: str, configuration
     started = time.perf_counter()
     with timed_compiles(compiles):
         pipeline = load_variant(variant.name, device, optimized=configuration.optimized, f32=configuration.f32,
-                                params=params, static_shapes=bench.static_shapes)
+                                params=params, static_shapes=bench.static_shapes, peer=configuration.peer)
     load_seconds = time.perf_counter() - started
     slots = pipeline.compiled_model_slots()
 
@@ -135,7 +135,8 @@ def measure_text_encoder_apart(params: Params, variant: Variant, device: str, co
         started = time.perf_counter()
         with timed_compiles(compiles):
             pipeline = load_variant(variant.name, device, optimized=configuration.optimized, f32=configuration.f32,
-                                    params=params, static_shapes=bench.static_shapes, parts=parts)
+                                    params=params, static_shapes=bench.static_shapes, parts=parts,
+                                    peer=configuration.peer)
         load_seconds += time.perf_counter() - started
         return pipeline
 

@@ -20,11 +20,12 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ov_diffusion_quant.runtime import host_facts
-from ov_diffusion_quant.benchmarking.configurations import CONFIGURATIONS, SPEEDUPS, planned
+from ov_diffusion_quant.benchmarking.configurations import CONFIGURATIONS, SPEEDUPS, peer_speedups, planned
 from ov_diffusion_quant.benchmarking.environment import environment
 from ov_diffusion_quant.common.errors import UserError
 from ov_diffusion_quant.families import family_for
 from ov_diffusion_quant.evaluation.prompts import validation_prompts
+from ov_diffusion_quant.orchestration.inference import made_peers
 from ov_diffusion_quant.config.params import Params, Variant
 from ov_diffusion_quant.runtime.timing import OtherProcessesCpu, latency_summary, median, ratio
 
@@ -75,7 +76,8 @@ def pooled(rounds: list[dict]) -> dict:
 
 def speedups(configurations: dict[str, dict]) -> dict[str, float]:
     result = {}
-    for label, baseline, candidate in SPEEDUPS:
+    peers = [name for name in configurations if CONFIGURATIONS[name].peer]
+    for label, baseline, candidate in (*SPEEDUPS, *peer_speedups(peers)):
         if baseline in configurations and candidate in configurations:
             base, cand = configurations[baseline], configurations[candidate]
             result[label] = ratio(base["latency_s"]["median"], cand["latency_s"]["median"])
@@ -90,7 +92,7 @@ def run_benchmark(params: Params, variant: Variant, device: str, apart: dict[str
     apart = apart or {}
     # loaded once here, not in every configuration's process (the `datasets` import alone takes ~1 s)
     prompts = validation_prompts(params.evaluate.prompts, params.benchmark.prompts)
-    names, genai_status = planned(params.benchmark, family_for(variant))
+    names, genai_status = planned(params.benchmark, family_for(variant), made_peers(variant.name, device))
     rounds = params.benchmark.rounds
     descriptor, log_name = tempfile.mkstemp(prefix=f"benchmark-{variant.name}-{device}-", suffix=".log")
     os.close(descriptor)

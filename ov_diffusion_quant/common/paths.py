@@ -28,6 +28,20 @@ def optimized_model(variant: str, device: str) -> Path:
     return MODELS / variant / f"optimized-{device}"
 
 
+def peers(variant: str, device: str) -> Path:
+    """optimum-intel's own quantizations of the FP export (params benchmark.peers), one directory each, and
+    peers.json (what each is, or why there are none)."""
+    return MODELS / variant / f"peers-{device}"
+
+
+def peer_model(variant: str, device: str, peer: str) -> Path:
+    return peers(variant, device) / peer
+
+
+def peers_record(variant: str, device: str) -> Path:
+    return peers(variant, device) / "peers.json"
+
+
 def quantization_record(variant: str, device: str) -> Path:
     """What quantize applied, beside the model it made: {"recipes": {component: label}, ...}."""
     return optimized_model(variant, device) / "quantization.json"
@@ -104,6 +118,8 @@ def stage_that_makes(path: Path | str) -> str | None:
             return f"export@{parts[1]}"
         if parts[2].startswith("optimized-"):
             return f"quantize@{parts[1]}-{parts[2].removeprefix('optimized-')}"
+        if parts[2].startswith("peers-"):
+            return f"peers@{parts[1]}-{parts[2].removeprefix('peers-')}"
     if len(parts) >= 3 and parts[:2] == DATA.joinpath("calibration").parts:
         return f"calibrate@{parts[2]}"
     if len(parts) == 4 and parts[:2] == DATA.joinpath("recipes").parts:

@@ -21,6 +21,7 @@ import yaml
 from ov_diffusion_quant.common.errors import UserError
 from ov_diffusion_quant.config.families import family_names
 from ov_diffusion_quant.config.recipes import parse_component
+from ov_diffusion_quant.config.optimum_peers import PEERS
 from ov_diffusion_quant.config.specs import (  # noqa: F401  (re-exported: the params API in one import)
     ModelSpec,
     GenerationSpec,
@@ -418,8 +419,11 @@ def _evaluate(raw: Any) -> EvaluateParams:
 
 def _benchmark(raw: Any) -> BenchmarkParams:
     raw = _section(raw, "benchmark", ("warmup", "runs", "prompts", "rounds", "static_shapes", "bf16_baseline",
-                                      "f32_baseline", "runtimes", "text_encoder_apart"))
+                                      "f32_baseline", "runtimes", "text_encoder_apart", "peers"))
     defaults = BenchmarkParams()
+    peers = _names(raw.get("peers", defaults.peers), "benchmark.peers", "peer names", allow_empty=True)
+    for peer in peers:
+        _choice(peer, "benchmark.peers", tuple(PEERS), "peer")
     runtimes = _names(raw.get("runtimes", defaults.runtimes), "benchmark.runtimes", "runtimes", allow_empty=False)
     for runtime in runtimes:
         _choice(runtime, "benchmark.runtimes", RUNTIMES, "runtime")
@@ -437,6 +441,7 @@ def _benchmark(raw: Any) -> BenchmarkParams:
         static_shapes=_bool(raw.get("static_shapes", defaults.static_shapes), "benchmark.static_shapes"),
         text_encoder_apart=_choice(raw.get("text_encoder_apart", defaults.text_encoder_apart),
                                    "benchmark.text_encoder_apart", TEXT_ENCODER_APART, "setting"),
+        peers=peers,
     )
 
 
@@ -584,7 +589,7 @@ def describe(params: Params) -> str:
                   f"gate: {gate(variant.gate)}",
                   f"    stages: source@{name}, export@{name}, calibrate@{name}, "
                   + ", ".join(f"{stage}@{name}-{device}" for device in params.devices
-                              for stage in ("recipe", "quantize", "evaluate", "benchmark"))]
+                              for stage in ("statistics", "recipe", "quantize", "peers", "evaluate", "benchmark"))]
     if not params.enabled:
         lines.append("  (none: the DAG runs only gate and report"
                      + ("" if params.gate.allow_empty else ", and the gate fails: it would check nothing") + ")")

@@ -201,6 +201,8 @@ class BenchmarkParams:
     # latency composed of both parts (families with ModelFamily.encodes_apart): auto = when the whole f32
     # pipeline would not fit in the memory available (PixArt's T5-XXL is 19 GB in f32); always; never.
     text_encoder_apart: str = "auto"
+    # optimum-intel's own quantizations of the FP export (config/optimum_peers.py), timed and judged beside the optimized model
+    peers: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -58,3 +58,9 @@ def metric_checks(name: str, device: str, gate: GateSpec, metrics: dict, rerun_h
         checks.append(Check(name, device, "-", "evaluate.json", 0.0, None,
                             f"no {' or '.join(MODES)} results: {rerun_hint}"))
     return checks
+
+
+def failed_check(check: Check) -> str:
+    """A failed check in one line, e.g. "text2image psnr (min) 14.2 < 15"."""
+    value = check.value if check.value is None else round(check.value, 4)
+    return f"{check.mode} {check.metric} {value} < {check.threshold:g}"

@@ -206,6 +206,14 @@ class ModelFamily(ABC):
                 fields[key] += values
         return nncf.IgnoredScope(**fields, validate=False) if any(fields.values()) else None
 
+    # -- peers: optimum-intel's own quantizations (config/optimum_peers.py) ---------------------------
+    peers: ClassVar[tuple[str, ...]] = ()  # the ones optimum-intel can make of this family's export
+
+    def quantize_peer(self, peer: str, fp_dir: Path, out_dir: Path, captions: list[str], num_samples: int) -> None:
+        """Write optimum-intel's quantization ``peer`` of the FP export ``fp_dir`` to ``out_dir``, calibrated on
+        ``captions`` with ``num_samples`` denoiser calls."""
+        raise UserError(f"optimum-intel has no pipeline for the {self.name} family: it has no peer {peer!r}")
+
     # -- helpers shared by families -------------------------------------------------------
     @contextlib.contextmanager
     def source_dir(self, spec: ModelSpec) -> Iterator[Path]:

@@ -334,6 +334,23 @@ class SDXLFamily(ModelFamily):
                                  r"(.*[./])?conv_out/.*"]}
         return super().ignored_scope_part(component, ov_model, name)
 
+    # -- peers --------------------------------------------------------------------------------
+    peers = ("optimum-hybrid", "optimum-int8")
+
+    def quantize_peer(self, peer: str, fp_dir: Path, out_dir: Path, captions: list[str], num_samples: int) -> None:
+        """optimum-intel's quantization through its Python API, as `optimum-cli export openvino` applies it to a
+        diffusion pipeline, with ``captions`` as its dataset (a list of prompts: its own pipeline defaults decide the
+        calibration runs' steps, guidance and size)."""
+        from optimum.intel import (OVConfig, OVQuantizationConfig, OVQuantizer, OVStableDiffusionXLPipeline,
+                                   OVWeightQuantizationConfig)
+
+        if peer not in self.peers:
+            return super().quantize_peer(peer, fp_dir, out_dir, captions, num_samples)
+        config = (OVWeightQuantizationConfig(bits=8, quant_method="hybrid", dataset=captions, num_samples=num_samples)
+                  if peer == "optimum-hybrid" else OVQuantizationConfig(dataset=captions, num_samples=num_samples))
+        pipeline = OVStableDiffusionXLPipeline.from_pretrained(fp_dir, device="CPU", compile=False)
+        OVQuantizer(pipeline).quantize(ov_config=OVConfig(quantization_config=config), save_directory=out_dir)
+
     @staticmethod
     def notebook_scope(ov_model) -> list[str]:
         """The notebook's scope, by structure: conv_in, conv_out and the last up block's last shortcut.

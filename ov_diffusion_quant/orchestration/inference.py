@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -22,25 +23,38 @@ from ov_diffusion_quant.families import LoadedPipeline, family_for
 from ov_diffusion_quant.config.params import GenerationSpec, Params, load
 
 
-def model_dir_for(variant: str, device: str, optimized: bool):
+def model_dir_for(variant: str, device: str, optimized: bool, peer: str | None = None):
+    if peer is not None:
+        return paths.peer_model(variant, device, peer)
     return paths.optimized_model(variant, device) if optimized else paths.fp_model(variant)
 
 
-def dvc_target_for(variant: str, device: str, optimized: bool) -> str:
+def dvc_target_for(variant: str, device: str, optimized: bool, peer: str | None = None) -> str:
+    if peer is not None:
+        return f"peers@{variant}-{device}"
     return f"quantize@{variant}-{device}" if optimized else f"export@{variant}"
+
+
+def made_peers(variant: str, device: str) -> list[str]:
+    """The peers the peers stage made for ``variant`` on ``device`` (none before it ran)."""
+    record = paths.peers_record(variant, device)
+    return list(json.loads(record.read_text())["peers"]) if record.exists() else []
 
 
 def load_variant(variant: str, device: str = "CPU", optimized: bool = False, f32: bool = False,
                  params: Params | None = None, static_shapes: bool = False,
-                 parts: tuple[str, ...] | None = None) -> LoadedPipeline:
-    """Load a variant's FP export or its optimized model for ``device``; ``f32`` forces f32 execution;
-    ``static_shapes`` compiles every component for the variant's size only (see specialize_to_static_shapes);
-    ``parts``: only these components (ModelFamily.encodes_apart)."""
+                 parts: tuple[str, ...] | None = None, peer: str | None = None) -> LoadedPipeline:
+    """Load a variant's FP export, its optimized model or optimum-intel's quantization ``peer`` of it
+    (config/optimum_peers.py) for ``device``; ``f32`` forces f32 execution; ``static_shapes`` compiles every component for the
+    variant's size only (see specialize_to_static_shapes); ``parts``: only these components
+    (ModelFamily.encodes_apart)."""
     params = params or load()
     spec = params.variant(variant)
-    model_dir = model_dir_for(variant, device, optimized)
+    model_dir = model_dir_for(variant, device, optimized, peer)
     if not model_dir.is_dir():
-        raise UserError(f"{model_dir} does not exist yet: run `dvc repro {dvc_target_for(variant, device, optimized)}`")
+        hint = (f"add it to benchmark.peers and run `dvc repro {dvc_target_for(variant, device, optimized, peer)}`"
+                if peer else f"run `dvc repro {dvc_target_for(variant, device, optimized)}`")
+        raise UserError(f"{model_dir} does not exist yet: {hint}")
     family = family_for(spec)
     if static_shapes and parts is not None:
         raise UserError("static shapes are recorded from a whole text-to-image run: they need every component loaded "

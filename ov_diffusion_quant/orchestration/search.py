@@ -29,7 +29,7 @@ import numpy as np
 from ov_diffusion_quant.common import paths
 from ov_diffusion_quant.evaluation.prompts import validation_prompts
 from ov_diffusion_quant.config.specs import Candidate, Variant
-from ov_diffusion_quant.evaluation.checks import metric_checks
+from ov_diffusion_quant.evaluation.checks import failed_check, metric_checks
 from ov_diffusion_quant.evaluation.compare import Reference, adherence_fp_vs_optimized, aggregate, compare, render_reference
 from ov_diffusion_quant.quantization import calibration_data
 from ov_diffusion_quant.quantization.apply import (Validation, copy_export, keep_quantized, load_calibrations,
@@ -162,8 +162,7 @@ def _row(candidate: Candidate, done, checks, metrics: dict, share: dict, latency
     def minimum(mode, metric):
         return metrics.get(mode, {}).get(metric, {}).get("min")
 
-    failed = [f"{c.mode} {c.metric} {c.value if c.value is None else round(c.value, 4)} < {c.threshold:g}"
-              for c in checks if not c.passed]
+    failed = [failed_check(c) for c in checks if not c.passed]
     return {
         "candidate": candidate.name,
         "recipes": {component: recipe.label() for component, recipe in done.recipes.items()},
