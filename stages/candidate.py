@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 
 from ov_diffusion_quant.common import paths
+from ov_diffusion_quant.common.artifacts import read_json
 from ov_diffusion_quant.common.errors import UserError, argument_parser, main_with_clear_errors
 from ov_diffusion_quant.common.outputs import atomic_dir, write_json
 from ov_diffusion_quant.common.resources import peak_rss_mb
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     model = paths.candidate_model(variant.name, device, candidate.name)
     with atomic_dir(model) as kept:
         row, recipes = run_candidate(variant, device, family, candidate, references, params.evaluate.seeds, clip,
-                                     keep=kept)
+                                     keep=kept, image_calls=read_json(paths.image_calls(variant.name, device)))
         write_json(out, {**row, "listed": True, "recorded": {c: r.to_json() for c, r in recipes.items()},
                          "seconds": round(time.perf_counter() - started, 1), "peak_rss_mb": peak_rss_mb(),
                          "host": host_facts.provenance()})

@@ -1,7 +1,8 @@
 """fp_images stage: the FP images of the recipe search's validation captions, rendered once.
 
     python -m stages.fp_images <variant> <device>
-        -> data/search/<variant>/<device>/fp_images/      PNG images and their prompts and seeds
+        -> data/search/<variant>/<device>/fp_images/      PNG images and their prompts and seeds, and
+                                                          image_calls.json: what one text-to-image run calls
         -> data/search/<variant>/<device>/fp_images.json  how long they took
 
 Every candidate of the search (stage candidate) is compared against these images, as WWB keeps its ground truth:
@@ -36,9 +37,10 @@ def main(argv: list[str] | None = None) -> None:
     family = family_for(variant)
     family.check_exported(paths.fp_model(variant.name))
     started = time.perf_counter()
-    references = render_fp_images(variant, device, family, params.evaluate.seeds)
+    references, image_calls = render_fp_images(variant, device, family, params.evaluate.seeds)
     with atomic_dir(paths.fp_images(variant.name, device)) as tmp:
         save_references(references, tmp)
+        write_json(tmp / paths.image_calls(variant.name, device).name, image_calls)
     write_json(paths.fp_images_record(variant.name, device), {
         "images": len(references), "seconds": round(time.perf_counter() - started, 1), "host": host_facts.provenance()})
 

@@ -26,10 +26,10 @@ from ov_diffusion_quant.common.outputs import atomic_dir, atomic_file, link_or_c
 from ov_diffusion_quant.config.params import load
 from ov_diffusion_quant.quantization.chosen import Chosen, chosen_json, choose, closest
 
-# the columns of recipe_candidates.csv (the plot: INT8 share against adherence drop, per candidate)
-CSV_COLUMNS = ("candidate", "passed", "int8_macs_share", "adherence_drop", "ssim_min_t2i", "psnr_min_t2i",
-               "denoiser_ms", "statistics", "statistics_seconds", "quantize_seconds", "validation_seconds",
-               "total_seconds", "stopped_early")
+# the columns of recipe_candidates.csv (the plot: INT8 share of the image against adherence drop, per candidate)
+CSV_COLUMNS = ("candidate", "passed", "image_int8_macs_share", "int8_macs_share", "adherence_drop", "ssim_min_t2i",
+               "psnr_min_t2i", "denoiser_ms", "statistics", "statistics_seconds", "quantize_seconds",
+               "validation_seconds", "total_seconds", "stopped_early")
 
 
 @main_with_clear_errors

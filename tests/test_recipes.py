@@ -17,7 +17,7 @@ from ov_diffusion_quant.config.recipes import RECIPES, Knob, Recipe, parse_compo
 from ov_diffusion_quant.quantization import recipes
 from ov_diffusion_quant.quantization.apply import quantize_model
 from ov_diffusion_quant.quantization.ir_analysis import (count_quantized_ops, half_range_attention_keys,
-                                                          int8_compute_share, int8_op_names)
+                                                          image_int8_share, int8_compute_share, int8_op_names)
 from ov_diffusion_quant.quantization.recipes import APPLIERS, RecipeResult, applies
 from ov_diffusion_quant.quantization.chosen import choose, closest
 
@@ -107,11 +107,41 @@ def test_named_ignored_scopes_keep_their_ops_in_float(sdxl_export, sdxl_calibrat
     assert names and names <= all_int8
 
 
+def test_the_share_of_the_image_counts_every_component_and_call_at_the_runs_shapes(pixart_export, pixart_pipeline,
+                                                                                   tmp_path):
+    """What one FP text-to-image run called, then a model whose VAE decoder alone is INT8: its share of the image is
+    the decoder's MACs over the whole run's, the transformer counted once per step."""
+    from ov_diffusion_quant.evaluation.compare import render_reference
+    from ov_diffusion_quant.quantization.apply import copy_export
+
+    from ov_diffusion_quant.config.params import load
+
+    generation = load().variant("tiny-pixart-lcm").generation
+    calls: dict = {}
+    render_reference(pixart_pipeline, [{"caption": "a red square"}] * 2, generation, [0], False, image_calls=calls)
+    assert calls["transformer"]["calls"] == generation.steps and calls["vae_decoder"]["calls"] == 1
+    assert calls["text_encoder"]["calls"] == 1 and calls["transformer"]["inputs"]["hidden_states"][0] == 1
+    fp = image_int8_share(pixart_export, calls)
+    assert fp["image_int8_macs_share"] == 0 and fp["image_components"]["transformer"]["calls"] == generation.steps
+    copy_export(pixart_export, tmp_path, link=False)
+    latents = {name: np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+               for name, shape in calls["vae_decoder"]["inputs"].items()}
+    vae = quantize_model(parse_component("int8", "test"), read(pixart_export, "vae_decoder"), get_family("pixart"),
+                         "vae_decoder", [latents], nncf.TargetDevice.CPU)
+    ov.save_model(vae.model, tmp_path / "vae_decoder" / "openvino_model.xml")
+    share = image_int8_share(tmp_path, calls)
+    parts = {name: part["gmacs_per_call"] * part["calls"] for name, part in share["image_components"].items()}
+    decoder = share["image_components"]["vae_decoder"]["int8_macs_share"]
+    assert 0 < decoder <= 1 and share["image_gmacs"] == pytest.approx(sum(parts.values()), rel=1e-3)
+    assert share["image_int8_macs_share"] == pytest.approx(decoder * parts["vae_decoder"] / sum(parts.values()),
+                                                           abs=1e-3)
+
+
 def test_the_search_takes_the_passing_candidate_with_the_most_int8():
-    rows = [{"candidate": "a", "passed": False, "int8_macs_share": 0.99, "margin": -0.5},
-            {"candidate": "b", "passed": True, "int8_macs_share": 0.80, "margin": 0.1},
-            {"candidate": "c", "passed": True, "int8_macs_share": 0.95, "margin": 0.05},
-            {"candidate": "d", "passed": True, "int8_macs_share": 0.95, "margin": 0.2}]
+    rows = [{"candidate": "a", "passed": False, "image_int8_macs_share": 0.99, "margin": -0.5},
+            {"candidate": "b", "passed": True, "image_int8_macs_share": 0.80, "margin": 0.1},
+            {"candidate": "c", "passed": True, "image_int8_macs_share": 0.95, "margin": 0.05},
+            {"candidate": "d", "passed": True, "image_int8_macs_share": 0.95, "margin": 0.2}]
     assert choose(rows) == 2  # c: as much INT8 as d, and earlier
     assert choose([{**row, "passed": False} for row in rows]) is None
     assert closest([{**row, "passed": False} for row in rows]) == "d"

@@ -20,7 +20,8 @@ from ov_diffusion_quant.quantization.chosen import failed_label
 
 COLUMNS = {"candidate": "candidate", "passed": "gate (validation)", "adherence_drop": "adherence drop",
            "ssim_min_t2i": "SSIM min", "psnr_min_t2i": "PSNR min", "ssim_min_i2i": "SSIM min i2i",
-           "psnr_min_i2i": "PSNR min i2i", "int8_macs_share": "INT8 share of MACs", "denoiser_ms": "denoiser ms",
+           "psnr_min_i2i": "PSNR min i2i", "image_int8_macs_share": "INT8 share of the image's MACs",
+           "int8_macs_share": "the denoiser's", "denoiser_ms": "denoiser ms",
            "statistics": "statistics", "statistics_seconds": "s statistics", "quantize_seconds": "s quantize",
            "validation_seconds": "s validation", "total_seconds": "seconds"}
 

@@ -80,6 +80,12 @@ def fp_images(variant: str, device: str) -> Path:
     return SEARCH / variant / device / "fp_images"
 
 
+def image_calls(variant: str, device: str) -> Path:
+    """What one FP text-to-image run at the variant's size calls: every component's calls and input shapes, over which
+    the search counts a candidate's INT8 share of the whole image."""
+    return fp_images(variant, device) / "image_calls.json"
+
+
 def candidate_row(variant: str, device: str, candidate: str) -> Path:
     """One candidate of the recipe search, measured: its row of the search's table."""
     return SEARCH / variant / device / "candidates" / f"{candidate}.json"

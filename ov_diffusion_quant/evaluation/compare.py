@@ -6,6 +6,7 @@ The FP images are rendered once (:func:`render_reference`) and every optimized m
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,11 +37,17 @@ def seeds_for(index: int, seeds: list[int]) -> list[int]:
 
 
 def render_reference(fp, prompts: list[dict], generation, seeds: list[int], with_img2img: bool,
-                     desc: str = "FP images") -> list[Reference]:
+                     desc: str = "FP images", image_calls: dict | None = None) -> list[Reference]:
+    """The FP images; ``image_calls`` (a dict) gets what the first text-to-image run called (recording.call_shapes)."""
+    from ov_diffusion_quant.runtime.recording import call_shapes, recorded_calls
+
     references = []
     for index, prompt in enumerate(tqdm(prompts, desc=desc, unit="prompt")):
         for seed in seeds_for(index, seeds):
-            image = fp.text_to_image(prompt["caption"], generation, seed)
+            with recorded_calls(fp) if image_calls is not None and not image_calls else contextlib.nullcontext() as calls:
+                image = fp.text_to_image(prompt["caption"], generation, seed)
+            if calls is not None:
+                image_calls.update(call_shapes(calls))
             references.append(Reference(index, prompt, seed, image, fp.image_to_image(
                 prompt["caption"], image, generation, seed) if with_img2img else None))
     return references

@@ -5,9 +5,10 @@ The FP images of the validation captions are rendered once (:func:`render_fp_ima
 params' `search.candidates`, in the variant's `quantize.search.candidates`) is quantized into a scratch copy of the
 export, taking the shared statistics (stage statistics) where its recipe can, rendered on the validation captions
 and checked with the gate's own checks (ov_diffusion_quant/evaluation/checks.py) on those metrics: one row
-(:func:`run_candidate`). Speed is ranked by what a candidate leaves in INT8: the share of the denoiser's
-multiply-accumulates that run as INT8 kernels at the calibration shapes (at the reference model's 64 px its latency
-is mostly overhead; it is measured and recorded, not ranked on). `fastest_passing` (:func:`choose`) takes the passing
+(:func:`run_candidate`). Speed is ranked by what a candidate leaves in INT8: the share of one text-to-image run's
+multiply-accumulates that run as INT8 kernels, over every component and every call at the variant's size (the FP run
+recorded by stage fp_images; the denoiser's own share is in the row too). At the reference model's 64 px latency is
+mostly overhead: it is measured and recorded, not ranked on. `fastest_passing` (:func:`choose`) takes the passing
 row with the largest share, the earlier one in the variant's list on a tie.
 
 On a host class whose INT8 sums saturate (no VNNI: host_facts.SATURATING_INT8_CLASSES) a candidate whose quantized
@@ -35,7 +36,7 @@ from ov_diffusion_quant.quantization import calibration_data
 from ov_diffusion_quant.quantization.apply import (Validation, copy_export, keep_quantized, load_calibrations,
                                                    load_statistics, quantize_into)
 from ov_diffusion_quant.quantization.recipes import own_pass_reason
-from ov_diffusion_quant.quantization.ir_analysis import int8_compute_share
+from ov_diffusion_quant.quantization.ir_analysis import image_int8_share, int8_compute_share
 from ov_diffusion_quant.runtime import host_facts
 from ov_diffusion_quant.runtime.devices import compile_config, nncf_target_device
 from ov_diffusion_quant.runtime.timing import StaticShapeModel
@@ -194,6 +195,7 @@ def _skipped_row(candidate: Candidate, done, isa: str, saturating: dict[str, int
         "skipped": True, "margin": None, "stopped_early": None,
         **{key: None for key in ("adherence_fp", "adherence_optimized", "adherence_drop", "ssim_min_t2i",
                                  "psnr_min_t2i", "ssim_min_i2i", "psnr_min_i2i", "int8_macs_share", "gmacs",
+                                 "image_int8_macs_share", "image_gmacs",
                                  "denoiser_ms")},
         "statistics": statistics_reuse(done),
         **{f"{phase}_seconds": round(value, 1) for phase, value in seconds.items()},
@@ -202,21 +204,26 @@ def _skipped_row(candidate: Candidate, done, isa: str, saturating: dict[str, int
     }
 
 
-def render_fp_images(variant: Variant, device: str, family, seeds: list[int]) -> list[Reference]:
+def render_fp_images(variant: Variant, device: str, family, seeds: list[int]) -> tuple[list[Reference], dict]:
     """The FP pipeline's images of the search's validation captions (text-to-image, and image-to-image where the
-    family has it): rendered once per variant and host class, compared against every candidate's."""
+    family has it): rendered once per variant and host class, compared against every candidate's; and what its first
+    text-to-image run called (recording.call_shapes), which every candidate's INT8 share of the image is counted on."""
     spec = variant.quantize.search
     fp = family.load(paths.fp_model(variant.name), device)
-    return render_reference(fp, validation_prompts(spec.prompts, spec.num_prompts), variant.generation, seeds,
-                            family.supports_img2img, desc="FP images (validation split)")
+    image_calls: dict = {}
+    references = render_reference(fp, validation_prompts(spec.prompts, spec.num_prompts), variant.generation, seeds,
+                                  family.supports_img2img, desc="FP images (validation split)", image_calls=image_calls)
+    return references, image_calls
 
 
 def run_candidate(variant: Variant, device: str, family, candidate: Candidate, references: list[Reference],
-                  seeds: list[int], clip=None, keep: Path | None = None) -> tuple[dict, dict]:
+                  seeds: list[int], clip=None, keep: Path | None = None, image_calls: dict | None = None
+                  ) -> tuple[dict, dict]:
     """Quantize one candidate into a scratch copy of the export, measure it, render it, check it: its row of the
     search's table, and the recipes to record should it be chosen (accuracy_control's as int8 with what it
     reverted). ``clip``: the scorer of the gate's CLIP-similarity minimum, where it has one. ``keep``: where a
-    passing candidate's quantized components go (apply.keep_quantized)."""
+    passing candidate's quantized components go (apply.keep_quantized). ``image_calls``: what an FP text-to-image
+    run calls (render_fp_images), for the INT8 share of the whole image the search ranks by."""
     fp_dir = paths.fp_model(variant.name)
     calibrated = {component: recipe for component, recipe in candidate.components.items()
                   if recipe.definition.needs_calibration}
@@ -258,6 +265,8 @@ def run_candidate(variant: Variant, device: str, family, candidate: Candidate, r
             share = int8_compute_share(ov.Core().read_model(scratch / family.denoiser / "openvino_model.xml"),
                                        sample)
             latency_ms = denoiser_latency_ms(scratch, family, device, sample)
+        if image_calls:
+            share.update(image_int8_share(scratch, image_calls))
         pipeline = family.load(scratch, device)
         stop = CertainFailure(variant.gate, references, judge) if variant.quantize.search.stop_early else None
         table, images = compare(pipeline, references, variant.generation, clip, desc=f"{candidate.name} images",
@@ -277,8 +286,8 @@ def run_candidate(variant: Variant, device: str, family, candidate: Candidate, r
         if row["passed"] and keep is not None:  # the model quantize takes should the recipe stage choose it
             keep_quantized(scratch, done, keep)
     row["total_seconds"] = round(time.perf_counter() - started, 1)  # keeping the model included
-    log.info("%s: %s, INT8 share %s, adherence drop %s%s", candidate.name, "pass" if row["passed"] else "FAIL",
-             row.get("int8_macs_share"), row["adherence_drop"],
+    log.info("%s: %s, INT8 share of the image %s, adherence drop %s%s", candidate.name,
+             "pass" if row["passed"] else "FAIL", row.get("image_int8_macs_share"), row["adherence_drop"],
              "" if row["passed"] else f" ({'; '.join(row['failed_checks'])})")
     return row, done.recipes
 

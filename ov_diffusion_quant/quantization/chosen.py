@@ -39,9 +39,12 @@ def read_chosen(variant, device: str) -> Chosen:
 
 
 def choose(rows: list[dict]) -> int | None:
-    """`fastest_passing`: the passing row with the largest INT8 share, the earliest on a tie (None: none passes)."""
+    """`fastest_passing`: the passing row with the largest INT8 share of the image, the earliest on a tie (None: none
+    passes)."""
     passing = [index for index, row in enumerate(rows) if row["passed"]]
-    return max(passing, key=lambda index: (rows[index].get("int8_macs_share") or 0.0, -index)) if passing else None
+    if not passing:
+        return None
+    return max(passing, key=lambda index: (rows[index].get("image_int8_macs_share") or 0.0, -index))
 
 
 def closest(rows: list[dict]) -> str | None:

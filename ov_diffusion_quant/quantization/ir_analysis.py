@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from ov_diffusion_quant.common.errors import UserError
@@ -75,7 +76,7 @@ def int8_op_names(model) -> set[str]:
             if op.get_type_name() in COMPUTE_OPS and runs_in_int8(op)}
 
 
-def _macs(op) -> int:
+def _op_macs(op) -> int:
     """Multiply-accumulates of one compute op with static shapes."""
     import math
 
@@ -172,23 +173,48 @@ def saturating_int8_ops(model) -> dict[str, int]:
     return dict(found)
 
 
-def int8_compute_share(model, sample: dict) -> dict[str, Any]:
-    """The share of ``model``'s multiply-accumulates (at the shapes of ``sample``, one recorded input) that run in
-    INT8: what ranks candidate recipes by speed where latency at the trained model's 64 px says little."""
+def _macs(model, shapes: dict[str, list[int]]) -> tuple[int, int]:
+    """(all, INT8) multiply-accumulates of ``model`` at the input ``shapes`` ({input name: shape})."""
     import openvino as ov
 
     static = model.clone()
-    shapes = {}
+    reshape = {}
     for port in static.inputs:
-        name = next(iter(port.get_names() & sample.keys()), None)
+        name = next(iter(port.get_names() & shapes.keys()), None)
         if name is not None:
-            shapes[port] = ov.PartialShape(list(sample[name].shape))
-    static.reshape(shapes)
+            reshape[port] = ov.PartialShape(list(shapes[name]))
+    static.reshape(reshape)
     total = int8 = 0
     for op in static.get_ops():
         if op.get_type_name() in COMPUTE_OPS and op.get_output_partial_shape(0).is_static:
-            macs = _macs(op)
+            macs = _op_macs(op)
             total += macs
             if runs_in_int8(op):
                 int8 += macs
+    return total, int8
+
+
+def int8_compute_share(model, sample: dict) -> dict[str, Any]:
+    """The share of ``model``'s multiply-accumulates (at the shapes of ``sample``, one recorded input) that run in
+    INT8: what ranks candidate recipes by speed where latency at the trained model's 64 px says little."""
+    total, int8 = _macs(model, {name: list(value.shape) for name, value in sample.items()})
     return {"int8_macs_share": round(int8 / total, 4) if total else 0.0, "gmacs": round(total / 1e9, 4)}
+
+
+def image_int8_share(model_dir, image_calls: dict[str, dict]) -> dict[str, Any]:
+    """The share of one text-to-image run's multiply-accumulates that run in INT8, over every component of the model
+    directory and every call (``image_calls``: {component: {"calls": n, "inputs": {name: shape}}}, what the FP run
+    called at the variant's size), with each component's own share."""
+    import openvino as ov
+
+    core = ov.Core()
+    total = int8 = 0
+    components = {}
+    for component, called in image_calls.items():
+        macs, int8_macs = _macs(core.read_model(Path(model_dir) / component / "openvino_model.xml"), called["inputs"])
+        total += macs * called["calls"]
+        int8 += int8_macs * called["calls"]
+        components[component] = {"int8_macs_share": round(int8_macs / macs, 4) if macs else 0.0,
+                                  "gmacs_per_call": round(macs / 1e9, 4), "calls": called["calls"]}
+    return {"image_int8_macs_share": round(int8 / total, 4) if total else 0.0, "image_gmacs": round(total / 1e9, 4),
+            "image_components": components}

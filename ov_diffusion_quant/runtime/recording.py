@@ -65,3 +65,21 @@ def hooked(pipeline, component: str, wrap: Callable[[ov.CompiledModel], ov.Compi
         yield
     finally:
         setattr(holder, attribute, original)
+
+
+@contextlib.contextmanager
+def recorded_calls(pipeline) -> Iterator[dict[str, list[dict[str, np.ndarray]]]]:
+    """Every component's calls inside the block: {component: [its named inputs, per call]}."""
+    calls: dict[str, list[dict[str, np.ndarray]]] = {name: [] for name in pipeline.compiled_model_slots()}
+    with contextlib.ExitStack() as stack:
+        for name in calls:
+            stack.enter_context(hooked(pipeline, name, lambda compiled, sink=calls[name]:
+                                       RecordingCompiledModel(compiled, sink)))
+        yield calls
+
+
+def call_shapes(calls: dict[str, list[dict[str, np.ndarray]]]) -> dict[str, dict]:
+    """What one run called: {component: {"calls": how many times, "inputs": {name: shape} of the first call}}, for
+    the components it called."""
+    return {name: {"calls": len(made), "inputs": {key: list(value.shape) for key, value in made[0].items()}}
+            for name, made in calls.items() if made}
