@@ -25,8 +25,9 @@ from ov_diffusion_quant.runtime import host_facts
 
 pytestmark = pytest.mark.e2e
 PIXART = "trained-pixart-snapshot"
-# the notebook's hybrid makes statistics passes of its own (the SDXL list has such a candidate): not in CI's list
-PIXART_CANDIDATES = ("float-embeddings", "int8-attention-7-bit", "weights-only")
+# the notebook's hybrid makes statistics passes of its own (the SDXL list has such a candidate): not in CI's list;
+# int8-every-component quantizes T5 and the VAE decoder too, from the inputs calibrate recorded for them
+PIXART_CANDIDATES = ("float-embeddings", "int8-every-component", "int8-attention-7-bit", "weights-only")
 # full INT8 calibrated on 4 samples (its held-out run: reports/recipe_regressions.json)
 WORSE_PIXART = {"calibrate.subset_size": 4, "quantize.components.transformer": "int8",
                 "evaluate.num_prompts": HELD_OUT_FOR_A_FAILURE}
@@ -59,6 +60,12 @@ def test_the_pixart_reference_searches_its_own_candidates_and_its_choice_passes_
     assert search["searched"] and [row["candidate"] for row in search["candidates"]] == list(PIXART_CANDIDATES)
     rows = {row["candidate"]: row for row in search["candidates"]}
     assert rows["float-embeddings"]["statistics"] == {"transformer": "shared"}
+    every = rows["int8-every-component"]
+    if not every.get("skipped"):  # it saturates without VNNI
+        assert every["statistics"] == {c: "shared" for c in ("transformer", "text_encoder", "vae_decoder")}
+        assert every["image_components"]["transformer"]["calls"] == 8  # steps
+        assert every["image_components"]["vae_decoder"]["int8_macs_share"] > 0
+        assert every["image_int8_macs_share"] > rows["float-embeddings"]["image_int8_macs_share"]
     assert rows["weights-only"]["statistics"] == {}
     passing = [row for row in search["candidates"] if row["passed"]]
     assert passing, search["candidates"]
