@@ -86,7 +86,7 @@ def test_export_calibrate_and_quantize_give_identical_bytes(reproduced):
             assert artifacts(again, target) == artifacts(ours, target), f"{target} is not deterministic"
 
 
-FAMILY_STAGES = ("export", "calibrate", "statistics", "quantize", "evaluate", "benchmark")
+FAMILY_STAGES = ("export", "calibrate", "statistics", "quantize", "peers", "evaluate", "benchmark")
 
 
 def changed_stages(repo, edited: str) -> set[str]:
@@ -122,7 +122,8 @@ def test_editing_a_family_file_reruns_the_stages_that_load_a_family_and_no_other
 @pytest.mark.parametrize("edited, expected", [
     ("ov_diffusion_quant/reporting/markdown.py", {"report"}),
     ("ov_diffusion_quant/reference/training.py", {"source@tiny-sdxl-turbo", "source@tiny-pixart-lcm"}),
-    ("ov_diffusion_quant/evaluation/checks.py", {"gate"}),  # and the search's candidate stages, where a variant searches
+    # and the search's candidate stages, where a variant searches (evaluate runs the gate's checks on the peers)
+    ("ov_diffusion_quant/evaluation/checks.py", {"gate", "evaluate@tiny-sdxl-turbo-CPU", "evaluate@tiny-pixart-lcm-CPU"}),
 ])
 def test_editing_a_library_module_reruns_only_the_stages_that_import_it(reproduced, edited, expected):
     repo, _ = reproduced
