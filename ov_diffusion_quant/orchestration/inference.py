@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 from dataclasses import replace
 
 import numpy as np
 import openvino as ov
 
 from ov_diffusion_quant.common import paths
+from ov_diffusion_quant.common.artifacts import read_json
 from ov_diffusion_quant.runtime.devices import compile_config
 from ov_diffusion_quant.runtime.recording import input_shapes
 from ov_diffusion_quant.common.errors import UserError
@@ -38,7 +38,7 @@ def dvc_target_for(variant: str, device: str, optimized: bool, peer: str | None 
 def made_peers(variant: str, device: str) -> list[str]:
     """The peers the peers stage made for ``variant`` on ``device`` (none before it ran)."""
     record = paths.peers_record(variant, device)
-    return list(json.loads(record.read_text())["peers"]) if record.exists() else []
+    return list(read_json(record)["peers"]) if record.exists() else []
 
 
 def load_variant(variant: str, device: str = "CPU", optimized: bool = False, f32: bool = False,
